@@ -1,0 +1,433 @@
+//! The request handler: a typed request in, a typed response out, no I/O.
+
+use crate::auth::{self, UserDb};
+use crate::config::{ApiEntry, Config};
+use crate::http::{Request, Response};
+use crate::jwt::{self, AllowedApi, Claims, Signer};
+use serde_json::json;
+
+/// Longest validity a client may ask for: keeps `exp` far from integer overflow and within what
+/// JavaScript verifiers represent exactly.
+pub const MAX_VALIDITY_SECONDS: i64 = 100 * 366 * 24 * 3600;
+
+/// Fault codes of the original gateway.
+pub const FAULT_UNCLASSIFIED: u32 = 900900;
+pub const FAULT_INVALID_CREDENTIALS: u32 = 900901;
+pub const FAULT_MISSING_CREDENTIALS: u32 = 900902;
+
+/// What the issuer needs, fixed at startup (and at each reload).
+pub struct App {
+    pub enabled: bool,
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub kid: String,
+    pub validity_time: i64,
+    pub allowed_apis: Vec<AllowedApi>,
+    pub users: UserDb,
+    pub signer: Box<dyn Signer>,
+}
+
+/// The response plus what the request log may say about it.
+pub struct Outcome {
+    pub response: Response,
+    pub user: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl From<Response> for Outcome {
+    fn from(response: Response) -> Self {
+        Outcome {
+            response,
+            user: None,
+            jti: None,
+        }
+    }
+}
+
+pub fn fault(status: u16, code: u32, message: &str, description: &str) -> Response {
+    let body = json!({"fault": {"code": code, "message": message, "description": description}});
+    Response::new(status, "application/json", body.to_string())
+}
+
+fn expand_apis(apis: &[ApiEntry]) -> Vec<AllowedApi> {
+    apis.iter()
+        .flat_map(|a| {
+            a.versions.iter().map(|v| AllowedApi {
+                name: a.name.clone(),
+                version: v.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Why a `{"validityTime": N}` body was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BodyError {
+    NotJson,
+    NotObject,
+    NotInteger,
+}
+
+impl std::fmt::Display for BodyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BodyError::NotJson => "request body is not valid JSON",
+            BodyError::NotObject => "request body must be a JSON object",
+            BodyError::NotInteger => "validityTime must be an integer number of seconds",
+        })
+    }
+}
+
+impl std::error::Error for BodyError {}
+
+/// Reads the optional `validityTime` from a request body. An empty body asks for nothing.
+pub fn requested_validity(body: &[u8]) -> Result<Option<i64>, BodyError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::NotJson)?;
+    let obj = v.as_object().ok_or(BodyError::NotObject)?;
+    match obj.get("validityTime") {
+        None => Ok(None),
+        Some(n) => {
+            if let Some(i) = n.as_i64() {
+                Ok(Some(i))
+            } else if n.is_u64() {
+                Ok(Some(i64::MAX))
+            } else {
+                Err(BodyError::NotInteger)
+            }
+        }
+    }
+}
+
+/// The original's rule: a requested validity only ever shortens the configured one.
+pub fn effective_validity(configured: i64, requested: Option<i64>) -> i64 {
+    match requested {
+        Some(n) if n > 0 && (configured <= 0 || n < configured) => n.min(MAX_VALIDITY_SECONDS),
+        _ => configured,
+    }
+}
+
+impl App {
+    pub fn new(config: &Config, signer: Box<dyn Signer>) -> App {
+        let i = &config.issuer;
+        App {
+            enabled: i.enabled,
+            issuer: i.issuer.clone(),
+            audience: i.audience.clone(),
+            kid: i.certificate_alias.clone(),
+            validity_time: i.validity_time,
+            allowed_apis: expand_apis(&i.apis),
+            users: UserDb::new(&config.users),
+            signer,
+        }
+    }
+
+    /// Routes one request. `now` is Unix seconds.
+    pub fn handle(&self, req: &Request, now: i64) -> Outcome {
+        let path = req.path();
+        match path {
+            "/health" => match req.method.as_str() {
+                "GET" | "HEAD" => {
+                    Response::new(200, "application/json", r#"{"status":"UP"}"#).into()
+                }
+                _ => method_not_allowed("GET, HEAD").into(),
+            },
+            "/apikey" | "/apikey/" => match req.method.as_str() {
+                "GET" | "POST" => self.issue(req, now),
+                _ => method_not_allowed("GET, POST").into(),
+            },
+            _ => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
+        }
+    }
+
+    fn issue(&self, req: &Request, now: i64) -> Outcome {
+        if !self.enabled {
+            return fault(
+                503,
+                FAULT_UNCLASSIFIED,
+                "Service Unavailable",
+                "API key issuing is disabled ([apikey.issuer.tokenConfig] enabled = false)",
+            )
+            .into();
+        }
+        let creds = match auth::decode_basic(req.header("authorization")) {
+            Ok(c) => c,
+            Err(auth::AuthError::Missing) => {
+                return unauthorized(
+                    FAULT_MISSING_CREDENTIALS,
+                    "Missing Credentials",
+                    "Basic authentication credentials are required",
+                )
+                .into()
+            }
+            Err(_) => return invalid_credentials().into(),
+        };
+        let Some(user) = self.users.authenticate(&creds) else {
+            return invalid_credentials().into();
+        };
+        let requested = match requested_validity(&req.body) {
+            Ok(r) => r,
+            Err(e) => {
+                return fault(400, FAULT_UNCLASSIFIED, "Bad Request", &e.to_string()).into();
+            }
+        };
+        let validity = effective_validity(self.validity_time, requested);
+        let jti = match jwt::uuid_v4() {
+            Ok(j) => j,
+            Err(e) => return internal_error(&e.to_string()),
+        };
+        let exp = (validity > 0).then(|| now.saturating_add(validity));
+        let claims = Claims {
+            sub: user.name.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp,
+            jti: jti.clone(),
+            keytype: "PRODUCTION".into(),
+            allowed_apis: self.allowed_apis.clone(),
+        };
+        let token = match jwt::encode(&self.kid, &claims, self.signer.as_ref()) {
+            Ok(t) => t,
+            Err(e) => return internal_error(&e.to_string()),
+        };
+        let wants_json = req
+            .header_str("accept")
+            .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
+        let response = if wants_json {
+            let body = json!({"apiKey": token, "jti": jti, "expiresAt": exp});
+            Response::new(200, "application/json", body.to_string())
+        } else {
+            Response::new(200, "text/plain", token)
+        };
+        Outcome {
+            response: response
+                .header("Cache-Control", "no-store")
+                .header("Pragma", "no-cache"),
+            user: Some(user.name.clone()),
+            jti: Some(jti),
+        }
+    }
+}
+
+fn method_not_allowed(allow: &str) -> Response {
+    fault(
+        405,
+        FAULT_UNCLASSIFIED,
+        "Method Not Allowed",
+        "method not allowed on this resource",
+    )
+    .header("Allow", allow)
+}
+
+fn unauthorized(code: u32, message: &str, description: &str) -> Response {
+    fault(401, code, message, description).header("WWW-Authenticate", r#"Basic realm="apikey-sts""#)
+}
+
+/// One answer for every credential problem, so callers learn nothing about which part failed.
+fn invalid_credentials() -> Response {
+    unauthorized(
+        FAULT_INVALID_CREDENTIALS,
+        "Invalid Credentials",
+        "Invalid credentials. Make sure you have given the correct username and password",
+    )
+}
+
+/// The details go to the log, not to the client.
+pub fn internal_error(detail: &str) -> Outcome {
+    crate::log::error(&format!("internal error: {detail}"));
+    fault(
+        500,
+        FAULT_UNCLASSIFIED,
+        "Internal Server Error",
+        "the server could not complete the request",
+    )
+    .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::PasswordHash;
+    use crate::config::User;
+    use crate::jwt::tests::test_key;
+    use crate::jwt::RsaSigner;
+
+    fn app(validity: i64) -> App {
+        App {
+            enabled: true,
+            issuer: "https://localhost:9095/apikey".into(),
+            audience: None,
+            kid: "ballerina".into(),
+            validity_time: validity,
+            allowed_apis: expand_apis(&[
+                ApiEntry {
+                    name: "Swagger Petstore New".into(),
+                    versions: vec!["1.0.0".into(), "v1".into()],
+                },
+                ApiEntry {
+                    name: "MyAPI".into(),
+                    versions: vec!["*".into()],
+                },
+            ]),
+            users: UserDb::new(&[User {
+                name: "admin".into(),
+                password: PasswordHash::parse("d033e22ae348aeb5660fc2140aec35850c4da997").unwrap(),
+                scopes: vec![],
+            }]),
+            signer: Box::new(RsaSigner::new(test_key().clone())),
+        }
+    }
+
+    fn req(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
+        let mut headers = vec![];
+        if let Some(a) = auth {
+            headers.push(("Authorization".to_string(), a.as_bytes().to_vec()));
+        }
+        Request {
+            method: method.into(),
+            target: path.into(),
+            minor_version: 1,
+            headers,
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    const ADMIN: &str = "Basic YWRtaW46YWRtaW4=";
+
+    fn claims_of(token: &str) -> serde_json::Value {
+        let public = test_key().to_public_key();
+        jwt::verify(token, &|_| Some(&public)).unwrap().claims
+    }
+
+    #[test]
+    fn issues_token_with_expanded_apis() {
+        let out = app(-1).handle(&req("GET", "/apikey", Some(ADMIN), ""), 1000);
+        assert_eq!(out.response.status, 200);
+        assert_eq!(out.user.as_deref(), Some("admin"));
+        let token = String::from_utf8(out.response.body).unwrap();
+        let c = claims_of(&token);
+        assert_eq!(c["sub"], "admin");
+        assert_eq!(c["iat"], 1000);
+        assert!(c.get("exp").is_none());
+        assert!(c.get("aud").is_none());
+        assert_eq!(c["jti"], out.jti.unwrap().as_str());
+        assert_eq!(c["allowedAPIs"].as_array().unwrap().len(), 3);
+        assert_eq!(
+            c["allowedAPIs"][2],
+            json!({"name": "MyAPI", "version": "*"})
+        );
+    }
+
+    #[test]
+    fn validity_only_shortens() {
+        assert_eq!(effective_validity(-1, Some(600)), 600);
+        assert_eq!(effective_validity(3600, Some(600)), 600);
+        assert_eq!(effective_validity(3600, Some(7200)), 3600);
+        assert_eq!(effective_validity(3600, Some(0)), 3600);
+        assert_eq!(effective_validity(3600, Some(-5)), 3600);
+        assert_eq!(effective_validity(-1, None), -1);
+        assert_eq!(effective_validity(-1, Some(i64::MAX)), MAX_VALIDITY_SECONDS);
+        let out = app(-1).handle(
+            &req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":600}"#),
+            50,
+        );
+        let c = claims_of(std::str::from_utf8(&out.response.body).unwrap());
+        assert_eq!(c["exp"], 650);
+    }
+
+    #[test]
+    fn bad_bodies_get_400_json() {
+        for body in [
+            "{",
+            "[1]",
+            r#"{"validityTime":"600"}"#,
+            r#"{"validityTime":1.5}"#,
+        ] {
+            let out = app(-1).handle(&req("POST", "/apikey", Some(ADMIN), body), 0);
+            assert_eq!(out.response.status, 400, "{body}");
+            let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
+            assert_eq!(v["fault"]["code"], FAULT_UNCLASSIFIED);
+        }
+        assert_eq!(requested_validity(b" \n").unwrap(), None);
+        assert_eq!(requested_validity(br#"{"other":1}"#).unwrap(), None);
+    }
+
+    #[test]
+    fn credentials_problems_are_401_and_indistinguishable() {
+        let a = app(-1);
+        let missing = a.handle(&req("GET", "/apikey", None, ""), 0).response;
+        assert_eq!(missing.status, 401);
+        assert_eq!(
+            missing.header_value("www-authenticate"),
+            Some(r#"Basic realm="apikey-sts""#)
+        );
+        let wrong_pw = a.handle(&req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""), 0);
+        let wrong_user = a.handle(&req("GET", "/apikey", Some("Basic eDphZG1pbg=="), ""), 0);
+        let garbage = a.handle(&req("GET", "/apikey", Some("Basic %%%"), ""), 0);
+        assert_eq!(wrong_pw.response.status, 401);
+        assert_eq!(wrong_pw.response.body, wrong_user.response.body);
+        assert_eq!(wrong_pw.response.body, garbage.response.body);
+        // Auth comes before the body is looked at.
+        let bad_body = a.handle(&req("GET", "/apikey", Some("Basic YWRtaW46eA=="), "{"), 0);
+        assert_eq!(bad_body.response.status, 401);
+    }
+
+    #[test]
+    fn routes_and_methods() {
+        let a = app(-1);
+        let r = a
+            .handle(&req("DELETE", "/apikey", Some(ADMIN), ""), 0)
+            .response;
+        assert_eq!(r.status, 405);
+        assert_eq!(r.header_value("Allow"), Some("GET, POST"));
+        assert_eq!(
+            a.handle(&req("GET", "/nope", None, ""), 0).response.status,
+            404
+        );
+        assert_eq!(
+            a.handle(&req("GET", "/health", None, ""), 0)
+                .response
+                .status,
+            200
+        );
+        assert_eq!(
+            a.handle(&req("POST", "/apikey/?q", Some(ADMIN), ""), 0)
+                .response
+                .status,
+            200
+        );
+    }
+
+    #[test]
+    fn json_form_when_asked() {
+        let mut r = req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":60}"#);
+        r.headers
+            .push(("Accept".into(), b"application/json".to_vec()));
+        let out = app(-1).handle(&r, 10);
+        let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
+        assert_eq!(v["expiresAt"], 70);
+        assert_eq!(v["jti"], out.jti.unwrap().as_str());
+        assert_eq!(claims_of(v["apiKey"].as_str().unwrap())["exp"], 70);
+        let mut r = req("GET", "/apikey", Some(ADMIN), "");
+        r.headers
+            .push(("Accept".into(), b"application/json".to_vec()));
+        let v: serde_json::Value =
+            serde_json::from_slice(&app(-1).handle(&r, 10).response.body).unwrap();
+        assert!(v["expiresAt"].is_null());
+    }
+
+    #[test]
+    fn disabled_issuer_is_503() {
+        let mut a = app(-1);
+        a.enabled = false;
+        assert_eq!(
+            a.handle(&req("GET", "/apikey", Some(ADMIN), ""), 0)
+                .response
+                .status,
+            503
+        );
+    }
+}

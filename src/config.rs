@@ -1,0 +1,792 @@
+//! `micro-gw.conf` loading: the WSO2 Microgateway TOML format plus our own `[server]` section.
+//!
+//! Values are read by hand from a `toml::Value` tree rather than through serde so that every
+//! error names the exact key (`apikey.issuer.tokenConfig.validityTime`) and every unknown
+//! section or key becomes a warning instead of a startup failure.
+
+use crate::auth::PasswordHash;
+use crate::secret::Secret;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::{Table, Value};
+
+/// A config problem: the file, the key at fault (dotted path, may be empty) and what is wrong.
+/// Secret values are never part of the message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.file, self.message)
+        } else {
+            write!(f, "{}: {}: {}", self.file, self.key, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Largest config file we read; a real micro-gw.conf is a few KiB.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config came from, for messages.
+    pub source: String,
+    pub listener: ListenerConfig,
+    pub issuer: IssuerConfig,
+    pub validation: ValidationConfig,
+    pub users: Vec<User>,
+    pub limits: Limits,
+    /// Unknown sections and keys; logged at startup, never fatal.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListenerConfig {
+    pub host: String,
+    pub https_port: u16,
+    pub key_store_path: PathBuf,
+    pub key_store_password: Secret,
+    /// Entry of the listener keystore served as the TLS certificate.
+    pub certificate_alias: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuerConfig {
+    pub enabled: bool,
+    pub key_store_path: PathBuf,
+    pub key_store_password: Secret,
+    pub issuer: String,
+    pub certificate_alias: String,
+    /// Seconds; zero or negative means keys never expire.
+    pub validity_time: i64,
+    pub audience: Option<String>,
+    pub apis: Vec<ApiEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiEntry {
+    pub name: String,
+    /// Each listed version, trimmed; `"*"` is kept as is.
+    pub versions: Vec<String>,
+}
+
+/// `[apikey.tokenConfigs]`: how gateways validate keys.
+#[derive(Debug, Clone, Default)]
+pub struct ValidationConfig {
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    pub certificate_alias: Option<String>,
+    pub validate_allowed_apis: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub password: PasswordHash,
+    pub scopes: Vec<String>,
+}
+
+/// Every size, count and time limit of the server, with its default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    pub workers: usize,
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    /// From the first byte of a request to its last.
+    pub request_timeout: Duration,
+    /// Idle keep-alive connection between requests.
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub max_header_bytes: usize,
+    pub max_uri_bytes: usize,
+    pub max_headers: usize,
+    pub max_body_bytes: usize,
+    pub max_requests_per_connection: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(10),
+            max_header_bytes: 8 * 1024,
+            max_uri_bytes: 2 * 1024,
+            max_headers: 64,
+            max_body_bytes: 16 * 1024,
+            max_requests_per_connection: 10_000,
+        }
+    }
+}
+
+/// Where `${mgw-runtime.home}` points and how `${NAME}` is resolved.
+pub struct Environment<'a> {
+    pub runtime_home: PathBuf,
+    pub var: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Config {
+    /// Reads `path`. `${mgw-runtime.home}` defaults to `$MGW_RUNTIME_HOME`, else the parent of the
+    /// config file's folder (the original's `<home>/conf/micro-gw.conf` layout).
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let file = path.display().to_string();
+        let err = |message: String| ConfigError {
+            file: file.clone(),
+            key: String::new(),
+            message,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(err(format!(
+                "file is {} bytes, larger than the {MAX_CONFIG_BYTES}-byte limit",
+                meta.len()
+            )));
+        }
+        let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|_| err("not valid UTF-8".into()))?;
+        let dir = path
+            .parent()
+            .map(|p| {
+                if p.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    p
+                }
+            })
+            .unwrap_or(Path::new("."));
+        let runtime_home = std::env::var_os("MGW_RUNTIME_HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| dir.join(".."));
+        let var = |name: &str| std::env::var(name).ok();
+        let env = Environment {
+            runtime_home,
+            var: &var,
+        };
+        Config::parse(&text, &file, dir, &env)
+    }
+
+    /// Parses config text. `source` names the file in messages, relative paths resolve against
+    /// `base_dir`. Pure: no file system or process environment access.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        base_dir: &Path,
+        env: &Environment<'_>,
+    ) -> Result<Config, ConfigError> {
+        let root: Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
+            file: source.to_string(),
+            key: String::new(),
+            message: format!("not valid TOML: {}", one_line(&e.to_string())),
+        })?;
+        let mut r = Reader {
+            source,
+            base_dir,
+            env,
+            warnings: Vec::new(),
+        };
+        r.warn_unknown(&root, "", &["listenerConfig", "b7a", "apikey", "server"]);
+
+        let issuer = r.issuer(&root)?;
+        let listener = r.listener(&root, &issuer)?;
+        let validation = r.validation(&root)?;
+        let users = r.users(&root)?;
+        let limits = r.limits(&root)?;
+        Ok(Config {
+            source: source.to_string(),
+            listener,
+            issuer,
+            validation,
+            users,
+            limits,
+            warnings: r.warnings,
+        })
+    }
+}
+
+/// toml errors span several lines with a caret diagram; we promise one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+struct Reader<'a> {
+    source: &'a str,
+    base_dir: &'a Path,
+    env: &'a Environment<'a>,
+    warnings: Vec<String>,
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a datetime",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+impl Reader<'_> {
+    fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.source.to_string(),
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn warn_unknown(&mut self, table: &Table, prefix: &str, known: &[&str]) {
+        for k in table.keys() {
+            if !known.contains(&k.as_str()) {
+                let what = if table.get(k).is_some_and(Value::is_table) {
+                    "section"
+                } else {
+                    "key"
+                };
+                self.warnings.push(format!(
+                    "{}: ignoring unsupported {what} [{}]",
+                    self.source,
+                    join(prefix, k)
+                ));
+            }
+        }
+    }
+
+    /// The table at `path` (dotted), or None when absent.
+    fn table<'t>(&self, root: &'t Table, path: &str) -> Result<Option<&'t Table>, ConfigError> {
+        let mut cur = root;
+        let mut walked = String::new();
+        for part in path.split('.') {
+            walked = join(&walked, part);
+            match cur.get(part) {
+                None => return Ok(None),
+                Some(Value::Table(t)) => cur = t,
+                Some(other) => {
+                    return Err(self.error(
+                        &walked,
+                        format!("expected a table, found {}", type_name(other)),
+                    ))
+                }
+            }
+        }
+        Ok(Some(cur))
+    }
+
+    fn string(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<String>, ConfigError> {
+        let path = join(prefix, key);
+        match t.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => self.expand(s, &path).map(Some),
+            Some(other) => Err(self.error(
+                &path,
+                format!("expected a string, found {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn required_string(&self, t: &Table, prefix: &str, key: &str) -> Result<String, ConfigError> {
+        self.string(t, prefix, key)?
+            .ok_or_else(|| self.error(&join(prefix, key), "required key is missing"))
+    }
+
+    fn integer(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<i64>, ConfigError> {
+        match t.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(i)) => Ok(Some(*i)),
+            Some(other) => Err(self.error(
+                &join(prefix, key),
+                format!("expected an integer, found {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn boolean(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<bool>, ConfigError> {
+        match t.get(key) {
+            None => Ok(None),
+            Some(Value::Boolean(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.error(
+                &join(prefix, key),
+                format!("expected a boolean, found {}", type_name(other)),
+            )),
+        }
+    }
+
+    fn path(&self, t: &Table, prefix: &str, key: &str) -> Result<PathBuf, ConfigError> {
+        let s = self.required_string(t, prefix, key)?;
+        if s.is_empty() {
+            return Err(self.error(&join(prefix, key), "must not be empty"));
+        }
+        Ok(self.base_dir.join(s))
+    }
+
+    /// Expands `${mgw-runtime.home}` and `${NAME}` (environment variables).
+    fn expand(&self, s: &str, key: &str) -> Result<String, ConfigError> {
+        let mut out = String::with_capacity(s.len());
+        let mut rest = s;
+        while let Some(start) = rest.find("${") {
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let end = after
+                .find('}')
+                .ok_or_else(|| self.error(key, "unterminated ${ placeholder"))?;
+            let name = &after[..end];
+            if name == "mgw-runtime.home" {
+                out.push_str(&self.env.runtime_home.to_string_lossy());
+            } else if name.is_empty() {
+                return Err(self.error(key, "empty ${} placeholder"));
+            } else {
+                let value = (self.env.var)(name).ok_or_else(|| {
+                    self.error(key, format!("environment variable {name} is not set"))
+                })?;
+                out.push_str(&value);
+            }
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn issuer(&mut self, root: &Table) -> Result<IssuerConfig, ConfigError> {
+        let p = "apikey.issuer.tokenConfig";
+        if let Some(apikey) = self.table(root, "apikey")? {
+            self.warn_unknown(apikey, "apikey", &["issuer", "tokenConfigs"]);
+        }
+        if let Some(issuer) = self.table(root, "apikey.issuer")? {
+            self.warn_unknown(issuer, "apikey.issuer", &["tokenConfig", "api"]);
+        }
+        let t = self
+            .table(root, p)?
+            .ok_or_else(|| self.error(p, "required section is missing"))?;
+        self.warn_unknown(
+            t,
+            p,
+            &[
+                "enabled",
+                "keyStorePath",
+                "keyStorePassword",
+                "issuer",
+                "certificateAlias",
+                "validityTime",
+                "audience",
+            ],
+        );
+        let audience = match self.string(t, p, "audience")? {
+            Some(a) => Some(a),
+            // Gateways check `[apikey.tokenConfigs] audience`; keys must carry it to pass.
+            None => match self.table(root, "apikey.tokenConfigs")? {
+                Some(tc) => self.string(tc, "apikey.tokenConfigs", "audience")?,
+                None => None,
+            },
+        };
+        Ok(IssuerConfig {
+            enabled: self.boolean(t, p, "enabled")?.unwrap_or(true),
+            key_store_path: self.path(t, p, "keyStorePath")?,
+            key_store_password: Secret::new(self.required_string(t, p, "keyStorePassword")?),
+            issuer: self.required_string(t, p, "issuer")?,
+            certificate_alias: self.required_string(t, p, "certificateAlias")?,
+            validity_time: self.integer(t, p, "validityTime")?.unwrap_or(-1),
+            audience: audience.filter(|a| !a.is_empty()),
+            apis: self.apis(root)?,
+        })
+    }
+
+    fn apis(&mut self, root: &Table) -> Result<Vec<ApiEntry>, ConfigError> {
+        let Some(issuer) = self.table(root, "apikey.issuer")? else {
+            return Ok(Vec::new());
+        };
+        let list = match issuer.get("api") {
+            None => return Ok(Vec::new()),
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return Err(self.error(
+                    "apikey.issuer.api",
+                    format!(
+                        "expected an array of tables ([[apikey.issuer.api]]), found {}",
+                        type_name(other)
+                    ),
+                ))
+            }
+        };
+        let mut apis = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            let p = format!("apikey.issuer.api[{i}]");
+            let Value::Table(t) = v else {
+                return Err(self.error(&p, format!("expected a table, found {}", type_name(v))));
+            };
+            self.warn_unknown(t, &p, &["name", "versions"]);
+            let name = self.required_string(t, &p, "name")?;
+            let versions: Vec<String> = self
+                .string(t, &p, "versions")?
+                .unwrap_or_else(|| "*".into())
+                .split(',')
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+                .collect();
+            if versions.is_empty() {
+                return Err(self.error(
+                    &join(&p, "versions"),
+                    "lists no version (use \"*\" for all versions)",
+                ));
+            }
+            apis.push(ApiEntry { name, versions });
+        }
+        Ok(apis)
+    }
+
+    fn listener(
+        &mut self,
+        root: &Table,
+        issuer: &IssuerConfig,
+    ) -> Result<ListenerConfig, ConfigError> {
+        let p = "listenerConfig";
+        let t = self
+            .table(root, p)?
+            .ok_or_else(|| self.error(p, "required section is missing"))?;
+        // The original's listenerConfig has many more keys (ports, http2, ...): not our business.
+        let port = self.integer(t, p, "httpsPort")?.unwrap_or(9095);
+        let https_port = u16::try_from(port).map_err(|_| {
+            self.error(
+                &join(p, "httpsPort"),
+                format!("{port} is not a port number (0-65535)"),
+            )
+        })?;
+        Ok(ListenerConfig {
+            host: self
+                .string(t, p, "host")?
+                .unwrap_or_else(|| "0.0.0.0".into()),
+            https_port,
+            key_store_path: self.path(t, p, "keyStorePath")?,
+            key_store_password: Secret::new(self.required_string(t, p, "keyStorePassword")?),
+            certificate_alias: self
+                .string(t, p, "certificateAlias")?
+                .unwrap_or_else(|| issuer.certificate_alias.clone()),
+        })
+    }
+
+    fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
+        let p = "apikey.tokenConfigs";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(ValidationConfig::default());
+        };
+        self.warn_unknown(
+            t,
+            p,
+            &[
+                "issuer",
+                "audience",
+                "certificateAlias",
+                "validateAllowedAPIs",
+            ],
+        );
+        Ok(ValidationConfig {
+            issuer: self.string(t, p, "issuer")?,
+            audience: self.string(t, p, "audience")?.filter(|a| !a.is_empty()),
+            certificate_alias: self.string(t, p, "certificateAlias")?,
+            validate_allowed_apis: self.boolean(t, p, "validateAllowedAPIs")?.unwrap_or(false),
+        })
+    }
+
+    fn users(&mut self, root: &Table) -> Result<Vec<User>, ConfigError> {
+        if let Some(b7a) = self.table(root, "b7a")? {
+            self.warn_unknown(b7a, "b7a", &["users"]);
+        }
+        let Some(t) = self.table(root, "b7a.users")? else {
+            return Ok(Vec::new());
+        };
+        let mut users = Vec::with_capacity(t.len());
+        for name in t.keys() {
+            let p = format!("b7a.users.{name}");
+            let u = self
+                .table(root, &p)?
+                .ok_or_else(|| self.error(&p, "expected a table"))?;
+            self.warn_unknown(u, &p, &["password", "scopes"]);
+            let key = join(&p, "password");
+            let raw = self.required_string(u, &p, "password")?;
+            let password =
+                PasswordHash::parse(&raw).map_err(|e| self.error(&key, e.to_string()))?;
+            let scopes = self
+                .string(u, &p, "scopes")?
+                .unwrap_or_default()
+                .split([',', ' '])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect();
+            users.push(User {
+                name: name.clone(),
+                password,
+                scopes,
+            });
+        }
+        Ok(users)
+    }
+
+    fn limits(&mut self, root: &Table) -> Result<Limits, ConfigError> {
+        let mut l = Limits::default();
+        let p = "server";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(l);
+        };
+        self.warn_unknown(
+            t,
+            p,
+            &[
+                "workers",
+                "maxConnections",
+                "handshakeTimeoutMs",
+                "requestTimeoutMs",
+                "idleTimeoutMs",
+                "writeTimeoutMs",
+                "maxHeaderBytes",
+                "maxUriBytes",
+                "maxHeaders",
+                "maxBodyBytes",
+                "maxRequestsPerConnection",
+            ],
+        );
+        let count = |r: &Self, key: &str, max: usize| -> Result<Option<usize>, ConfigError> {
+            match r.integer(t, p, key)? {
+                None => Ok(None),
+                Some(v) if v >= 1 && (v as u64) <= max as u64 => Ok(Some(v as usize)),
+                Some(v) => Err(r.error(&join(p, key), format!("{v} is not in 1..={max}"))),
+            }
+        };
+        let millis = |r: &Self, key: &str| -> Result<Option<Duration>, ConfigError> {
+            Ok(count(r, key, 3_600_000)?.map(|ms| Duration::from_millis(ms as u64)))
+        };
+        if let Some(v) = count(self, "workers", 1024)? {
+            l.workers = v;
+        }
+        if let Some(v) = count(self, "maxConnections", 1_000_000)? {
+            l.max_connections = v;
+        }
+        if let Some(v) = millis(self, "handshakeTimeoutMs")? {
+            l.handshake_timeout = v;
+        }
+        if let Some(v) = millis(self, "requestTimeoutMs")? {
+            l.request_timeout = v;
+        }
+        if let Some(v) = millis(self, "idleTimeoutMs")? {
+            l.idle_timeout = v;
+        }
+        if let Some(v) = millis(self, "writeTimeoutMs")? {
+            l.write_timeout = v;
+        }
+        if let Some(v) = count(self, "maxHeaderBytes", 1 << 20)? {
+            l.max_header_bytes = v;
+        }
+        if let Some(v) = count(self, "maxUriBytes", 1 << 20)? {
+            l.max_uri_bytes = v;
+        }
+        if let Some(v) = count(self, "maxHeaders", 1024)? {
+            l.max_headers = v;
+        }
+        if let Some(v) = count(self, "maxBodyBytes", 16 << 20)? {
+            l.max_body_bytes = v;
+        }
+        if let Some(v) = count(self, "maxRequestsPerConnection", usize::MAX >> 1)? {
+            l.max_requests_per_connection = v;
+        }
+        Ok(l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"
+[listenerConfig]
+  host = "0.0.0.0"
+  httpsPort = 9095
+  keyStorePath = "${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12"
+  keyStorePassword = "ballerina"
+
+[b7a.users]
+  [b7a.users.admin]
+    password = "d033e22ae348aeb5660fc2140aec35850c4da997"
+  [b7a.users.prometheus]
+    password = "@sha256:{5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8}"
+    scopes = "observability"
+
+[apikey.tokenConfigs]
+  issuer = "https://localhost:9095/apikey"
+  audience = "http://org.wso2.apimgt/gateway"
+  certificateAlias = "ballerina"
+  validateAllowedAPIs = false
+
+[apikey.issuer]
+  [apikey.issuer.tokenConfig]
+    enabled = true
+    keyStorePath = "${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12"
+    keyStorePassword = "${KS_PASS}"
+    issuer = "https://localhost:9095/apikey"
+    certificateAlias = "ballerina"
+    validityTime = -1
+  [[apikey.issuer.api]]
+    name = "Swagger Petstore New"
+    versions = "1.0.0, v1, v2"
+  [[apikey.issuer.api]]
+    name = "MyAPI"
+    versions = "*"
+
+[analytics]
+  enable = false
+[throttlingConfig]
+  enabledGlobalTMEventPublishing = false
+"#;
+
+    fn vars(name: &str) -> Option<String> {
+        (name == "KS_PASS").then(|| "from-env".to_string())
+    }
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let env = Environment {
+            runtime_home: PathBuf::from("/opt/mgw"),
+            var: &vars,
+        };
+        Config::parse(text, "test.conf", Path::new("/etc/sts"), &env)
+    }
+
+    #[test]
+    fn spec_example_parses() {
+        let c = parse(SPEC).unwrap();
+        assert_eq!(c.listener.https_port, 9095);
+        assert_eq!(
+            c.listener.key_store_path,
+            PathBuf::from("/opt/mgw/runtime/bre/security/ballerinaKeystore.p12")
+        );
+        assert_eq!(c.issuer.key_store_password.expose(), "from-env");
+        assert_eq!(c.issuer.validity_time, -1);
+        assert_eq!(c.listener.certificate_alias, "ballerina");
+        assert_eq!(
+            c.issuer.audience.as_deref(),
+            Some("http://org.wso2.apimgt/gateway")
+        );
+        assert_eq!(
+            c.issuer.apis,
+            vec![
+                ApiEntry {
+                    name: "Swagger Petstore New".into(),
+                    versions: vec!["1.0.0".into(), "v1".into(), "v2".into()]
+                },
+                ApiEntry {
+                    name: "MyAPI".into(),
+                    versions: vec!["*".into()]
+                },
+            ]
+        );
+        assert_eq!(c.users.len(), 2);
+        let prom = c.users.iter().find(|u| u.name == "prometheus").unwrap();
+        assert_eq!(prom.scopes, vec!["observability".to_string()]);
+        assert!(c.validation.certificate_alias.is_some());
+        assert_eq!(c.limits, Limits::default());
+        assert!(c.warnings.iter().any(|w| w.contains("[analytics]")));
+        assert!(c.warnings.iter().any(|w| w.contains("[throttlingConfig]")));
+    }
+
+    #[test]
+    fn relative_paths_resolve_against_config_dir() {
+        let text = SPEC.replace(
+            "${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12",
+            "security/ks.p12",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(
+            c.issuer.key_store_path,
+            PathBuf::from("/etc/sts/security/ks.p12")
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_file_and_key() {
+        let text = SPEC.replace("validityTime = -1", "validityTime = \"soon\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "test.conf: apikey.issuer.tokenConfig.validityTime: expected an integer, found a string"
+        );
+    }
+
+    #[test]
+    fn missing_required_key_is_named() {
+        let text = SPEC.replace(
+            "certificateAlias = \"ballerina\"\n    validityTime",
+            "validityTime",
+        );
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "apikey.issuer.tokenConfig.certificateAlias");
+        assert!(e.message.contains("missing"));
+    }
+
+    #[test]
+    fn missing_env_var_is_named_and_secret_not_leaked() {
+        let text = SPEC.replace("${KS_PASS}", "${NOPE_NOT_SET}");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "apikey.issuer.tokenConfig.keyStorePassword");
+        assert!(e.message.contains("NOPE_NOT_SET"));
+        let e = parse(&SPEC.replace("${KS_PASS}", "${KS_PASS")).unwrap_err();
+        assert!(e.message.contains("unterminated"));
+    }
+
+    #[test]
+    fn bad_port_and_bad_password_format() {
+        let e = parse(&SPEC.replace("9095", "70000")).unwrap_err();
+        assert_eq!(e.key, "listenerConfig.httpsPort");
+        let e =
+            parse(&SPEC.replace("d033e22ae348aeb5660fc2140aec35850c4da997", "admin")).unwrap_err();
+        assert_eq!(e.key, "b7a.users.admin.password");
+        assert!(!e.to_string().contains("admin\""), "{e}");
+    }
+
+    #[test]
+    fn invalid_toml_is_one_line() {
+        let e = parse("[listenerConfig\nhost=").unwrap_err();
+        assert!(e.to_string().starts_with("test.conf: not valid TOML"));
+        assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn server_limits_checked_at_and_past_edges() {
+        let c = parse(&format!(
+            "{SPEC}\n[server]\nworkers = 1024\nmaxBodyBytes = 1\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits.workers, 1024);
+        assert_eq!(c.limits.max_body_bytes, 1);
+        let e = parse(&format!("{SPEC}\n[server]\nworkers = 1025\n")).unwrap_err();
+        assert_eq!(e.key, "server.workers");
+        let e = parse(&format!("{SPEC}\n[server]\nmaxBodyBytes = 0\n")).unwrap_err();
+        assert_eq!(e.key, "server.maxBodyBytes");
+        let c = parse(&format!("{SPEC}\n[server]\nfancy = 1\n")).unwrap();
+        assert!(c.warnings.iter().any(|w| w.contains("[server.fancy]")));
+    }
+
+    #[test]
+    fn empty_versions_rejected_missing_versions_mean_all() {
+        let e = parse(&SPEC.replace("\"1.0.0, v1, v2\"", "\" , \"")).unwrap_err();
+        assert_eq!(e.key, "apikey.issuer.api[0].versions");
+        let c = parse(&SPEC.replace("versions = \"*\"", "")).unwrap();
+        assert_eq!(c.issuer.apis[1].versions, vec!["*".to_string()]);
+    }
+}

@@ -1,0 +1,331 @@
+//! RS256 JSON Web Tokens (RFC 7515/7519), written directly on the `rsa` crate.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
+use rsa::{PrivateKey, PublicKey};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JwtError {
+    /// The signer failed; a server-side fault, never the client's.
+    Sign(String),
+    TooLong(usize),
+    Malformed(&'static str),
+    /// Anything but RS256, `none` included.
+    Algorithm(String),
+    UnknownKey(String),
+    BadSignature,
+}
+
+impl fmt::Display for JwtError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwtError::Sign(e) => write!(f, "signing failed: {e}"),
+            JwtError::TooLong(n) => {
+                write!(
+                    f,
+                    "token is {n} bytes, longer than the {MAX_TOKEN_BYTES}-byte limit"
+                )
+            }
+            JwtError::Malformed(what) => write!(f, "malformed token: {what}"),
+            JwtError::Algorithm(a) => {
+                write!(f, "token algorithm {a:?} is not accepted (only RS256)")
+            }
+            JwtError::UnknownKey(kid) => {
+                write!(f, "token key id {kid:?} is not a known signing key")
+            }
+            JwtError::BadSignature => f.write_str("token signature does not verify"),
+        }
+    }
+}
+
+impl std::error::Error for JwtError {}
+
+/// Longest token we try to decode.
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Header {
+    pub alg: String,
+    pub typ: Option<String>,
+    pub kid: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllowedApi {
+    pub name: String,
+    pub version: String,
+}
+
+/// The claims of an API key, in the original's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub aud: Option<String>,
+    pub iat: i64,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exp: Option<i64>,
+    pub jti: String,
+    pub keytype: String,
+    #[serde(rename = "allowedAPIs", default)]
+    pub allowed_apis: Vec<AllowedApi>,
+}
+
+/// Produces RSASSA-PKCS1-v1_5 SHA-256 signatures.
+pub trait Signer: Send + Sync {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError>;
+}
+
+/// The default signer: the pure-Rust `rsa` crate (blinded with the OS RNG).
+pub struct RsaSigner {
+    key: SigningKey<Sha256>,
+}
+
+impl RsaSigner {
+    pub fn new(key: PrivateKey) -> Self {
+        RsaSigner {
+            key: SigningKey::<Sha256>::new(key),
+        }
+    }
+}
+
+impl Signer for RsaSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError> {
+        let sig: Signature = self
+            .key
+            .try_sign(message)
+            .map_err(|e| JwtError::Sign(e.to_string()))?;
+        Ok(sig.to_vec())
+    }
+}
+
+/// `header.claims.signature`, each part base64url without padding.
+pub fn encode(kid: &str, claims: &Claims, signer: &dyn Signer) -> Result<String, JwtError> {
+    let header = Header {
+        alg: "RS256".into(),
+        typ: Some("JWT".into()),
+        kid: Some(kid.into()),
+    };
+    let header = serde_json::to_vec(&header).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let mut token = URL_SAFE_NO_PAD.encode(header);
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut token);
+    let sig = signer.sign(token.as_bytes())?;
+    token.push('.');
+    URL_SAFE_NO_PAD.encode_string(sig, &mut token);
+    Ok(token)
+}
+
+/// A token whose signature has been checked; claims are not yet judged (iss, exp, ...).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub header: Header,
+    pub claims: serde_json::Value,
+}
+
+fn b64(part: &str) -> Result<Vec<u8>, JwtError> {
+    // Some releases of the original padded their segments; accept a trailing '='.
+    URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .map_err(|_| JwtError::Malformed("segment is not base64url"))
+}
+
+/// Checks structure, algorithm and signature. `key_for` maps a `kid` (None when the header has
+/// none) to the public key it names.
+pub fn verify<'k>(
+    token: &str,
+    key_for: &dyn Fn(Option<&str>) -> Option<&'k PublicKey>,
+) -> Result<Verified, JwtError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(JwtError::TooLong(token.len()));
+    }
+    let mut parts = token.split('.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(JwtError::Malformed("expected three dot-separated segments"));
+    };
+    let header: Header = serde_json::from_slice(&b64(h)?)
+        .map_err(|_| JwtError::Malformed("header is not a JSON object with alg"))?;
+    if header.alg != "RS256" {
+        return Err(JwtError::Algorithm(header.alg));
+    }
+    let key = key_for(header.kid.as_deref())
+        .ok_or_else(|| JwtError::UnknownKey(header.kid.clone().unwrap_or_default()))?;
+    let sig = Signature::try_from(b64(s)?.as_slice()).map_err(|_| JwtError::BadSignature)?;
+    let signed = &token[..h.len() + 1 + c.len()];
+    VerifyingKey::<Sha256>::new(key.clone())
+        .verify(signed.as_bytes(), &sig)
+        .map_err(|_| JwtError::BadSignature)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&b64(c)?).map_err(|_| JwtError::Malformed("claims are not JSON"))?;
+    if !claims.is_object() {
+        return Err(JwtError::Malformed("claims are not a JSON object"));
+    }
+    Ok(Verified { header, claims })
+}
+
+/// A random (version 4) UUID from the OS RNG, as the `jti`.
+pub fn uuid_v4() -> Result<String, JwtError> {
+    let mut b = [0u8; 16];
+    getrandom::fill(&mut b).map_err(|e| JwtError::Sign(format!("OS RNG failed: {e}")))?;
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    ))
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// One small key for all tests: generating RSA keys is slow in debug builds.
+    pub(crate) fn test_key() -> &'static PrivateKey {
+        static KEY: OnceLock<PrivateKey> = OnceLock::new();
+        KEY.get_or_init(|| {
+            use rsa::pkcs8::DecodePrivateKey;
+            PrivateKey::from_pkcs8_pem(include_str!("../tests/fixtures/test-rsa2048.key"))
+                .expect("test fixture key")
+        })
+    }
+
+    fn claims() -> Claims {
+        Claims {
+            sub: "admin".into(),
+            iss: "https://localhost:9095/apikey".into(),
+            aud: None,
+            iat: 1_700_000_000,
+            exp: None,
+            jti: "0d5b5f6c-0000-4000-8000-000000000000".into(),
+            keytype: "PRODUCTION".into(),
+            allowed_apis: vec![AllowedApi {
+                name: "MyAPI".into(),
+                version: "*".into(),
+            }],
+        }
+    }
+
+    #[test]
+    fn encodes_header_and_claims_in_original_shape() {
+        let signer = RsaSigner::new(test_key().clone());
+        let t = encode("ballerina", &claims(), &signer).unwrap();
+        assert!(!t.contains('='));
+        let parts: Vec<&str> = t.split('.').collect();
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(parts[0]).unwrap(),
+            br#"{"alg":"RS256","typ":"JWT","kid":"ballerina"}"#
+        );
+        let c = String::from_utf8(URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(
+            c,
+            r#"{"sub":"admin","iss":"https://localhost:9095/apikey","iat":1700000000,"jti":"0d5b5f6c-0000-4000-8000-000000000000","keytype":"PRODUCTION","allowedAPIs":[{"name":"MyAPI","version":"*"}]}"#
+        );
+    }
+
+    #[test]
+    fn verify_roundtrip_and_tamper() {
+        let signer = RsaSigner::new(test_key().clone());
+        let public = test_key().to_public_key();
+        let keys = |kid: Option<&str>| (kid == Some("ballerina")).then_some(&public);
+        let t = encode("ballerina", &claims(), &signer).unwrap();
+        let v = verify(&t, &keys).unwrap();
+        assert_eq!(v.claims["sub"], "admin");
+        // A trailing '=' on a segment (padded producers) is accepted.
+        let padded = format!("{t}=");
+        assert!(verify(&padded, &keys).is_ok());
+        // Flip one claim character.
+        let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+        let mut c = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
+        c[10] ^= 1;
+        parts[1] = URL_SAFE_NO_PAD.encode(c);
+        assert_eq!(
+            verify(&parts.join("."), &keys).unwrap_err(),
+            JwtError::BadSignature
+        );
+        assert!(matches!(
+            verify(&t.replacen("eyJ", "eyK", 1), &keys).unwrap_err(),
+            JwtError::Malformed(_) | JwtError::BadSignature
+        ));
+    }
+
+    #[test]
+    fn rejects_none_and_other_algorithms_and_unknown_kid() {
+        let public = test_key().to_public_key();
+        let keys = |kid: Option<&str>| (kid == Some("ballerina")).then_some(&public);
+        let none = format!(
+            "{}.{}.",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"ballerina"}"#),
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#)
+        );
+        assert_eq!(
+            verify(&none, &keys).unwrap_err(),
+            JwtError::Algorithm("none".into())
+        );
+        let hs = none.replace(
+            &URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"ballerina"}"#),
+            &URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"ballerina"}"#),
+        );
+        assert!(matches!(verify(&hs, &keys), Err(JwtError::Algorithm(_))));
+        let signer = RsaSigner::new(test_key().clone());
+        let t = encode("other", &claims(), &signer).unwrap();
+        assert_eq!(
+            verify(&t, &keys).unwrap_err(),
+            JwtError::UnknownKey("other".into())
+        );
+    }
+
+    #[test]
+    fn length_limit_at_and_past_edge() {
+        let public = test_key().to_public_key();
+        let keys = |_: Option<&str>| Some(&public);
+        let at = "a".repeat(MAX_TOKEN_BYTES);
+        assert!(matches!(verify(&at, &keys), Err(JwtError::Malformed(_))));
+        let past = "a".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(
+            verify(&past, &keys).unwrap_err(),
+            JwtError::TooLong(MAX_TOKEN_BYTES + 1)
+        );
+    }
+
+    #[test]
+    fn garbage_never_panics() {
+        let public = test_key().to_public_key();
+        let keys = |_: Option<&str>| Some(&public);
+        for t in [
+            "",
+            ".",
+            "..",
+            "...",
+            "a.b.c",
+            "e30.e30.",
+            "eyJhbGciOiJSUzI1NiJ9.e30.AA",
+        ] {
+            assert!(verify(t, &keys).is_err(), "{t}");
+        }
+    }
+
+    #[test]
+    fn uuid_is_v4() {
+        let u = uuid_v4().unwrap();
+        assert_eq!(u.len(), 36);
+        let b: Vec<char> = u.chars().collect();
+        assert_eq!(b[14], '4');
+        assert!(matches!(b[19], '8' | '9' | 'a' | 'b'));
+        assert_ne!(u, uuid_v4().unwrap());
+    }
+}

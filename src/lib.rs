@@ -1,0 +1,17 @@
+//! apikey-sts: an API Key Security Token Service, drop-in for the WSO2 API Microgateway 3.x
+//! `/apikey` service.
+//!
+//! The core is sans-IO (`http` parses bytes into requests, `app` turns requests into responses,
+//! `jwt` signs); `server` is the thin I/O edge around it.
+#![forbid(unsafe_code)]
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod jwt;
+pub mod keystore;
+pub mod log;
+pub mod secret;
+pub mod server;
+pub mod startup;

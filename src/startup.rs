@@ -1,0 +1,155 @@
+//! Turns a `Config` into running state: keystores loaded, signer and TLS built, warnings said.
+
+use crate::app::App;
+use crate::config::Config;
+use crate::jwt::RsaSigner;
+use crate::keystore::{KeyEntry, Keystore, KeystoreError};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::ServerConfig;
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Debug)]
+pub enum StartupError {
+    Keystore(KeystoreError),
+    Tls { path: String, message: String },
+}
+
+impl fmt::Display for StartupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartupError::Keystore(e) => e.fmt(f),
+            StartupError::Tls { path, message } => {
+                write!(f, "{path}: cannot serve TLS with this key: {message}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartupError {}
+
+impl From<KeystoreError> for StartupError {
+    fn from(e: KeystoreError) -> Self {
+        StartupError::Keystore(e)
+    }
+}
+
+/// Marker in the subject of the bundled development certificate.
+const DEV_MARKER: &[u8] = b"apikey-sts DEVELOPMENT KEY";
+
+/// Everything the server needs, plus warnings to log.
+pub struct Built {
+    pub app: App,
+    pub tls: ServerConfig,
+    pub warnings: Vec<String>,
+}
+
+pub fn build(config: &Config) -> Result<Built, StartupError> {
+    let mut warnings = config.warnings.clone();
+    let issuer = &config.issuer;
+    let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
+    let entry = issuer_ks.entry(&issuer.certificate_alias)?;
+    let signer = RsaSigner::new(entry.rsa_private_key()?);
+    warn_weak(
+        &mut warnings,
+        &issuer_ks,
+        entry,
+        &issuer.key_store_path.display().to_string(),
+        issuer.key_store_password.expose(),
+    );
+
+    let l = &config.listener;
+    let same_store = l.key_store_path == issuer.key_store_path
+        && l.key_store_password == issuer.key_store_password;
+    let listener_ks;
+    let ks = if same_store {
+        &issuer_ks
+    } else {
+        listener_ks = Keystore::load(&l.key_store_path, l.key_store_password.expose())?;
+        warn_weak(
+            &mut warnings,
+            &listener_ks,
+            listener_ks.entry(&l.certificate_alias)?,
+            &l.key_store_path.display().to_string(),
+            l.key_store_password.expose(),
+        );
+        &listener_ks
+    };
+    let tls_entry = ks.entry(&l.certificate_alias)?;
+    let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
+
+    let app = App::new(config, Box::new(signer));
+    if app
+        .users
+        .authenticate(&crate::auth::Credentials {
+            user: "admin".into(),
+            password: crate::secret::Secret::new("admin".into()),
+        })
+        .is_some()
+    {
+        warnings.push(format!(
+            "{}: user admin has the default password \"admin\"; set [b7a.users.admin] password \
+             to the output of `apikey-sts hash-password`",
+            config.source
+        ));
+    }
+    Ok(Built { app, tls, warnings })
+}
+
+fn warn_weak(
+    warnings: &mut Vec<String>,
+    ks: &Keystore,
+    entry: &KeyEntry,
+    path: &str,
+    password: &str,
+) {
+    if entry
+        .cert_chain_der
+        .first()
+        .is_some_and(|c| c.windows(DEV_MARKER.len()).any(|w| w == DEV_MARKER))
+    {
+        warnings.push(format!(
+            "{path}: this is the bundled DEVELOPMENT keystore; its private key is public. \
+             Make your own (see conf/security/make-dev-keystore.sh) and set keyStorePath"
+        ));
+    }
+    if password == "ballerina" {
+        warnings.push(format!(
+            "{path}: keystore uses the well-known default password; re-export it with a new one \
+             (openssl pkcs12) and set keyStorePassword"
+        ));
+    }
+    if ks.had_no_mac() {
+        warnings.push(format!(
+            "{path}: keystore has no integrity MAC; its contents are unverified"
+        ));
+    }
+}
+
+/// TLS 1.2 and 1.3 with rustls' default (aws-lc-rs) provider, HTTP/1.1 only.
+pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupError> {
+    let chain: Vec<CertificateDer<'static>> = entry
+        .cert_chain_der
+        .iter()
+        .map(|c| CertificateDer::from(c.clone()))
+        .collect();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(entry.key_pkcs8_der.to_vec()));
+    let mut cfg = ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| StartupError::Tls {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(cfg)
+}
+
+/// Wraps a built config for the server.
+pub fn shared(built: Built) -> Arc<crate::server::Shared> {
+    Arc::new(crate::server::Shared {
+        app: std::sync::RwLock::new(Arc::new(built.app)),
+        tls: std::sync::RwLock::new(Arc::new(built.tls)),
+        shutdown: std::sync::atomic::AtomicBool::new(false),
+    })
+}
