@@ -4,6 +4,8 @@ use crate::auth::{self, UserDb};
 use crate::config::{ApiEntry, Config};
 use crate::http::{Request, Response};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
+use crate::server::{Context, Handler};
+use serde::Serialize;
 use serde_json::json;
 
 /// Longest validity a client may ask for: keeps `exp` far from integer overflow and within what
@@ -44,9 +46,30 @@ impl From<Response> for Outcome {
     }
 }
 
+#[derive(Serialize)]
+struct FaultBody<'a> {
+    fault: Fault<'a>,
+}
+
+/// Field order as the original sends it.
+#[derive(Serialize)]
+struct Fault<'a> {
+    code: u32,
+    message: &'a str,
+    description: &'a str,
+}
+
+/// The original gateway's error body: `{"fault":{"code":..,"message":..,"description":..}}`.
 pub fn fault(status: u16, code: u32, message: &str, description: &str) -> Response {
-    let body = json!({"fault": {"code": code, "message": message, "description": description}});
-    Response::new(status, "application/json", body.to_string())
+    let body = FaultBody {
+        fault: Fault {
+            code,
+            message,
+            description,
+        },
+    };
+    let body = serde_json::to_vec(&body).unwrap_or_default();
+    Response::new(status, "application/json", body)
 }
 
 fn expand_apis(apis: &[ApiEntry]) -> Vec<AllowedApi> {
@@ -124,8 +147,9 @@ impl App {
         }
     }
 
-    /// Routes one request. `now` is Unix seconds.
-    pub fn handle(&self, req: &Request, now: i64) -> Outcome {
+    /// Routes one request.
+    pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
+        let now = ctx.now;
         let path = req.path();
         match path {
             "/health" => match req.method.as_str() {
@@ -212,6 +236,12 @@ impl App {
     }
 }
 
+impl Handler for App {
+    fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
+        self.route(req, ctx)
+    }
+}
+
 fn method_not_allowed(allow: &str) -> Response {
     fault(
         405,
@@ -295,6 +325,13 @@ mod tests {
         }
     }
 
+    fn ctx(now: i64) -> Context {
+        Context {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            now,
+        }
+    }
+
     const ADMIN: &str = "Basic YWRtaW46YWRtaW4=";
 
     fn claims_of(token: &str) -> serde_json::Value {
@@ -304,7 +341,7 @@ mod tests {
 
     #[test]
     fn issues_token_with_expanded_apis() {
-        let out = app(-1).handle(&req("GET", "/apikey", Some(ADMIN), ""), 1000);
+        let out = app(-1).route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(1000));
         assert_eq!(out.response.status, 200);
         assert_eq!(out.user.as_deref(), Some("admin"));
         let token = String::from_utf8(out.response.body).unwrap();
@@ -330,9 +367,9 @@ mod tests {
         assert_eq!(effective_validity(3600, Some(-5)), 3600);
         assert_eq!(effective_validity(-1, None), -1);
         assert_eq!(effective_validity(-1, Some(i64::MAX)), MAX_VALIDITY_SECONDS);
-        let out = app(-1).handle(
+        let out = app(-1).route(
             &req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":600}"#),
-            50,
+            &ctx(50),
         );
         let c = claims_of(std::str::from_utf8(&out.response.body).unwrap());
         assert_eq!(c["exp"], 650);
@@ -346,7 +383,7 @@ mod tests {
             r#"{"validityTime":"600"}"#,
             r#"{"validityTime":1.5}"#,
         ] {
-            let out = app(-1).handle(&req("POST", "/apikey", Some(ADMIN), body), 0);
+            let out = app(-1).route(&req("POST", "/apikey", Some(ADMIN), body), &ctx(0));
             assert_eq!(out.response.status, 400, "{body}");
             let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
             assert_eq!(v["fault"]["code"], FAULT_UNCLASSIFIED);
@@ -358,20 +395,29 @@ mod tests {
     #[test]
     fn credentials_problems_are_401_and_indistinguishable() {
         let a = app(-1);
-        let missing = a.handle(&req("GET", "/apikey", None, ""), 0).response;
+        let missing = a.route(&req("GET", "/apikey", None, ""), &ctx(0)).response;
         assert_eq!(missing.status, 401);
         assert_eq!(
             missing.header_value("www-authenticate"),
             Some(r#"Basic realm="apikey-sts""#)
         );
-        let wrong_pw = a.handle(&req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""), 0);
-        let wrong_user = a.handle(&req("GET", "/apikey", Some("Basic eDphZG1pbg=="), ""), 0);
-        let garbage = a.handle(&req("GET", "/apikey", Some("Basic %%%"), ""), 0);
+        let wrong_pw = a.route(
+            &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""),
+            &ctx(0),
+        );
+        let wrong_user = a.route(
+            &req("GET", "/apikey", Some("Basic eDphZG1pbg=="), ""),
+            &ctx(0),
+        );
+        let garbage = a.route(&req("GET", "/apikey", Some("Basic %%%"), ""), &ctx(0));
         assert_eq!(wrong_pw.response.status, 401);
         assert_eq!(wrong_pw.response.body, wrong_user.response.body);
         assert_eq!(wrong_pw.response.body, garbage.response.body);
         // Auth comes before the body is looked at.
-        let bad_body = a.handle(&req("GET", "/apikey", Some("Basic YWRtaW46eA=="), "{"), 0);
+        let bad_body = a.route(
+            &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), "{"),
+            &ctx(0),
+        );
         assert_eq!(bad_body.response.status, 401);
     }
 
@@ -379,22 +425,24 @@ mod tests {
     fn routes_and_methods() {
         let a = app(-1);
         let r = a
-            .handle(&req("DELETE", "/apikey", Some(ADMIN), ""), 0)
+            .route(&req("DELETE", "/apikey", Some(ADMIN), ""), &ctx(0))
             .response;
         assert_eq!(r.status, 405);
         assert_eq!(r.header_value("Allow"), Some("GET, POST"));
         assert_eq!(
-            a.handle(&req("GET", "/nope", None, ""), 0).response.status,
+            a.route(&req("GET", "/nope", None, ""), &ctx(0))
+                .response
+                .status,
             404
         );
         assert_eq!(
-            a.handle(&req("GET", "/health", None, ""), 0)
+            a.route(&req("GET", "/health", None, ""), &ctx(0))
                 .response
                 .status,
             200
         );
         assert_eq!(
-            a.handle(&req("POST", "/apikey/?q", Some(ADMIN), ""), 0)
+            a.route(&req("POST", "/apikey/?q", Some(ADMIN), ""), &ctx(0))
                 .response
                 .status,
             200
@@ -406,7 +454,7 @@ mod tests {
         let mut r = req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":60}"#);
         r.headers
             .push(("Accept".into(), b"application/json".to_vec()));
-        let out = app(-1).handle(&r, 10);
+        let out = app(-1).route(&r, &ctx(10));
         let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
         assert_eq!(v["expiresAt"], 70);
         assert_eq!(v["jti"], out.jti.unwrap().as_str());
@@ -415,7 +463,7 @@ mod tests {
         r.headers
             .push(("Accept".into(), b"application/json".to_vec()));
         let v: serde_json::Value =
-            serde_json::from_slice(&app(-1).handle(&r, 10).response.body).unwrap();
+            serde_json::from_slice(&app(-1).route(&r, &ctx(10)).response.body).unwrap();
         assert!(v["expiresAt"].is_null());
     }
 
@@ -424,7 +472,7 @@ mod tests {
         let mut a = app(-1);
         a.enabled = false;
         assert_eq!(
-            a.handle(&req("GET", "/apikey", Some(ADMIN), ""), 0)
+            a.route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(0))
                 .response
                 .status,
             503

@@ -57,6 +57,11 @@ fn run(config_path: &std::path::Path) -> Result<(), String> {
         "listening on https://{local} (workers={}, maxConnections={})",
         config.limits.workers, config.limits.max_connections
     ));
-    let shared = startup::shared(built);
-    server::run(listener, shared, config.limits.clone()).map_err(|e| format!("server failed: {e}"))
+    let shared = std::sync::Arc::new(server::Shared::new(built.state));
+    server::run(
+        vec![(listener, server::Kind::Https)],
+        shared,
+        config.limits.clone(),
+    )
+    .map_err(|e| format!("server failed: {e}"))
 }

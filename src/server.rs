@@ -6,7 +6,7 @@
 //! by exactly one worker while it is driven, so no worker ever blocks on a slow client and a
 //! thousand idle keep-alive connections cost memory, not threads.
 
-use crate::app::{self, App};
+use crate::app::{self, Outcome};
 use crate::config::Limits;
 use crate::http::{self, ParseLimits, Parsed, Response};
 use mio::net::{TcpListener, TcpStream};
@@ -20,7 +20,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-const LISTENER: Token = Token(usize::MAX);
 /// How often the poller wakes to check deadlines and the shutdown flag.
 const TICK: Duration = Duration::from_millis(100);
 /// Requests one worker answers on a connection before giving others a turn.
@@ -28,11 +27,63 @@ const REQUESTS_PER_TURN: usize = 16;
 /// Plaintext read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
-/// What the server runs with; swapped as a whole on reload.
+/// Facts about the request that are not in its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    pub peer: SocketAddr,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Answers requests of one listener. Pure: the server does all I/O.
+pub trait Handler: Send + Sync {
+    fn handle(&self, req: &http::Request, ctx: &Context) -> Outcome;
+}
+
+/// What the listeners serve; replaced as a whole on reload, so a request sees one version.
+pub struct State {
+    pub https: Arc<dyn Handler>,
+    pub tls: Arc<ServerConfig>,
+    /// Handler of the plain-HTTP listener, when there is one.
+    pub plain: Option<Arc<dyn Handler>>,
+}
+
+/// Shared by the poller, the workers and the control thread (signals, reload).
 pub struct Shared {
-    pub app: RwLock<Arc<App>>,
-    pub tls: RwLock<Arc<ServerConfig>>,
+    pub state: RwLock<Arc<State>>,
+    /// Set to stop accepting, finish in-flight requests and return from `run`.
     pub shutdown: AtomicBool,
+}
+
+impl Shared {
+    pub fn new(state: State) -> Shared {
+        Shared {
+            state: RwLock::new(Arc::new(state)),
+            shutdown: AtomicBool::new(false),
+        }
+    }
+
+    pub fn state(&self) -> Arc<State> {
+        Arc::clone(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    pub fn replace(&self, state: State) {
+        *self.state.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(state);
+    }
+}
+
+/// What a listening socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Https,
+    /// Plain HTTP, meant for loopback (the validator and metrics).
+    Plain,
+}
+
+enum Transport {
+    Tls(Box<ServerConnection>),
+    /// Bytes not yet written to the socket.
+    Plain(Vec<u8>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +99,8 @@ enum Phase {
 
 struct Conn {
     sock: TcpStream,
-    tls: ServerConnection,
+    transport: Transport,
+    kind: Kind,
     peer: SocketAddr,
     inbuf: Vec<u8>,
     phase: Phase,
@@ -118,6 +170,10 @@ struct Pool {
     limits: Limits,
     parse_limits: ParseLimits,
     shared: Arc<Shared>,
+    /// Set once shutdown began: answer with `Connection: close`, accept nothing new.
+    draining: AtomicBool,
+    /// Workers exit when set.
+    stop: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,13 +188,25 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Runs until `shared.shutdown` is set. The listener must already be bound.
-pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>, limits: Limits) -> io::Result<()> {
-    listener.set_nonblocking(true)?;
-    let mut listener = TcpListener::from_std(listener);
+/// Longest a graceful shutdown waits for in-flight requests.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves the bound listeners until `shared.shutdown` is set, then drains in-flight requests
+/// (at most `DRAIN_TIMEOUT`) and returns.
+pub fn run(
+    listeners: Vec<(std::net::TcpListener, Kind)>,
+    shared: Arc<Shared>,
+    limits: Limits,
+) -> io::Result<()> {
     let mut poll = Poll::new()?;
-    poll.registry()
-        .register(&mut listener, LISTENER, Interest::READABLE)?;
+    let mut bound = Vec::with_capacity(listeners.len());
+    for (i, (l, kind)) in listeners.into_iter().enumerate() {
+        l.set_nonblocking(true)?;
+        let mut l = TcpListener::from_std(l);
+        poll.registry()
+            .register(&mut l, Token(LISTENER_BASE - i), Interest::READABLE)?;
+        bound.push((l, kind));
+    }
     let pool = Arc::new(Pool {
         slab: Mutex::new(Slab::default()),
         queue: Mutex::new(VecDeque::new()),
@@ -152,6 +220,8 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>, limits: Limits)
         },
         limits,
         shared,
+        draining: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
     });
     let mut workers = Vec::with_capacity(pool.limits.workers);
     for i in 0..pool.limits.workers {
@@ -159,24 +229,42 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>, limits: Limits)
         workers.push(
             std::thread::Builder::new()
                 .name(format!("worker-{i}"))
-                .stack_size(512 * 1024)
+                .stack_size(WORKER_STACK)
                 .spawn(move || worker(&p))?,
         );
     }
 
     let mut events = Events::with_capacity(1024);
     let mut last_sweep = Instant::now();
-    while !pool.shared.shutdown.load(Ordering::Relaxed) {
+    let mut drain_until: Option<Instant> = None;
+    loop {
+        if drain_until.is_none() && pool.shared.shutdown.load(Ordering::Relaxed) {
+            // Stop accepting at once; the kernel refuses new connections from here on.
+            for (mut l, _) in bound.drain(..) {
+                let _ = poll.registry().deregister(&mut l);
+            }
+            pool.draining.store(true, Ordering::Relaxed);
+            drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
+        }
+        if let Some(until) = drain_until {
+            close_idle(&pool);
+            if lock(&pool.slab).open == 0 || Instant::now() >= until {
+                break;
+            }
+        }
         if let Err(e) = poll.poll(&mut events, Some(TICK)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
         }
         for ev in events.iter() {
-            if ev.token() == LISTENER {
-                accept_all(&pool, &listener);
+            let t = ev.token().0;
+            if t > LISTENER_BASE - bound.len() {
+                if let Some((l, kind)) = bound.get(LISTENER_BASE - t) {
+                    accept_all(&pool, l, *kind);
+                }
             } else {
-                dispatch(&pool, ev.token().0);
+                dispatch(&pool, t);
             }
         }
         if last_sweep.elapsed() >= TICK {
@@ -184,8 +272,7 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>, limits: Limits)
             last_sweep = Instant::now();
         }
     }
-    drop(listener);
-    // Graceful stop: wake the workers so they see the flag and exit.
+    pool.stop.store(true, Ordering::Relaxed);
     pool.ready.notify_all();
     for w in workers {
         let _ = w.join();
@@ -193,15 +280,20 @@ pub fn run(listener: std::net::TcpListener, shared: Arc<Shared>, limits: Limits)
     Ok(())
 }
 
+/// Listener tokens count down from here; connection tokens are slab indexes from zero.
+const LISTENER_BASE: usize = usize::MAX;
+/// Workers only parse, sign and copy buffers: a small stack is plenty.
+const WORKER_STACK: usize = 512 * 1024;
+
 fn dispatch(pool: &Pool, idx: usize) {
     lock(&pool.queue).push_back(idx);
     pool.ready.notify_one();
 }
 
-fn accept_all(pool: &Pool, listener: &TcpListener) {
+fn accept_all(pool: &Pool, listener: &TcpListener, kind: Kind) {
     loop {
         match listener.accept() {
-            Ok((sock, peer)) => admit(pool, sock, peer),
+            Ok((sock, peer)) => admit(pool, sock, peer, kind),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
@@ -213,15 +305,25 @@ fn accept_all(pool: &Pool, listener: &TcpListener) {
     }
 }
 
-fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr) {
+fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
     let _ = sock.set_nodelay(true);
-    let tls_config = Arc::clone(&pool.shared.tls.read().unwrap_or_else(|e| e.into_inner()));
-    let tls = match ServerConnection::new(tls_config) {
-        Ok(t) => t,
-        Err(e) => {
-            crate::log::error(&format!("TLS session setup failed: {e}"));
-            return;
-        }
+    let (transport, phase, timeout) = match kind {
+        Kind::Https => match ServerConnection::new(pool.shared.state().tls.clone()) {
+            Ok(t) => (
+                Transport::Tls(Box::new(t)),
+                Phase::Handshake,
+                pool.limits.handshake_timeout,
+            ),
+            Err(e) => {
+                crate::log::error(&format!("TLS session setup failed: {e}"));
+                return;
+            }
+        },
+        Kind::Plain => (
+            Transport::Plain(Vec::new()),
+            Phase::Idle,
+            pool.limits.idle_timeout,
+        ),
     };
     let mut slab = lock(&pool.slab);
     if slab.open >= pool.limits.max_connections && !shed(&mut slab, &pool.registry) {
@@ -242,11 +344,12 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr) {
     slab.open += 1;
     slab.slots[idx].conn = Some(Box::new(Conn {
         sock,
-        tls,
+        transport,
+        kind,
         peer,
         inbuf: Vec::new(),
-        phase: Phase::Handshake,
-        deadline: now + pool.limits.handshake_timeout,
+        phase,
+        deadline: now + timeout,
         last_active: now,
         served: 0,
         continue_sent: false,
@@ -280,44 +383,50 @@ fn shed(slab: &mut Slab, registry: &Registry) -> bool {
     true
 }
 
+/// Removes parked connections that `pick` selects, returning them for closing outside the lock.
+fn take_parked(pool: &Pool, pick: impl Fn(&Conn) -> bool) -> Vec<Conn> {
+    let mut taken = Vec::new();
+    let mut slab = lock(&pool.slab);
+    for i in 0..slab.slots.len() {
+        let s = &mut slab.slots[i];
+        if s.busy || !s.conn.as_deref().is_some_and(&pick) {
+            continue;
+        }
+        if let Some(c) = s.conn.take() {
+            taken.push(*c);
+        }
+        slab.release(i);
+    }
+    taken
+}
+
 /// Closes parked connections whose deadline has passed; a half-sent request gets a 408.
 fn sweep(pool: &Pool) {
     let now = Instant::now();
-    let mut expired = Vec::new();
-    {
-        let mut slab = lock(&pool.slab);
-        for i in 0..slab.slots.len() {
-            let s = &mut slab.slots[i];
-            if s.busy || s.conn.as_ref().is_none_or(|c| c.deadline > now) {
-                continue;
-            }
-            if let Some(c) = s.conn.take() {
-                expired.push(c);
-            }
-            slab.release(i);
-        }
-    }
-    for mut c in expired {
+    for mut c in take_parked(pool, |c| c.deadline <= now) {
         let _ = pool.registry.deregister(&mut c.sock);
         if c.phase == Phase::Reading {
             // Best effort, non-blocking: the client may not be reading at all.
-            let mut out = Vec::new();
-            app::fault(
+            let resp = app::fault(
                 408,
                 app::FAULT_UNCLASSIFIED,
                 "Request Timeout",
                 "request not received in time",
-            )
-            .write_to(
-                &mut out,
-                false,
-                false,
-                &crate::log::http_date(SystemTime::now()),
             );
-            let _ = c.tls.writer().write_all(&out);
-            c.tls.send_close_notify();
-            let _ = c.tls.write_tls(&mut c.sock);
+            log_request(c.peer, "-", "-", 408, Duration::ZERO, None, None);
+            c.queue_response(&resp, false, false);
+            c.send_close();
+            let _ = c.write_out();
         }
+    }
+}
+
+/// While draining: connections with no request in progress are closed at once.
+fn close_idle(pool: &Pool) {
+    for mut c in take_parked(pool, |c| matches!(c.phase, Phase::Idle | Phase::Handshake)) {
+        let _ = pool.registry.deregister(&mut c.sock);
+        c.send_close();
+        let _ = c.write_out();
     }
 }
 
@@ -326,7 +435,7 @@ fn worker(pool: &Pool) {
         let idx = {
             let mut q = lock(&pool.queue);
             loop {
-                if pool.shared.shutdown.load(Ordering::Relaxed) {
+                if pool.stop.load(Ordering::Relaxed) {
                     return;
                 }
                 if let Some(i) = q.pop_front() {
@@ -411,12 +520,12 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
     let limits = &pool.limits;
     let mut answered = 0;
     loop {
-        let more_input = match read_input(c, pool) {
+        let more_input = match c.read_input(&pool.parse_limits) {
             Ok(more) => more,
             Err(()) => return Next::Close,
         };
-        if c.tls.is_handshaking() {
-            if let Some(next) = flush(c, limits) {
+        if c.is_handshaking() {
+            if let Some(next) = c.flush(limits) {
                 return next;
             }
             if c.eof {
@@ -432,7 +541,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
         // Answer every complete request already buffered, in order.
         while !c.closing && !c.inbuf.is_empty() {
             if answered == REQUESTS_PER_TURN {
-                if let Some(next) = flush(c, limits) {
+                if let Some(next) = c.flush(limits) {
                     return next;
                 }
                 return Next::Requeue;
@@ -447,7 +556,9 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                     c.continue_sent = false;
                     c.served += 1;
                     answered += 1;
-                    let keep = req.keep_alive() && c.served < limits.max_requests_per_connection;
+                    let keep = req.keep_alive()
+                        && c.served < limits.max_requests_per_connection
+                        && !pool.draining.load(Ordering::Relaxed);
                     respond(pool, c, &req, keep);
                     c.phase = Phase::Idle;
                     c.last_active = Instant::now();
@@ -458,7 +569,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                 }
                 Ok(Parsed::Incomplete { expect_continue }) => {
                     if expect_continue && !c.continue_sent {
-                        let _ = c.tls.writer().write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+                        c.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
                         c.continue_sent = true;
                     }
                     break;
@@ -471,18 +582,18 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                         &e.to_string(),
                     );
                     log_request(c.peer, "-", "-", resp.status, Duration::ZERO, None, None);
-                    write_response(c, &resp, false, false);
+                    c.queue_response(&resp, false, false);
                     c.closing = true;
                 }
             }
         }
 
-        if let Some(next) = flush(c, limits) {
+        if let Some(next) = c.flush(limits) {
             return next;
         }
         if c.closing {
-            c.tls.send_close_notify();
-            let _ = c.tls.write_tls(&mut c.sock);
+            c.send_close();
+            let _ = c.write_out();
             return Next::Close;
         }
         if c.eof {
@@ -494,97 +605,192 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
     }
 }
 
-/// Reads what the socket has into `inbuf`. Ok(true) when it stopped early (buffer full) and
-/// more may be waiting; Err on a dead connection or a TLS error.
-fn read_input(c: &mut Conn, pool: &Pool) -> Result<bool, ()> {
-    // Room for one maximal request plus framing overhead; the parser errors before this fills
-    // on any single request, so stopping here only paces pipelining clients.
-    let cap = pool.parse_limits.max_header_bytes + 2 * pool.parse_limits.max_body_bytes + 4096;
-    loop {
-        if c.inbuf.len() >= cap {
-            return Ok(true);
-        }
-        let drained = match c.tls.read_tls(&mut c.sock) {
-            Ok(0) => {
-                c.eof = true;
-                false
-            }
-            Ok(_) => {
-                if let Err(e) = c.tls.process_new_packets() {
-                    // Tell the peer why (alert), then drop it.
-                    let _ = c.tls.write_tls(&mut c.sock);
-                    crate::log::info(&format!("TLS error from {}: {e}", c.peer));
-                    return Err(());
-                }
-                false
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => return Err(()),
-        };
-        take_plaintext(c, cap);
-        if c.inbuf.len() >= cap {
-            return Ok(true);
-        }
-        if drained || c.eof {
-            return Ok(false);
+impl Conn {
+    fn is_handshaking(&self) -> bool {
+        match &self.transport {
+            Transport::Tls(t) => t.is_handshaking(),
+            Transport::Plain(_) => false,
         }
     }
-}
 
-/// Moves decrypted bytes from rustls into `inbuf`, up to `cap`.
-fn take_plaintext(c: &mut Conn, cap: usize) {
-    let mut chunk = [0u8; READ_CHUNK];
-    while c.inbuf.len() < cap {
-        let room = (cap - c.inbuf.len()).min(READ_CHUNK);
-        match c.tls.reader().read(&mut chunk[..room]) {
-            Ok(0) => {
-                c.eof = true;
-                return;
+    fn queue(&mut self, bytes: &[u8]) {
+        match &mut self.transport {
+            // rustls buffers it; an error means the session is already closed.
+            Transport::Tls(t) => {
+                let _ = t.writer().write_all(bytes);
             }
-            Ok(n) => c.inbuf.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-            // UnexpectedEof: TCP closed without close_notify.
-            Err(_) => {
-                c.eof = true;
-                return;
-            }
+            Transport::Plain(out) => out.extend_from_slice(bytes),
         }
     }
-}
 
-/// Writes pending TLS records. Some(next) if the connection cannot go on now.
-fn flush(c: &mut Conn, limits: &Limits) -> Option<Next> {
-    while c.tls.wants_write() {
-        match c.tls.write_tls(&mut c.sock) {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if c.phase != Phase::Writing {
-                    c.phase = Phase::Writing;
-                    c.deadline = Instant::now() + limits.write_timeout;
-                }
-                return Some(Next::Park(Interest::WRITABLE));
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Some(Next::Close),
+    fn queue_response(&mut self, resp: &Response, keep_alive: bool, head_only: bool) {
+        let mut out = Vec::with_capacity(512 + resp.body.len());
+        resp.write_to(
+            &mut out,
+            keep_alive,
+            head_only,
+            &crate::log::http_date(SystemTime::now()),
+        );
+        self.queue(&out);
+    }
+
+    fn send_close(&mut self) {
+        if let Transport::Tls(t) = &mut self.transport {
+            t.send_close_notify();
         }
     }
-    if c.phase == Phase::Writing {
-        c.phase = if c.tls.is_handshaking() {
-            Phase::Handshake
-        } else {
-            Phase::Idle
-        };
+
+    fn wants_write(&self) -> bool {
+        match &self.transport {
+            Transport::Tls(t) => t.wants_write(),
+            Transport::Plain(out) => !out.is_empty(),
+        }
     }
-    None
+
+    /// One write of pending output to the socket.
+    fn write_out(&mut self) -> io::Result<usize> {
+        match &mut self.transport {
+            Transport::Tls(t) => t.write_tls(&mut self.sock),
+            Transport::Plain(out) => {
+                let n = self.sock.write(out)?;
+                out.drain(..n);
+                Ok(n)
+            }
+        }
+    }
+
+    /// Writes pending output. Some(next) if the connection cannot go on now.
+    fn flush(&mut self, limits: &Limits) -> Option<Next> {
+        while self.wants_write() {
+            match self.write_out() {
+                Ok(0) => return Some(Next::Close),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if self.phase != Phase::Writing {
+                        self.phase = Phase::Writing;
+                        self.deadline = Instant::now() + limits.write_timeout;
+                    }
+                    return Some(Next::Park(Interest::WRITABLE));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Some(Next::Close),
+            }
+        }
+        if self.phase == Phase::Writing {
+            self.phase = if self.is_handshaking() {
+                Phase::Handshake
+            } else {
+                Phase::Idle
+            };
+        }
+        None
+    }
+
+    /// Reads what the socket has into `inbuf`. Ok(true) when it stopped early (buffer full) and
+    /// more may be waiting; Err on a dead connection or a TLS error.
+    fn read_input(&mut self, limits: &ParseLimits) -> Result<bool, ()> {
+        // Room for one maximal request plus framing overhead; the parser errors before this
+        // fills on any single request, so stopping here only paces pipelining clients.
+        let cap = limits.max_header_bytes + 2 * limits.max_body_bytes + 4096;
+        loop {
+            if self.inbuf.len() >= cap {
+                return Ok(true);
+            }
+            let drained = match &mut self.transport {
+                Transport::Tls(t) => match t.read_tls(&mut self.sock) {
+                    Ok(0) => {
+                        self.eof = true;
+                        false
+                    }
+                    Ok(_) => {
+                        if let Err(e) = t.process_new_packets() {
+                            // Tell the peer why (alert), then drop it.
+                            let _ = t.write_tls(&mut self.sock);
+                            crate::log::info(&format!("TLS error from {}: {e}", self.peer));
+                            return Err(());
+                        }
+                        false
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => return Err(()),
+                },
+                Transport::Plain(_) => {
+                    let mut chunk = [0u8; READ_CHUNK];
+                    let room = (cap - self.inbuf.len()).min(READ_CHUNK);
+                    match self.sock.read(&mut chunk[..room]) {
+                        Ok(0) => {
+                            self.eof = true;
+                            false
+                        }
+                        Ok(n) => {
+                            self.inbuf.extend_from_slice(&chunk[..n]);
+                            false
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => return Err(()),
+                    }
+                }
+            };
+            self.take_plaintext(cap);
+            if self.inbuf.len() >= cap {
+                return Ok(true);
+            }
+            if drained || self.eof {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Moves decrypted bytes from rustls into `inbuf`, up to `cap`.
+    fn take_plaintext(&mut self, cap: usize) {
+        let Transport::Tls(t) = &mut self.transport else {
+            return;
+        };
+        let mut chunk = [0u8; READ_CHUNK];
+        while self.inbuf.len() < cap {
+            let room = (cap - self.inbuf.len()).min(READ_CHUNK);
+            match t.reader().read(&mut chunk[..room]) {
+                Ok(0) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(n) => self.inbuf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // UnexpectedEof: TCP closed without close_notify.
+                Err(_) => {
+                    self.eof = true;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 fn respond(pool: &Pool, c: &mut Conn, req: &http::Request, keep_alive: bool) {
     let started = Instant::now();
-    let app = Arc::clone(&pool.shared.app.read().unwrap_or_else(|e| e.into_inner()));
-    let outcome = catch_unwind(AssertUnwindSafe(|| app.handle(req, unix_now())))
-        .unwrap_or_else(|_| app::internal_error("request handler panicked"));
-    write_response(c, &outcome.response, keep_alive, req.method == "HEAD");
+    let state = pool.shared.state();
+    let ctx = Context {
+        peer: c.peer,
+        now: unix_now(),
+    };
+    let handler = match c.kind {
+        Kind::Https => Some(&state.https),
+        Kind::Plain => state.plain.as_ref(),
+    };
+    let outcome = match handler {
+        Some(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req, &ctx)))
+            .unwrap_or_else(|_| app::internal_error("request handler panicked")),
+        None => app::fault(
+            404,
+            app::FAULT_UNCLASSIFIED,
+            "Not Found",
+            "no such resource",
+        )
+        .into(),
+    };
+    c.queue_response(&outcome.response, keep_alive, req.method == "HEAD");
     log_request(
         c.peer,
         &req.method,
@@ -594,18 +800,6 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request, keep_alive: bool) {
         outcome.user.as_deref(),
         outcome.jti.as_deref(),
     );
-}
-
-fn write_response(c: &mut Conn, resp: &Response, keep_alive: bool, head_only: bool) {
-    let mut out = Vec::with_capacity(512 + resp.body.len());
-    resp.write_to(
-        &mut out,
-        keep_alive,
-        head_only,
-        &crate::log::http_date(SystemTime::now()),
-    );
-    // rustls buffers it; `flush` sends it. An error here means the session is closed.
-    let _ = c.tls.writer().write_all(&out);
 }
 
 fn log_request(

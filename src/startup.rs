@@ -4,6 +4,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::jwt::RsaSigner;
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
+use crate::server::State;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
@@ -39,8 +40,7 @@ const DEV_MARKER: &[u8] = b"apikey-sts DEVELOPMENT KEY";
 
 /// Everything the server needs, plus warnings to log.
 pub struct Built {
-    pub app: App,
-    pub tls: ServerConfig,
+    pub state: State,
     pub warnings: Vec<String>,
 }
 
@@ -93,7 +93,14 @@ pub fn build(config: &Config) -> Result<Built, StartupError> {
             config.source
         ));
     }
-    Ok(Built { app, tls, warnings })
+    Ok(Built {
+        state: State {
+            https: Arc::new(app),
+            tls: Arc::new(tls),
+            plain: None,
+        },
+        warnings,
+    })
 }
 
 fn warn_weak(
@@ -143,13 +150,4 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
         })?;
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(cfg)
-}
-
-/// Wraps a built config for the server.
-pub fn shared(built: Built) -> Arc<crate::server::Shared> {
-    Arc::new(crate::server::Shared {
-        app: std::sync::RwLock::new(Arc::new(built.app)),
-        tls: std::sync::RwLock::new(Arc::new(built.tls)),
-        shutdown: std::sync::atomic::AtomicBool::new(false),
-    })
 }
