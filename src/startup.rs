@@ -148,6 +148,7 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
             path: path.to_string(),
             message: e.to_string(),
         })?;
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // curl --http1.0 offers only "http/1.0"; refusing it would fail the handshake.
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(cfg)
 }

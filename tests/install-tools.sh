@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the real clients and tools the end-to-end tests drive (idempotent; needs root or sudo
+# for apt). Nothing is installed when everything is already present.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_pkgs=()
+command -v openssl >/dev/null || apt_pkgs+=(openssl)
+command -v curl >/dev/null || apt_pkgs+=(curl)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
+command -v python3 >/dev/null || apt_pkgs+=(python3 python3-pip)
+if [ ${#apt_pkgs[@]} -gt 0 ]; then
+  echo "install-tools: apt-get install ${apt_pkgs[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
+fi
+
+# An independent JWT implementation for the JWKS interoperability test.
+if ! python3 -c 'import jwt, cryptography' 2>/dev/null; then
+  echo "install-tools: pip install pyjwt cryptography"
+  python3 -m pip install -q --disable-pip-version-check pyjwt cryptography \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages pyjwt cryptography
+fi
+echo "install-tools: ok"
