@@ -1,12 +1,15 @@
 //! The request handler: a typed request in, a typed response out, no I/O.
 
-use crate::auth::{self, UserDb};
+use crate::auth::{self, Login, UserDb};
 use crate::config::{ApiEntry, Config};
 use crate::http::{Request, Response};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::server::{Context, Handler};
+use crate::throttle::{Throttle, Verdict};
 use serde::Serialize;
 use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Longest validity a client may ask for: keeps `exp` far from integer overflow and within what
 /// JavaScript verifiers represent exactly.
@@ -27,6 +30,8 @@ pub struct App {
     pub allowed_apis: Vec<AllowedApi>,
     pub users: UserDb,
     pub signer: Box<dyn Signer>,
+    /// Shared with the previous `App` across reloads, so a reload does not forgive attackers.
+    pub throttle: Arc<Throttle>,
 }
 
 /// The response plus what the request log may say about it.
@@ -133,8 +138,10 @@ pub fn effective_validity(configured: i64, requested: Option<i64>) -> i64 {
 }
 
 impl App {
-    pub fn new(config: &Config, signer: Box<dyn Signer>) -> App {
+    pub fn new(config: &Config, signer: Box<dyn Signer>, throttle: Arc<Throttle>) -> App {
         let i = &config.issuer;
+        // Leave at least one worker free of PBKDF2 work.
+        let max_slow = config.limits.workers.saturating_sub(1).max(1);
         App {
             enabled: i.enabled,
             issuer: i.issuer.clone(),
@@ -142,14 +149,14 @@ impl App {
             kid: i.certificate_alias.clone(),
             validity_time: i.validity_time,
             allowed_apis: expand_apis(&i.apis),
-            users: UserDb::new(&config.users),
+            users: UserDb::new(&config.users, max_slow),
             signer,
+            throttle,
         }
     }
 
     /// Routes one request.
     pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
-        let now = ctx.now;
         let path = req.path();
         match path {
             "/health" => match req.method.as_str() {
@@ -159,14 +166,15 @@ impl App {
                 _ => method_not_allowed("GET, HEAD").into(),
             },
             "/apikey" | "/apikey/" => match req.method.as_str() {
-                "GET" | "POST" => self.issue(req, now),
+                "GET" | "POST" => self.issue(req, ctx),
                 _ => method_not_allowed("GET, POST").into(),
             },
             _ => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
         }
     }
 
-    fn issue(&self, req: &Request, now: i64) -> Outcome {
+    fn issue(&self, req: &Request, ctx: &Context) -> Outcome {
+        let now = ctx.now;
         if !self.enabled {
             return fault(
                 503,
@@ -176,6 +184,8 @@ impl App {
             )
             .into();
         }
+        let ip = ctx.peer.ip();
+        let clock = Instant::now();
         let creds = match auth::decode_basic(req.header("authorization")) {
             Ok(c) => c,
             Err(auth::AuthError::Missing) => {
@@ -186,10 +196,33 @@ impl App {
                 )
                 .into()
             }
-            Err(_) => return invalid_credentials().into(),
+            Err(_) => {
+                self.throttle.failure(ip, None, clock);
+                return invalid_credentials().into();
+            }
         };
-        let Some(user) = self.users.authenticate(&creds) else {
-            return invalid_credentials().into();
+        if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
+            return too_many_attempts(wait).into();
+        }
+        let user = match self.users.authenticate(&creds) {
+            Login::Ok(u) => {
+                self.throttle.success(ip, &u.name, clock);
+                u
+            }
+            Login::Invalid => {
+                self.throttle.failure(ip, Some(&creds.user), clock);
+                return invalid_credentials().into();
+            }
+            Login::Busy => {
+                return fault(
+                    503,
+                    FAULT_UNCLASSIFIED,
+                    "Service Unavailable",
+                    "too many logins are being checked; retry shortly",
+                )
+                .header("Retry-After", "1")
+                .into()
+            }
         };
         let requested = match requested_validity(&req.body) {
             Ok(r) => r,
@@ -256,6 +289,18 @@ fn unauthorized(code: u32, message: &str, description: &str) -> Response {
     fault(401, code, message, description).header("WWW-Authenticate", r#"Basic realm="apikey-sts""#)
 }
 
+fn too_many_attempts(wait: Duration) -> Response {
+    // Round up: a client that waits exactly Retry-After seconds must find the lock gone.
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    fault(
+        429,
+        FAULT_UNCLASSIFIED,
+        "Too Many Requests",
+        "too many failed login attempts; retry later",
+    )
+    .header("Retry-After", secs.max(1).to_string())
+}
+
 /// One answer for every credential problem, so callers learn nothing about which part failed.
 fn invalid_credentials() -> Response {
     unauthorized(
@@ -302,12 +347,17 @@ mod tests {
                     versions: vec!["*".into()],
                 },
             ]),
-            users: UserDb::new(&[User {
-                name: "admin".into(),
-                password: PasswordHash::parse("d033e22ae348aeb5660fc2140aec35850c4da997").unwrap(),
-                scopes: vec![],
-            }]),
+            users: UserDb::new(
+                &[User {
+                    name: "admin".into(),
+                    password: PasswordHash::parse("d033e22ae348aeb5660fc2140aec35850c4da997")
+                        .unwrap(),
+                    scopes: vec![],
+                }],
+                1,
+            ),
             signer: Box::new(RsaSigner::new(test_key().clone())),
+            throttle: Arc::default(),
         }
     }
 
@@ -465,6 +515,36 @@ mod tests {
         let v: serde_json::Value =
             serde_json::from_slice(&app(-1).route(&r, &ctx(10)).response.body).unwrap();
         assert!(v["expiresAt"].is_null());
+    }
+
+    #[test]
+    fn repeated_failures_get_429_with_retry_after() {
+        let a = app(-1);
+        let bad = || {
+            a.route(
+                &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""),
+                &ctx(0),
+            )
+        };
+        for _ in 0..5 {
+            assert_eq!(bad().response.status, 401);
+        }
+        // The sixth failure is still checked (and fails), then the address is locked.
+        assert_eq!(bad().response.status, 401);
+        let locked = a
+            .route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(0))
+            .response;
+        assert_eq!(locked.status, 429);
+        assert_eq!(locked.header_value("Retry-After"), Some("1"));
+        // Another address is not affected.
+        let mut other = ctx(0);
+        other.peer = "127.0.0.2:1".parse().unwrap();
+        assert_eq!(
+            a.route(&req("GET", "/apikey", Some(ADMIN), ""), &other)
+                .response
+                .status,
+            200
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct Config {
     pub validation: ValidationConfig,
     pub users: Vec<User>,
     pub limits: Limits,
+    /// `[[apikey.verificationKeys]]`: keys accepted and published besides the signing key.
+    pub verification_keys: Vec<VerificationKeyConfig>,
+    /// `[validator]`: the plain-HTTP validation listener; None when disabled.
+    pub validator: Option<ValidatorConfig>,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
 }
@@ -87,7 +91,66 @@ pub struct ValidationConfig {
     pub validate_allowed_apis: bool,
 }
 
+/// Most `[[apikey.verificationKeys]]` entries: a rotation needs two or three.
+pub const MAX_VERIFICATION_KEYS: usize = 16;
+
+/// One `[[apikey.verificationKeys]]` entry: a key tokens may be signed with but the issuer no
+/// longer (or not yet) signs with. Keystore path and password default to the issuer's.
 #[derive(Debug, Clone)]
+pub struct VerificationKeyConfig {
+    pub certificate_alias: String,
+    pub key_store_path: PathBuf,
+    pub key_store_password: Secret,
+}
+
+pub const DEFAULT_VALIDATOR_HOST: &str = "127.0.0.1";
+pub const DEFAULT_VALIDATOR_PORT: u16 = 9096;
+pub const DEFAULT_KEY_NAMES: [&str; 3] = ["apikey", "api_key", "X-API-Key"];
+pub const DEFAULT_CLOCK_SKEW_SECONDS: i64 = 60;
+pub const MAX_CLOCK_SKEW_SECONDS: i64 = 3600;
+/// Verified-key cache size; 0 turns the cache off.
+pub const DEFAULT_CACHE_MAX_ENTRIES: usize = 10_000;
+pub const MAX_CACHE_MAX_ENTRIES: usize = 1_000_000;
+/// Longest a verified signature is trusted without verifying again (never past `exp`).
+pub const DEFAULT_CACHE_TTL_SECONDS: i64 = 300;
+pub const MAX_CACHE_TTL_SECONDS: i64 = 86_400;
+/// Most names in `keyHeaders` / `keyQueryParams`.
+pub const MAX_KEY_NAMES: usize = 16;
+
+/// `[validator]`: the gateway-facing validation listener (plain HTTP, loopback by default).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorConfig {
+    pub host: String,
+    pub port: u16,
+    /// Header names the key may come in, matched case-insensitively.
+    pub key_headers: Vec<String>,
+    /// Query parameter names the key may come in, matched exactly.
+    pub key_query_params: Vec<String>,
+    pub api_name_header: String,
+    pub api_version_header: String,
+    pub clock_skew_seconds: i64,
+    pub cache_max_entries: usize,
+    pub cache_ttl_seconds: i64,
+}
+
+impl Default for ValidatorConfig {
+    fn default() -> Self {
+        let names = DEFAULT_KEY_NAMES.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        ValidatorConfig {
+            host: DEFAULT_VALIDATOR_HOST.into(),
+            port: DEFAULT_VALIDATOR_PORT,
+            key_headers: names.clone(),
+            key_query_params: names,
+            api_name_header: "X-API-Name".into(),
+            api_version_header: "X-API-Version".into(),
+            clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
+            cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
+            cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
     pub password: PasswordHash,
@@ -195,13 +258,19 @@ impl Config {
             env,
             warnings: Vec::new(),
         };
-        r.warn_unknown(&root, "", &["listenerConfig", "b7a", "apikey", "server"]);
+        r.warn_unknown(
+            &root,
+            "",
+            &["listenerConfig", "b7a", "apikey", "server", "validator"],
+        );
 
         let issuer = r.issuer(&root)?;
         let listener = r.listener(&root, &issuer)?;
         let validation = r.validation(&root)?;
         let users = r.users(&root)?;
         let limits = r.limits(&root)?;
+        let verification_keys = r.verification_keys(&root, &issuer)?;
+        let validator = r.validator(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -209,6 +278,8 @@ impl Config {
             validation,
             users,
             limits,
+            verification_keys,
+            validator,
             warnings: r.warnings,
         })
     }
@@ -369,7 +440,11 @@ impl Reader<'_> {
     fn issuer(&mut self, root: &Table) -> Result<IssuerConfig, ConfigError> {
         let p = "apikey.issuer.tokenConfig";
         if let Some(apikey) = self.table(root, "apikey")? {
-            self.warn_unknown(apikey, "apikey", &["issuer", "tokenConfigs"]);
+            self.warn_unknown(
+                apikey,
+                "apikey",
+                &["issuer", "tokenConfigs", "verificationKeys"],
+            );
         }
         if let Some(issuer) = self.table(root, "apikey.issuer")? {
             self.warn_unknown(issuer, "apikey.issuer", &["tokenConfig", "api"]);
@@ -609,6 +684,221 @@ impl Reader<'_> {
         }
         Ok(l)
     }
+}
+
+/// Key rotation and the validator (issue 6).
+impl Reader<'_> {
+    fn verification_keys(
+        &mut self,
+        root: &Table,
+        issuer: &IssuerConfig,
+    ) -> Result<Vec<VerificationKeyConfig>, ConfigError> {
+        let p = "apikey.verificationKeys";
+        let Some(apikey) = self.table(root, "apikey")? else {
+            return Ok(Vec::new());
+        };
+        let list = match apikey.get("verificationKeys") {
+            None => return Ok(Vec::new()),
+            Some(Value::Array(a)) => a,
+            Some(other) => {
+                return Err(self.error(
+                    p,
+                    format!(
+                        "expected an array of tables ([[apikey.verificationKeys]]), found {}",
+                        type_name(other)
+                    ),
+                ))
+            }
+        };
+        if list.len() > MAX_VERIFICATION_KEYS {
+            return Err(self.error(
+                p,
+                format!(
+                    "{} entries, more than the limit of {MAX_VERIFICATION_KEYS}",
+                    list.len()
+                ),
+            ));
+        }
+        let mut keys = Vec::with_capacity(list.len());
+        for (i, v) in list.iter().enumerate() {
+            let p = format!("{p}[{i}]");
+            let Value::Table(t) = v else {
+                return Err(self.error(&p, format!("expected a table, found {}", type_name(v))));
+            };
+            self.warn_unknown(
+                t,
+                &p,
+                &["certificateAlias", "keyStorePath", "keyStorePassword"],
+            );
+            let certificate_alias = self.required_string(t, &p, "certificateAlias")?;
+            let key_store_path = if t.contains_key("keyStorePath") {
+                self.path(t, &p, "keyStorePath")?
+            } else {
+                issuer.key_store_path.clone()
+            };
+            let key_store_password = match self.string(t, &p, "keyStorePassword")? {
+                Some(pw) => Secret::new(pw),
+                None => issuer.key_store_password.clone(),
+            };
+            keys.push(VerificationKeyConfig {
+                certificate_alias,
+                key_store_path,
+                key_store_password,
+            });
+        }
+        Ok(keys)
+    }
+
+    /// A list of names: an array of strings or one comma-separated string.
+    fn names(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        let path = join(prefix, key);
+        let raw: Vec<String> = match t.get(key) {
+            None => return Ok(None),
+            Some(Value::String(_)) => self
+                .string(t, prefix, key)?
+                .unwrap_or_default()
+                .split(',')
+                .map(String::from)
+                .collect(),
+            Some(Value::Array(a)) => {
+                let mut out = Vec::with_capacity(a.len());
+                for (i, v) in a.iter().enumerate() {
+                    match v {
+                        Value::String(s) => out.push(self.expand(s, &format!("{path}[{i}]"))?),
+                        other => {
+                            return Err(self.error(
+                                &format!("{path}[{i}]"),
+                                format!("expected a string, found {}", type_name(other)),
+                            ))
+                        }
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                return Err(self.error(
+                    &path,
+                    format!(
+                        "expected an array of strings or a comma-separated string, found {}",
+                        type_name(other)
+                    ),
+                ))
+            }
+        };
+        let names: Vec<String> = raw
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if names.is_empty() {
+            return Err(self.error(&path, "lists no name"));
+        }
+        if names.len() > MAX_KEY_NAMES {
+            return Err(self.error(
+                &path,
+                format!("{} names, more than the limit of {MAX_KEY_NAMES}", names.len()),
+            ));
+        }
+        if let Some(bad) = names.iter().find(|n| !is_token(n)) {
+            return Err(self.error(
+                &path,
+                format!("{bad:?} is not a valid header or parameter name"),
+            ));
+        }
+        Ok(Some(names))
+    }
+
+    fn header_name(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<String>, ConfigError> {
+        match self.string(t, prefix, key)? {
+            None => Ok(None),
+            Some(n) if is_token(n.trim()) => Ok(Some(n.trim().to_string())),
+            Some(n) => Err(self.error(
+                &join(prefix, key),
+                format!("{n:?} is not a valid header name"),
+            )),
+        }
+    }
+
+    fn validator(&mut self, root: &Table) -> Result<Option<ValidatorConfig>, ConfigError> {
+        let p = "validator";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        self.warn_unknown(
+            t,
+            p,
+            &[
+                "enabled",
+                "host",
+                "port",
+                "keyHeaders",
+                "keyQueryParams",
+                "apiNameHeader",
+                "apiVersionHeader",
+                "clockSkewSeconds",
+                "cacheMaxEntries",
+                "cacheTtlSeconds",
+            ],
+        );
+        // The section's presence turns the validator on; `enabled = false` keeps it configured
+        // but off.
+        if !self.boolean(t, p, "enabled")?.unwrap_or(true) {
+            return Ok(None);
+        }
+        let mut v = ValidatorConfig::default();
+        if let Some(h) = self.string(t, p, "host")? {
+            if h.trim().is_empty() {
+                return Err(self.error(&join(p, "host"), "must not be empty"));
+            }
+            v.host = h.trim().to_string();
+        }
+        if let Some(port) = self.integer(t, p, "port")? {
+            v.port = u16::try_from(port).map_err(|_| {
+                self.error(
+                    &join(p, "port"),
+                    format!("{port} is not a port number (0-65535)"),
+                )
+            })?;
+        }
+        if let Some(n) = self.names(t, p, "keyHeaders")? {
+            v.key_headers = n;
+        }
+        if let Some(n) = self.names(t, p, "keyQueryParams")? {
+            v.key_query_params = n;
+        }
+        if let Some(h) = self.header_name(t, p, "apiNameHeader")? {
+            v.api_name_header = h;
+        }
+        if let Some(h) = self.header_name(t, p, "apiVersionHeader")? {
+            v.api_version_header = h;
+        }
+        let ranged = |r: &Self, key: &str, min: i64, max: i64| -> Result<Option<i64>, ConfigError> {
+            match r.integer(t, p, key)? {
+                Some(n) if !(min..=max).contains(&n) => {
+                    Err(r.error(&join(p, key), format!("{n} is not in {min}..={max}")))
+                }
+                other => Ok(other),
+            }
+        };
+        if let Some(n) = ranged(self, "clockSkewSeconds", 0, MAX_CLOCK_SKEW_SECONDS)? {
+            v.clock_skew_seconds = n;
+        }
+        if let Some(n) = ranged(self, "cacheMaxEntries", 0, MAX_CACHE_MAX_ENTRIES as i64)? {
+            v.cache_max_entries = n as usize;
+        }
+        if let Some(n) = ranged(self, "cacheTtlSeconds", 1, MAX_CACHE_TTL_SECONDS)? {
+            v.cache_ttl_seconds = n;
+        }
+        Ok(Some(v))
+    }
+}
+
+/// RFC 9110 token characters: what a header (or, here, a query parameter) name may be.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
 }
 
 #[cfg(test)]

@@ -15,3 +15,4 @@ pub mod log;
 pub mod secret;
 pub mod server;
 pub mod startup;
+pub mod throttle;

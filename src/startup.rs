@@ -5,6 +5,7 @@ use crate::config::Config;
 use crate::jwt::RsaSigner;
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::server::State;
+use crate::throttle::Throttle;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
@@ -45,6 +46,11 @@ pub struct Built {
 }
 
 pub fn build(config: &Config) -> Result<Built, StartupError> {
+    build_with(config, Arc::default())
+}
+
+/// As `build`, keeping brute-force bookkeeping from the running instance (reload).
+pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, StartupError> {
     let mut warnings = config.warnings.clone();
     let issuer = &config.issuer;
     let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
@@ -78,14 +84,13 @@ pub fn build(config: &Config) -> Result<Built, StartupError> {
     let tls_entry = ks.entry(&l.certificate_alias)?;
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
-    let app = App::new(config, Box::new(signer));
+    let app = App::new(config, Box::new(signer), throttle);
+    // Slow hashes are skipped: checking them would cost startup time, and a user who ran
+    // hash-password chose a password on purpose.
     if app
         .users
-        .authenticate(&crate::auth::Credentials {
-            user: "admin".into(),
-            password: crate::secret::Secret::new("admin".into()),
-        })
-        .is_some()
+        .user("admin")
+        .is_some_and(|u| !u.password.is_slow() && u.password.verify(b"admin"))
     {
         warnings.push(format!(
             "{}: user admin has the default password \"admin\"; set [b7a.users.admin] password \

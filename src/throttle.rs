@@ -1,0 +1,364 @@
+//! Brute-force protection for Basic authentication.
+//!
+//! Policy (also in README.md):
+//! - Per client address: `free_failures` failed logins within `window` are free; each further one
+//!   locks the address for a delay that doubles from `base_lock` up to `max_lock`. While locked,
+//!   every attempt from that address gets 429 with `Retry-After`, without checking the password.
+//! - Per user name: the same with `user_free_failures`. This stops a distributed attack on one
+//!   account. So that an attacker cannot lock a user out, addresses that logged in successfully as
+//!   that user within `known_for` are exempt from the user lock, and a user lock never lasts
+//!   longer than `max_user_lock`.
+//! - IPv6 addresses are grouped by /64, because one host usually owns a whole /64.
+//! - Memory is bounded: each table holds at most `max_entries` entries. When it is full, the
+//!   entry seen longest ago is dropped.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub free_failures: u32,
+    pub user_free_failures: u32,
+    pub window: Duration,
+    pub base_lock: Duration,
+    pub max_lock: Duration,
+    pub max_user_lock: Duration,
+    pub known_for: Duration,
+    pub max_entries: usize,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            free_failures: 5,
+            user_free_failures: 10,
+            window: Duration::from_secs(300),
+            base_lock: Duration::from_secs(1),
+            max_lock: Duration::from_secs(900),
+            max_user_lock: Duration::from_secs(60),
+            known_for: Duration::from_secs(24 * 3600),
+            max_entries: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    failures: u32,
+    window_start: Instant,
+    locked_until: Option<Instant>,
+    last_seen: Instant,
+}
+
+/// The key used for an address: IPv6 by /64.
+fn addr_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut s = v6.segments();
+                s[4..].fill(0);
+                IpAddr::V6(s.into())
+            }
+        },
+    }
+}
+
+struct Table<K> {
+    map: HashMap<K, Entry>,
+}
+
+impl<K: Hash + Eq + Clone> Table<K> {
+    fn new() -> Self {
+        Table {
+            map: HashMap::new(),
+        }
+    }
+
+    fn locked(&self, k: &K, now: Instant) -> Option<Duration> {
+        self.map
+            .get(k)
+            .and_then(|e| e.locked_until)
+            .filter(|&u| u > now)
+            .map(|u| u - now)
+    }
+
+    fn fail(&mut self, k: K, now: Instant, free: u32, p: &Policy, max_lock: Duration) {
+        if !self.map.contains_key(&k) && self.map.len() >= p.max_entries {
+            self.evict_oldest();
+        }
+        let e = self.map.entry(k).or_insert(Entry {
+            failures: 0,
+            window_start: now,
+            locked_until: None,
+            last_seen: now,
+        });
+        if now.duration_since(e.window_start) > p.window && e.locked_until.is_none_or(|u| u <= now)
+        {
+            e.failures = 0;
+            e.window_start = now;
+        }
+        e.failures = e.failures.saturating_add(1);
+        e.last_seen = now;
+        if e.failures > free {
+            let doublings = (e.failures - free - 1).min(20);
+            let lock = p.base_lock.saturating_mul(1 << doublings).min(max_lock);
+            e.locked_until = Some(now + lock);
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        if let Some(k) = self
+            .map
+            .iter()
+            .min_by_key(|(_, e)| e.last_seen)
+            .map(|(k, _)| k.clone())
+        {
+            self.map.remove(&k);
+        }
+    }
+}
+
+/// Outcome of the pre-check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Refuse with 429; retry after this long.
+    Locked(Duration),
+}
+
+pub struct Throttle {
+    policy: Policy,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    addrs: Table<IpAddr>,
+    users: Table<String>,
+    /// (user, address) pairs that logged in successfully, and when.
+    known: HashMap<(String, IpAddr), Instant>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle::new(Policy::default())
+    }
+}
+
+impl Throttle {
+    pub fn new(policy: Policy) -> Throttle {
+        Throttle {
+            policy,
+            inner: Mutex::new(Inner {
+                addrs: Table::new(),
+                users: Table::new(),
+                known: HashMap::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether an attempt from `ip` as `user` may check its password now.
+    pub fn check(&self, ip: IpAddr, user: Option<&str>, now: Instant) -> Verdict {
+        let ip = addr_key(ip);
+        let g = self.lock();
+        if let Some(d) = g.addrs.locked(&ip, now) {
+            return Verdict::Locked(d);
+        }
+        if let Some(user) = user {
+            let known = g
+                .known
+                .get(&(user.to_string(), ip))
+                .is_some_and(|&t| now.duration_since(t) < self.policy.known_for);
+            if !known {
+                if let Some(d) = g.users.locked(&user.to_string(), now) {
+                    return Verdict::Locked(d);
+                }
+            }
+        }
+        Verdict::Allow
+    }
+
+    pub fn failure(&self, ip: IpAddr, user: Option<&str>, now: Instant) {
+        let ip = addr_key(ip);
+        let p = &self.policy;
+        let mut g = self.lock();
+        g.addrs.fail(ip, now, p.free_failures, p, p.max_lock);
+        if let Some(user) = user {
+            g.users.fail(
+                user.to_string(),
+                now,
+                p.user_free_failures,
+                p,
+                p.max_user_lock,
+            );
+        }
+    }
+
+    pub fn success(&self, ip: IpAddr, user: &str, now: Instant) {
+        let ip = addr_key(ip);
+        let mut g = self.lock();
+        g.addrs.map.remove(&ip);
+        if !g.known.contains_key(&(user.to_string(), ip))
+            && g.known.len() >= self.policy.max_entries
+        {
+            let known_for = self.policy.known_for;
+            g.known.retain(|_, t| now.duration_since(*t) < known_for);
+            if g.known.len() >= self.policy.max_entries {
+                if let Some(k) = g
+                    .known
+                    .iter()
+                    .min_by_key(|(_, t)| **t)
+                    .map(|(k, _)| k.clone())
+                {
+                    g.known.remove(&k);
+                }
+            }
+        }
+        g.known.insert((user.to_string(), ip), now);
+    }
+
+    /// Entries held, for tests and metrics: (addresses, users, known pairs).
+    pub fn sizes(&self) -> (usize, usize, usize) {
+        let g = self.lock();
+        (g.addrs.map.len(), g.users.map.len(), g.known.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn address_locks_after_free_failures_and_doubles() {
+        let t = Throttle::default();
+        let a = ip("10.0.0.1");
+        let now = Instant::now();
+        for _ in 0..5 {
+            assert_eq!(t.check(a, None, now), Verdict::Allow);
+            t.failure(a, None, now);
+        }
+        // Exactly at the edge: five failures are free.
+        assert_eq!(t.check(a, None, now), Verdict::Allow);
+        t.failure(a, None, now);
+        assert_eq!(
+            t.check(a, None, now),
+            Verdict::Locked(Duration::from_secs(1))
+        );
+        t.failure(a, None, now);
+        assert_eq!(
+            t.check(a, None, now),
+            Verdict::Locked(Duration::from_secs(2))
+        );
+        for _ in 0..30 {
+            t.failure(a, None, now);
+        }
+        assert_eq!(
+            t.check(a, None, now),
+            Verdict::Locked(Duration::from_secs(900))
+        );
+        // Another address is unaffected; the lock expires.
+        assert_eq!(t.check(ip("10.0.0.2"), None, now), Verdict::Allow);
+        assert_eq!(
+            t.check(a, None, now + Duration::from_secs(901)),
+            Verdict::Allow
+        );
+    }
+
+    #[test]
+    fn success_clears_address_failures() {
+        let t = Throttle::default();
+        let a = ip("10.0.0.1");
+        let now = Instant::now();
+        for _ in 0..5 {
+            t.failure(a, Some("admin"), now);
+        }
+        t.success(a, "admin", now);
+        t.failure(a, Some("admin"), now);
+        assert_eq!(t.check(a, Some("admin"), now), Verdict::Allow);
+    }
+
+    #[test]
+    fn distributed_attack_locks_user_but_not_for_known_addresses() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        let home = ip("192.0.2.7");
+        t.success(home, "admin", now);
+        for i in 0..11 {
+            t.failure(ip(&format!("198.51.100.{i}")), Some("admin"), now);
+        }
+        let fresh = ip("203.0.113.9");
+        assert!(matches!(
+            t.check(fresh, Some("admin"), now),
+            Verdict::Locked(_)
+        ));
+        assert_eq!(t.check(home, Some("admin"), now), Verdict::Allow);
+        assert_eq!(t.check(fresh, Some("other"), now), Verdict::Allow);
+        // The user lock is capped.
+        for i in 0..40 {
+            t.failure(ip(&format!("198.51.101.{i}")), Some("admin"), now);
+        }
+        match t.check(fresh, Some("admin"), now) {
+            Verdict::Locked(d) => assert!(d <= Duration::from_secs(60)),
+            v => panic!("{v:?}"),
+        }
+    }
+
+    #[test]
+    fn ipv6_grouped_by_64() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for i in 0..6 {
+            t.failure(ip(&format!("2001:db8:1:2::{i}")), None, now);
+        }
+        assert!(matches!(
+            t.check(ip("2001:db8:1:2::ffff"), None, now),
+            Verdict::Locked(_)
+        ));
+        assert_eq!(t.check(ip("2001:db8:1:3::1"), None, now), Verdict::Allow);
+    }
+
+    #[test]
+    fn memory_bounded_at_and_past_edge() {
+        let t = Throttle::new(Policy {
+            max_entries: 100,
+            ..Policy::default()
+        });
+        let now = Instant::now();
+        for i in 0..100u32 {
+            t.failure(IpAddr::from(i.to_be_bytes()), Some(&format!("u{i}")), now);
+        }
+        assert_eq!(t.sizes().0, 100);
+        assert_eq!(t.sizes().1, 100);
+        for i in 100..300u32 {
+            t.failure(IpAddr::from(i.to_be_bytes()), Some(&format!("u{i}")), now);
+            t.success(IpAddr::from(i.to_be_bytes()), &format!("u{i}"), now);
+        }
+        let (a, u, k) = t.sizes();
+        assert!(a <= 100 && u <= 100 && k <= 100, "{a} {u} {k}");
+    }
+
+    #[test]
+    fn window_resets_failures() {
+        let t = Throttle::default();
+        let a = ip("10.0.0.1");
+        let now = Instant::now();
+        for _ in 0..5 {
+            t.failure(a, None, now);
+        }
+        let later = now + Duration::from_secs(301);
+        t.failure(a, None, later);
+        assert_eq!(t.check(a, None, later), Verdict::Allow);
+    }
+}
