@@ -1,23 +1,56 @@
-//! Command line: `apikey-sts [--config PATH]` runs the service.
+//! Command line: runs the service, or one of the maintenance commands.
 #![forbid(unsafe_code)]
 
-use apikey_sts::{config::Config, log, server, startup};
-use std::path::PathBuf;
+use apikey_sts::{auth, config::Config, log, server, startup, throttle::Throttle};
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
 
-const USAGE: &str = "usage: apikey-sts [--config PATH]
+const USAGE: &str = "usage:
+  apikey-sts [--config PATH]                 run the service (SIGHUP reloads, SIGTERM stops)
+  apikey-sts check-config [--config PATH]    validate a config and its keystores; exit 0 or 1
+  apikey-sts hash-password [--iterations N]  read a password on stdin, print its config value
 
-Runs the API key STS. PATH defaults to conf/micro-gw.conf.";
+PATH defaults to conf/micro-gw.conf.";
+
+/// Longest password `hash-password` reads.
+const MAX_PASSWORD_BYTES: usize = 4096;
 
 fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (command, rest) = match args.first().map(String::as_str) {
+        Some(c @ ("check-config" | "hash-password")) => (c, &args[1..]),
+        _ => ("run", &args[..]),
+    };
     let mut config_path = PathBuf::from("conf/micro-gw.conf");
-    while let Some(a) = args.next() {
+    let mut iterations = auth::PBKDF2_DEFAULT_ITERATIONS;
+    let mut it = rest.iter();
+    while let Some(a) = it.next() {
         match a.as_str() {
-            "--config" | "-c" => match args.next() {
+            "--config" | "-c" => match it.next() {
                 Some(p) => config_path = PathBuf::from(p),
                 None => return usage_error("--config needs a path"),
             },
+            "--iterations" if command == "hash-password" => {
+                match it.next().and_then(|n| n.parse::<u32>().ok()) {
+                    Some(n)
+                        if (auth::PBKDF2_MIN_ITERATIONS..=auth::PBKDF2_MAX_ITERATIONS)
+                            .contains(&n) =>
+                    {
+                        iterations = n
+                    }
+                    _ => {
+                        return usage_error(&format!(
+                            "--iterations needs a number in {}..={}",
+                            auth::PBKDF2_MIN_ITERATIONS,
+                            auth::PBKDF2_MAX_ITERATIONS
+                        ))
+                    }
+                }
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -25,7 +58,12 @@ fn main() -> ExitCode {
             other => return usage_error(&format!("unknown argument {other:?}")),
         }
     }
-    match run(&config_path) {
+    let result = match command {
+        "check-config" => check_config(&config_path),
+        "hash-password" => hash_password(iterations),
+        _ => run(&config_path),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(msg) => {
             log::error(&msg);
@@ -39,29 +77,124 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(config_path: &std::path::Path) -> Result<(), String> {
-    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+fn check_config(path: &Path) -> Result<(), String> {
+    let config = Config::load(path).map_err(|e| e.to_string())?;
     let built = startup::build(&config).map_err(|e| e.to_string())?;
     for w in &built.warnings {
-        log::warn(w);
+        println!("warning: {w}");
     }
+    println!("{}: OK", path.display());
+    Ok(())
+}
+
+fn hash_password(iterations: u32) -> Result<(), String> {
+    let mut input = zeroize::Zeroizing::new(Vec::new());
+    std::io::stdin()
+        .take(MAX_PASSWORD_BYTES as u64 + 1)
+        .read_to_end(&mut input)
+        .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+    if input.len() > MAX_PASSWORD_BYTES {
+        return Err(format!(
+            "password is longer than {MAX_PASSWORD_BYTES} bytes"
+        ));
+    }
+    // One line: drop the newline that `echo` or a terminal adds.
+    let mut password: &[u8] = &input;
+    for suffix in [&b"\n"[..], b"\r"] {
+        password = password.strip_suffix(suffix).unwrap_or(password);
+    }
+    if password.is_empty() {
+        return Err("empty password on stdin".into());
+    }
+    println!("{}", auth::hash_password(password, iterations)?);
+    Ok(())
+}
+
+/// Binds every listener the config asks for.
+fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server::Kind)>, String> {
     let addr = format!("{}:{}", config.listener.host, config.listener.https_port);
-    let listener = std::net::TcpListener::bind(&addr).map_err(|e| {
+    let https = std::net::TcpListener::bind(&addr).map_err(|e| {
         format!(
             "{}: listenerConfig: cannot listen on {addr}: {e}",
             config.source
         )
     })?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
+    let local = https.local_addr().map_err(|e| e.to_string())?;
     log::info(&format!(
         "listening on https://{local} (workers={}, maxConnections={})",
         config.limits.workers, config.limits.max_connections
     ));
-    let shared = std::sync::Arc::new(server::Shared::new(built.state));
-    server::run(
-        vec![(listener, server::Kind::Https)],
-        shared,
-        config.limits.clone(),
-    )
-    .map_err(|e| format!("server failed: {e}"))
+    Ok(vec![(https, server::Kind::Https)])
+}
+
+fn run(config_path: &Path) -> Result<(), String> {
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let throttle = Arc::new(Throttle::default());
+    let built = startup::build_with(&config, Arc::clone(&throttle)).map_err(|e| e.to_string())?;
+    for w in &built.warnings {
+        log::warn(w);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGTERM, &stop),
+        (signal_hook::consts::SIGINT, &stop),
+        (signal_hook::consts::SIGHUP, &reload),
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(flag))
+            .map_err(|e| format!("cannot install signal handler: {e}"))?;
+    }
+    let listeners = bind_listeners(&config)?;
+    let shared = Arc::new(server::Shared::new(built.state));
+    let limits = config.limits.clone();
+    let server_shared = Arc::clone(&shared);
+    let server = std::thread::Builder::new()
+        .name("poller".into())
+        .spawn(move || server::run(listeners, server_shared, limits))
+        .map_err(|e| format!("cannot start the server thread: {e}"))?;
+
+    while !server.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        if stop.load(Ordering::Relaxed) {
+            log::info("stopping: no new connections; finishing requests in flight");
+            shared.shutdown.store(true, Ordering::Relaxed);
+            break;
+        }
+        if reload.swap(false, Ordering::Relaxed) {
+            reload_config(config_path, &config, &shared, &throttle);
+        }
+    }
+    match server.join() {
+        Ok(Ok(())) => {
+            log::info("stopped");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(format!("server failed: {e}")),
+        Err(_) => Err("server thread panicked".into()),
+    }
+}
+
+/// SIGHUP: rebuild everything from the file; on any error keep the running state.
+fn reload_config(path: &Path, running: &Config, shared: &server::Shared, throttle: &Arc<Throttle>) {
+    let built = Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
+        if c.listener.host != running.listener.host
+            || c.listener.https_port != running.listener.https_port
+            || c.limits != running.limits
+        {
+            log::warn("reload: listener address and [server] limits apply only after a restart");
+        }
+        startup::build_with(&c, Arc::clone(throttle)).map_err(|e| e.to_string())
+    });
+    match built {
+        Ok(b) => {
+            for w in &b.warnings {
+                log::warn(w);
+            }
+            shared.replace(b.state);
+            log::info(&format!("reloaded {}", path.display()));
+        }
+        Err(e) => log::error(&format!(
+            "reload failed, still running the previous config: {e}"
+        )),
+    }
 }

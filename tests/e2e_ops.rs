@@ -1,0 +1,371 @@
+//! Abuse, faults and operations against the real binary: floods, deadlines, brute force,
+//! signals, reload, check-config, hash-password.
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn signal(srv: &Server, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &srv.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+/// True when the peer closes the connection (EOF or reset) within `within`.
+fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    s.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + within;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+        if Instant::now() > end {
+            return false;
+        }
+    }
+}
+
+#[test]
+fn new_client_served_while_twice_the_cap_of_slow_and_idle_clients_are_held() {
+    let cap = 20;
+    let srv = Server::start(&default_config(&format!(
+        "[server]\nmaxConnections = {cap}\n"
+    )));
+    let mut held: Vec<Box<dyn std::any::Any>> = Vec::new();
+    // 2 x cap: raw TCP that never says hello, half a ClientHello, TLS slowloris headers, and
+    // idle keep-alive connections.
+    for i in 0..2 * cap {
+        match i % 4 {
+            0 => held.push(Box::new(TcpStream::connect(srv.addr).unwrap())),
+            1 => {
+                let mut s = TcpStream::connect(srv.addr).unwrap();
+                s.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01]).unwrap();
+                held.push(Box::new(s));
+            }
+            2 => {
+                let mut c = srv.client();
+                c.send(b"GET /apikey HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+                held.push(Box::new(c));
+            }
+            _ => {
+                let mut c = srv.client();
+                assert_eq!(c.get("/health", "").status, 200);
+                held.push(Box::new(c));
+            }
+        }
+    }
+    let t = Instant::now();
+    let mut c = srv.client();
+    let r = c.apikey();
+    let took = t.elapsed();
+    assert_eq!(r.status, 200);
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert!(openssl_verifies(&r.text(), &dev_cert()));
+    drop(held);
+}
+
+#[test]
+fn deadlines_cut_slow_and_idle_clients() {
+    let srv = Server::start(&default_config(
+        "[server]\nhandshakeTimeoutMs = 300\nrequestTimeoutMs = 400\nidleTimeoutMs = 500\n",
+    ));
+    // Silent TCP: no ClientHello.
+    let mut silent = TcpStream::connect(srv.addr).unwrap();
+    assert!(!closed_within(&mut silent, Duration::from_millis(100)));
+    assert!(closed_within(&mut silent, Duration::from_secs(3)));
+    // Half a ClientHello.
+    let mut half = TcpStream::connect(srv.addr).unwrap();
+    half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
+    assert!(closed_within(&mut half, Duration::from_secs(3)));
+    // Slowloris: headers trickle in, one byte at a time, forever. Refreshing does not help:
+    // the deadline runs from the first byte of the request.
+    let mut slow = srv.client();
+    let t = Instant::now();
+    slow.send(b"GET /apikey HTTP/1.1\r\n");
+    // Stop writing before the 400 ms deadline: writing into a closed socket makes the kernel
+    // reset the connection and discard the 408 we want to read.
+    while t.elapsed() < Duration::from_millis(300) {
+        std::thread::sleep(Duration::from_millis(50));
+        if slow
+            .tls
+            .write_all(b"X")
+            .and_then(|_| slow.tls.flush())
+            .is_err()
+        {
+            break;
+        }
+    }
+    let r = slow.read_response();
+    assert_eq!(r.status, 408);
+    assert_eq!(r.header("connection"), Some("close"));
+    // Idle keep-alive.
+    let mut idle = srv.client();
+    assert_eq!(idle.get("/health", "").status, 200);
+    let mut b = [0u8; 1];
+    idle.tls
+        .sock
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let t = Instant::now();
+    let n = idle.tls.read(&mut b);
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    assert!(t.elapsed() < Duration::from_secs(2));
+    // The server still serves.
+    assert_eq!(srv.client().apikey().status, 200);
+}
+
+fn curl(args: &[&str]) -> (u16, String, String) {
+    let out = Command::new("curl")
+        .args([
+            "-sk",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-D",
+            "/dev/stderr",
+        ])
+        .args(args)
+        .output()
+        .expect("curl is installed");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = stdout.rsplit_once('\n').unwrap();
+    (
+        code.trim().parse().unwrap(),
+        body.to_string(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn brute_force_is_slowed_then_refused_per_address() {
+    let srv = Server::start(&default_config(""));
+    let url = format!("https://127.0.0.1:{}/apikey", srv.addr.port());
+    for i in 0..6 {
+        let (code, _, _) = curl(&[
+            "--interface",
+            "127.0.0.2",
+            "-u",
+            &format!("admin:wrong{i}"),
+            &url,
+        ]);
+        assert_eq!(code, 401, "attempt {i}");
+    }
+    let (code, body, headers) = curl(&["--interface", "127.0.0.2", "-u", "admin:admin", &url]);
+    assert_eq!(code, 429, "{body}");
+    assert!(
+        headers.to_ascii_lowercase().contains("retry-after: 1"),
+        "{headers}"
+    );
+    // The real admin, from another address, is not locked out.
+    let (code, token, _) = curl(&["--interface", "127.0.0.3", "-u", "admin:admin", &url]);
+    assert_eq!(code, 200);
+    assert!(openssl_verifies(&token, &dev_cert()));
+    // After Retry-After, the locked address may try again.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (code, _, _) = curl(&["--interface", "127.0.0.2", "-u", "admin:admin", &url]);
+    assert_eq!(code, 200);
+}
+
+#[test]
+fn hash_password_output_works_as_a_config_value() {
+    let mut child = Command::new(BIN)
+        .args(["hash-password", "--iterations", "10000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"n3w-p4ss\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let value = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(value.starts_with("$pbkdf2-sha256$i=10000,l=32$"), "{value}");
+    assert!(!value.contains("n3w-p4ss"));
+    let conf = default_config("").replace(
+        "password = \"d033e22ae348aeb5660fc2140aec35850c4da997\"",
+        &format!("password = '{value}'"),
+    );
+    let srv = Server::start(&conf);
+    let mut c = srv.client();
+    let auth = |pw: &str| {
+        use base64::Engine;
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("admin:{pw}"))
+        )
+    };
+    assert_eq!(c.get("/apikey", &auth("n3w-p4ss")).status, 200);
+    assert_eq!(c.get("/apikey", &auth("n3w-p4ss")).status, 200);
+    assert_eq!(c.get("/apikey", &auth("admin")).status, 401);
+    // Empty input and too-long input are refused.
+    for input in [&b"\n"[..], &vec![b'a'; 5000]] {
+        let mut child = Command::new(BIN)
+            .arg("hash-password")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        assert!(!child.wait_with_output().unwrap().status.success());
+    }
+}
+
+#[test]
+fn sigterm_finishes_in_flight_request_then_exits_zero() {
+    let mut srv = Server::start(&default_config(""));
+    let mut c = srv.client();
+    // Half a request in flight when the signal arrives.
+    c.send(format!("GET /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\n").as_bytes());
+    std::thread::sleep(Duration::from_millis(100));
+    signal(&srv, "-TERM");
+    assert!(srv.wait_log("stopping", Duration::from_secs(5)));
+    c.send(b"\r\n");
+    let r = c.read_response();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(12), "did not exit");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    assert!(TcpStream::connect(srv.addr).is_err());
+}
+
+#[test]
+fn sigint_with_idle_connections_exits_promptly() {
+    let mut srv = Server::start(&default_config(""));
+    let mut idle = srv.client();
+    assert_eq!(idle.get("/health", "").status, 200);
+    signal(&srv, "-INT");
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = srv.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(3),
+            "idle connection held up shutdown"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success());
+}
+
+#[test]
+fn sighup_reloads_without_dropping_connections_and_keeps_old_config_on_error() {
+    let srv = Server::start(&default_config(""));
+    let mut c = srv.client();
+    assert!(claims(&c.apikey().text()).get("exp").is_none());
+    let conf = std::fs::read_to_string(&srv.config).unwrap();
+    std::fs::write(
+        &srv.config,
+        conf.replace("validityTime = -1", "validityTime = 120"),
+    )
+    .unwrap();
+    signal(&srv, "-HUP");
+    assert!(
+        srv.wait_log("reloaded", Duration::from_secs(5)),
+        "{}",
+        srv.log_text()
+    );
+    // Same connection, new config.
+    let cl = claims(&c.apikey().text());
+    assert_eq!(
+        cl["exp"].as_i64().unwrap() - cl["iat"].as_i64().unwrap(),
+        120
+    );
+    // A broken config is refused; the running one goes on.
+    std::fs::write(
+        &srv.config,
+        conf.replace("validityTime = -1", "validityTime = \"x\""),
+    )
+    .unwrap();
+    signal(&srv, "-HUP");
+    assert!(srv.wait_log("reload failed", Duration::from_secs(5)));
+    assert!(srv.log_text().contains("validityTime: expected an integer"));
+    let cl = claims(&c.apikey().text());
+    assert_eq!(
+        cl["exp"].as_i64().unwrap() - cl["iat"].as_i64().unwrap(),
+        120
+    );
+}
+
+#[test]
+fn check_config_exit_codes_and_reasons() {
+    let dir = TempDir::new("check");
+    let good = dir.write("good.conf", default_config(""));
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", path_str(&good)])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("OK"));
+    let bad = dir.write(
+        "bad.conf",
+        default_config("").replace(
+            "certificateAlias = \"ballerina\"\n    # seconds",
+            "certificateAlias = \"nosuch\"\n    # seconds",
+        ),
+    );
+    let out = Command::new(BIN)
+        .args(["check-config", "--config", path_str(&bad)])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nosuch") && err.contains("ballerina"), "{err}");
+}
+
+#[test]
+fn request_log_has_fields_and_no_secrets() {
+    let srv = Server::start(&default_config(""));
+    let mut c = srv.client();
+    let token = c.apikey().text();
+    let jti = claims(&token)["jti"].as_str().unwrap().to_string();
+    c.get("/apikey", "Authorization: Basic YWRtaW46c2VjcmV0LXB3\r\n");
+    assert!(srv.wait_log("401", Duration::from_secs(5)));
+    let log = srv.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains(&jti))
+        .expect("request line");
+    assert!(
+        line.contains("\"GET /apikey\" 200") && line.contains("user=admin"),
+        "{line}"
+    );
+    assert!(line.contains("127.0.0.1:"), "{line}");
+    assert!(line.contains("us "), "{line}");
+    for secret in [
+        token.as_str(),
+        "YWRtaW46YWRtaW4=",
+        "YWRtaW46c2VjcmV0LXB3",
+        "secret-pw",
+    ] {
+        assert!(!log.contains(secret), "log leaks {secret}");
+    }
+}
