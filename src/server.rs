@@ -24,6 +24,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const TICK: Duration = Duration::from_millis(100);
 /// Requests one worker answers on a connection before giving others a turn.
 const REQUESTS_PER_TURN: usize = 16;
+/// Parses of one request that may find it incomplete. Each parse rescans the request, so a
+/// client trickling a body byte by byte would otherwise cost quadratic CPU; legitimate clients
+/// need a handful (one per TCP segment at most).
+pub const MAX_PARSE_ATTEMPTS: usize = 512;
 /// Plaintext read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -95,7 +99,13 @@ enum Phase {
     Reading,
     /// A response is waiting for the socket to drain.
     Writing,
+    /// Answered and shut down for writing; discarding what the client still sends, so that
+    /// closing does not reset the connection and destroy the answer before it is read.
+    Lingering,
 }
+
+/// How long a closing connection keeps discarding input.
+pub const LINGER: Duration = Duration::from_secs(2);
 
 struct Conn {
     sock: TcpStream,
@@ -109,6 +119,11 @@ struct Conn {
     last_active: Instant,
     served: usize,
     continue_sent: bool,
+    /// `inbuf` length already searched for the blank line that ends the head.
+    scanned: usize,
+    head_seen: bool,
+    /// Parses of the current request that found it incomplete.
+    attempts: usize,
     /// Close once the output is flushed.
     closing: bool,
     /// Peer sent EOF.
@@ -353,6 +368,9 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
         last_active: now,
         served: 0,
         continue_sent: false,
+        scanned: 0,
+        head_seen: false,
+        attempts: 0,
         closing: false,
         eof: false,
     }));
@@ -362,7 +380,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
 /// unfinished handshakes and requests (oldest first). Returns false if none could be shed.
 fn shed(slab: &mut Slab, registry: &Registry) -> bool {
     let rank = |c: &Conn| match c.phase {
-        Phase::Idle => 0,
+        Phase::Idle | Phase::Lingering => 0,
         Phase::Handshake | Phase::Reading => 1,
         Phase::Writing => 2,
     };
@@ -423,7 +441,9 @@ fn sweep(pool: &Pool) {
 
 /// While draining: connections with no request in progress are closed at once.
 fn close_idle(pool: &Pool) {
-    for mut c in take_parked(pool, |c| matches!(c.phase, Phase::Idle | Phase::Handshake)) {
+    for mut c in take_parked(pool, |c| {
+        matches!(c.phase, Phase::Idle | Phase::Handshake | Phase::Lingering)
+    }) {
         let _ = pool.registry.deregister(&mut c.sock);
         c.send_close();
         let _ = c.write_out();
@@ -518,6 +538,9 @@ fn serve_slot(pool: &Pool, idx: usize) {
 /// Moves a connection forward as far as it can go without blocking.
 fn drive(pool: &Pool, c: &mut Conn) -> Next {
     let limits = &pool.limits;
+    if c.phase == Phase::Lingering {
+        return c.linger();
+    }
     let mut answered = 0;
     loop {
         let more_input = match c.read_input(&pool.parse_limits) {
@@ -550,10 +573,23 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                 c.phase = Phase::Reading;
                 c.deadline = Instant::now() + limits.request_timeout;
             }
-            match http::parse(&c.inbuf, &pool.parse_limits) {
+            if c.head_pending(pool.parse_limits.max_header_bytes) {
+                break;
+            }
+            let parsed = if c.attempts >= MAX_PARSE_ATTEMPTS {
+                Err(http::HttpError::BadRequest(
+                    "request arrived in too many pieces",
+                ))
+            } else {
+                http::parse(&c.inbuf, &pool.parse_limits)
+            };
+            match parsed {
                 Ok(Parsed::Complete(req, used)) => {
                     c.inbuf.drain(..used);
                     c.continue_sent = false;
+                    c.scanned = 0;
+                    c.head_seen = false;
+                    c.attempts = 0;
                     c.served += 1;
                     answered += 1;
                     let keep = req.keep_alive()
@@ -568,6 +604,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                     }
                 }
                 Ok(Parsed::Incomplete { expect_continue }) => {
+                    c.attempts += 1;
                     if expect_continue && !c.continue_sent {
                         c.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
                         c.continue_sent = true;
@@ -594,7 +631,13 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
         if c.closing {
             c.send_close();
             let _ = c.write_out();
-            return Next::Close;
+            if c.eof || c.wants_write() {
+                return Next::Close;
+            }
+            let _ = c.sock.shutdown(std::net::Shutdown::Write);
+            c.phase = Phase::Lingering;
+            c.deadline = Instant::now() + LINGER;
+            return c.linger();
         }
         if c.eof {
             return Next::Close;
@@ -606,6 +649,40 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
 }
 
 impl Conn {
+    /// True while the request head cannot be complete: no blank line has arrived yet and the
+    /// size limit is not passed. Saves re-parsing the head on every trickled byte.
+    fn head_pending(&mut self, max_header_bytes: usize) -> bool {
+        if self.head_seen {
+            return false;
+        }
+        let from = self.scanned.saturating_sub(3).min(self.inbuf.len());
+        let tail = &self.inbuf[from..];
+        self.scanned = self.inbuf.len();
+        let found =
+            tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n");
+        if found {
+            self.head_seen = true;
+            return false;
+        }
+        self.inbuf.len() <= max_header_bytes
+    }
+
+    /// Reads and discards until EOF, the deadline (the sweep), or an error.
+    fn linger(&mut self) -> Next {
+        let mut sink = [0u8; READ_CHUNK];
+        loop {
+            match self.sock.read(&mut sink) {
+                Ok(0) => return Next::Close,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Next::Park(Interest::READABLE)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
     fn is_handshaking(&self) -> bool {
         match &self.transport {
             Transport::Tls(t) => t.is_handshaking(),

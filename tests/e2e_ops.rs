@@ -369,3 +369,32 @@ fn request_log_has_fields_and_no_secrets() {
         assert!(!log.contains(secret), "log leaks {secret}");
     }
 }
+
+#[test]
+fn trickled_body_is_cut_after_max_parse_attempts() {
+    let srv = Server::start(&default_config(""));
+    let mut c = srv.client();
+    let body = 2 * apikey_sts::server::MAX_PARSE_ATTEMPTS;
+    c.send(
+        format!(
+            "POST /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\nContent-Length: {body}\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    // One byte per TLS record, paced so that each arrives on its own.
+    let mut sent = 0;
+    for _ in 0..body {
+        std::thread::sleep(Duration::from_millis(1));
+        if c.tls.write_all(b" ").and_then(|_| c.tls.flush()).is_err() {
+            break;
+        }
+        sent += 1;
+        if sent > apikey_sts::server::MAX_PARSE_ATTEMPTS + 64 {
+            break;
+        }
+    }
+    let r = c.read_response();
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("too many pieces"), "{}", r.text());
+    assert_eq!(srv.client().apikey().status, 200);
+}
