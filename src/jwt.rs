@@ -105,6 +105,34 @@ impl Signer for RsaSigner {
     }
 }
 
+/// RS256 through the TLS crypto provider already in the binary (aws-lc-rs). PKCS#1 v1.5 is
+/// deterministic, so its tokens are byte-identical to `RsaSigner`'s.
+pub struct ProviderSigner {
+    signer: Box<dyn rustls::sign::Signer>,
+}
+
+impl ProviderSigner {
+    /// `pkcs8_der`: the RSA private key as PKCS#8.
+    pub fn new(pkcs8_der: &[u8]) -> Result<Self, JwtError> {
+        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_der.to_vec()));
+        let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der)
+            .map_err(|e| JwtError::Sign(format!("provider rejected the key: {e}")))?;
+        let signer = key
+            .choose_scheme(&[rustls::SignatureScheme::RSA_PKCS1_SHA256])
+            .ok_or_else(|| JwtError::Sign("key cannot sign RSA PKCS#1 SHA-256".into()))?;
+        Ok(ProviderSigner { signer })
+    }
+}
+
+impl Signer for ProviderSigner {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError> {
+        self.signer
+            .sign(message)
+            .map_err(|e| JwtError::Sign(e.to_string()))
+    }
+}
+
 /// `header.claims.signature`, each part base64url without padding.
 pub fn encode(kid: &str, claims: &Claims, signer: &dyn Signer) -> Result<String, JwtError> {
     let header = Header {
@@ -235,6 +263,20 @@ pub(crate) mod tests {
             c,
             r#"{"sub":"admin","iss":"https://localhost:9095/apikey","iat":1700000000,"jti":"0d5b5f6c-0000-4000-8000-000000000000","keytype":"PRODUCTION","allowedAPIs":[{"name":"MyAPI","version":"*"}]}"#
         );
+    }
+
+    #[test]
+    fn both_signers_give_identical_tokens() {
+        use rsa::pkcs8::EncodePrivateKey;
+        let der = test_key().to_pkcs8_der().unwrap();
+        let provider = ProviderSigner::new(der.as_bytes()).unwrap();
+        let rsa = RsaSigner::new(test_key().clone());
+        let a = encode("ballerina", &claims(), &rsa).unwrap();
+        let b = encode("ballerina", &claims(), &provider).unwrap();
+        assert_eq!(a, b);
+        let public = test_key().to_public_key();
+        assert!(verify(&b, &|_| Some(&public)).is_ok());
+        assert!(ProviderSigner::new(b"not a key").is_err());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use crate::app::App;
 use crate::config::Config;
-use crate::jwt::RsaSigner;
+use crate::config::SignerKind;
+use crate::jwt::{ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::server::State;
 use crate::throttle::Throttle;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub enum StartupError {
     Keystore(KeystoreError),
     Tls { path: String, message: String },
+    Signer { path: String, message: String },
 }
 
 impl fmt::Display for StartupError {
@@ -23,6 +25,9 @@ impl fmt::Display for StartupError {
             StartupError::Keystore(e) => e.fmt(f),
             StartupError::Tls { path, message } => {
                 write!(f, "{path}: cannot serve TLS with this key: {message}")
+            }
+            StartupError::Signer { path, message } => {
+                write!(f, "{path}: cannot sign with this key: {message}")
             }
         }
     }
@@ -55,7 +60,17 @@ pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, Sta
     let issuer = &config.issuer;
     let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
     let entry = issuer_ks.entry(&issuer.certificate_alias)?;
-    let signer = RsaSigner::new(entry.rsa_private_key()?);
+    // rsa_private_key() also checks the key is RSA and matches its certificate.
+    let rsa_key = entry.rsa_private_key()?;
+    let signer: Box<dyn Signer> = match issuer.signer {
+        SignerKind::Rsa => Box::new(RsaSigner::new(rsa_key)),
+        SignerKind::Provider => Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(
+            |e| StartupError::Signer {
+                path: issuer.key_store_path.display().to_string(),
+                message: e.to_string(),
+            },
+        )?),
+    };
     warn_weak(
         &mut warnings,
         &issuer_ks,
@@ -84,7 +99,7 @@ pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, Sta
     let tls_entry = ks.entry(&l.certificate_alias)?;
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
-    let app = App::new(config, Box::new(signer), throttle);
+    let app = App::new(config, signer, throttle);
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.
     if app
@@ -145,14 +160,25 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
         .iter()
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(entry.key_pkcs8_der.to_vec()));
+    let tls_err = |message: String| StartupError::Tls {
+        path: path.to_string(),
+        message,
+    };
+    // Borrows the (zeroized-on-drop) PKCS#8 bytes instead of copying them into rustls.
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(entry.key_pkcs8_der.as_slice()));
+    let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
+        .map_err(|e| tls_err(e.to_string()))?;
+    // Our own key/certificate check instead of rustls' `with_single_cert`, whose check parses
+    // the leaf with webpki and so rejects X.509 v1 certificates (`openssl x509 -req` without
+    // extensions makes those), and reports a mismatch without naming the entry.
+    let spki = signing_key
+        .public_key()
+        .ok_or_else(|| tls_err("cannot derive the public key to check the certificate".into()))?;
+    entry.check_public_key(spki.as_ref())?;
+    let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
     let mut cfg = ServerConfig::builder()
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| StartupError::Tls {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
+        .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     // curl --http1.0 offers only "http/1.0"; refusing it would fail the handshake.
     cfg.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(cfg)
