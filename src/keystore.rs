@@ -24,7 +24,7 @@ use pkcs12::{AuthenticatedSafe, CertBag, MacData};
 use rsa::pkcs8::{DecodePrivateKey, DecodePublicKey};
 use subtle::ConstantTimeEq;
 use x509_cert::attr::Attributes;
-use x509_cert::spki::AlgorithmIdentifierOwned;
+use x509_cert::spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoRef};
 use x509_cert::Certificate;
 use zeroize::{Zeroize, Zeroizing};
 
@@ -257,6 +257,26 @@ impl KeyEntry {
             .subject_public_key_info()
             .to_der()
             .map_err(corrupt)
+    }
+
+    /// Checks that `spki_der` (the public half of this entry's key, as a SubjectPublicKeyInfo
+    /// computed by e.g. the TLS library) is the leaf certificate's key; `KeyCertMismatch` if not.
+    /// Works for any key type: compares the algorithm OID and the key bits.
+    pub fn check_public_key(&self, spki_der: &[u8]) -> Result<(), KeystoreError> {
+        let leaf = self.leaf_spki_der()?;
+        let mismatch = || KeystoreError::KeyCertMismatch {
+            path: self.source.clone(),
+            alias: self.alias.clone(),
+        };
+        let cert = SubjectPublicKeyInfoRef::from_der(&leaf).map_err(|_| mismatch())?;
+        let key = SubjectPublicKeyInfoRef::from_der(spki_der).map_err(|_| mismatch())?;
+        if cert.algorithm.oid == key.algorithm.oid
+            && cert.subject_public_key == key.subject_public_key
+        {
+            Ok(())
+        } else {
+            Err(mismatch())
+        }
     }
 
     fn key_algorithm_oid(&self) -> Result<ObjectIdentifier, KeystoreError> {

@@ -482,3 +482,80 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 pub fn path_str(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// Like `openssl`, but returns stderr as the error instead of panicking.
+pub fn try_openssl(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let mut child = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run openssl: {e}"))?;
+    let mut input = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        input.write_all(s).map_err(|e| e.to_string())?;
+    }
+    drop(input);
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+/// `openssl pkcs12 -nokeys <which>` (`-clcerts`, `-cacerts` or `""` for all) as PEM text with
+/// bag attributes; retried with `-legacy` for files using OpenSSL 3's legacy algorithms
+/// (RC2, 3DES).
+pub fn pkcs12_certs_pem(p12: &str, password: &str, which: &str) -> String {
+    let pass = format!("pass:{password}");
+    let mut args = vec!["pkcs12", "-in", p12, "-passin", &pass, "-nokeys"];
+    if !which.is_empty() {
+        args.push(which);
+    }
+    let out = try_openssl(&args, None).or_else(|first| {
+        args.push("-legacy");
+        try_openssl(&args, None).map_err(|second| format!("{first}\n-legacy: {second}"))
+    });
+    let out = out.unwrap_or_else(|e| panic!("openssl pkcs12 {p12}: {e}"));
+    String::from_utf8(out).unwrap()
+}
+
+/// Splits `openssl pkcs12` PEM output into (bag attribute text, certificate DER) pairs.
+pub fn pem_certs(pem: &str) -> Vec<(String, Vec<u8>)> {
+    use base64::Engine;
+    let mut out = Vec::new();
+    let mut attrs = String::new();
+    let mut body: Option<String> = None;
+    for line in pem.lines() {
+        match (&mut body, line.trim()) {
+            (None, "-----BEGIN CERTIFICATE-----") => body = Some(String::new()),
+            (None, l) => {
+                attrs.push_str(l);
+                attrs.push('\n');
+            }
+            (Some(b), "-----END CERTIFICATE-----") => {
+                let der = base64::engine::general_purpose::STANDARD
+                    .decode(b.as_bytes())
+                    .unwrap();
+                out.push((std::mem::take(&mut attrs), der));
+                body = None;
+            }
+            (Some(b), l) => b.push_str(l),
+        }
+    }
+    out
+}
+
+/// The leaf certificate (DER) of entry `alias` (its friendlyName), as `openssl pkcs12` extracts it.
+pub fn cert_der_of_alias(p12: &str, password: &str, alias: &str) -> Vec<u8> {
+    let wanted = format!("friendlyName: {alias}\n");
+    let certs = pem_certs(&pkcs12_certs_pem(p12, password, "-clcerts"));
+    let mut matching = certs.into_iter().filter(|(a, _)| a.contains(&wanted));
+    let (_, der) = matching
+        .next()
+        .unwrap_or_else(|| panic!("openssl finds no certificate for alias {alias} in {p12}"));
+    assert!(matching.next().is_none(), "alias {alias} twice in {p12}");
+    der
+}
