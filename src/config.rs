@@ -204,6 +204,18 @@ impl Default for Limits {
     }
 }
 
+impl Config {
+    /// Wipes (zeroizes) every keystore password. They are needed only to build the running
+    /// state; call this once that is done and the config is kept for later (reload) comparisons.
+    pub fn forget_keystore_passwords(&mut self) {
+        self.listener.key_store_password = Secret::default();
+        self.issuer.key_store_password = Secret::default();
+        for k in &mut self.verification_keys {
+            k.key_store_password = Secret::default();
+        }
+    }
+}
+
 /// Where `${mgw-runtime.home}` points and how `${NAME}` is resolved.
 pub struct Environment<'a> {
     pub runtime_home: PathBuf,

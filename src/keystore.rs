@@ -1290,6 +1290,29 @@ mod tests {
     }
 
     #[test]
+    fn check_public_key_compares_algorithm_and_key_bits() {
+        let ks = load(fixture!("two-entries.p12"), PW);
+        let a = ks.entry("ballerina").expect("entry");
+        let b = ks.entry("wso2carbon").expect("entry");
+        let spki_a = a.leaf_spki_der().expect("spki");
+        assert!(a.check_public_key(&spki_a).is_ok());
+        let err = b.check_public_key(&spki_a).expect_err("other key");
+        assert!(
+            matches!(err, KeystoreError::KeyCertMismatch { .. }),
+            "{err}"
+        );
+        assert!(b.check_public_key(b"\x30\x00").is_err());
+        assert!(b.check_public_key(&[]).is_err());
+        // The EC key against its own certificate.
+        let ec = load(fixture!("ec-p256.p12"), "changeit");
+        let e = ec.entry("ballerina").expect("entry");
+        assert!(e
+            .check_public_key(&e.leaf_spki_der().expect("spki"))
+            .is_ok());
+        assert!(e.check_public_key(&spki_a).is_err());
+    }
+
+    #[test]
     fn key_without_certificate() {
         let (bytes, source) = fixture!("key-only.p12");
         let ks = load((bytes, source), "changeit");

@@ -128,9 +128,11 @@ fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server:
 }
 
 fn run(config_path: &Path) -> Result<(), String> {
-    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let mut config = Config::load(config_path).map_err(|e| e.to_string())?;
     let throttle = Arc::new(Throttle::default());
     let built = startup::build_with(&config, Arc::clone(&throttle)).map_err(|e| e.to_string())?;
+    // `config` lives as long as the process (reload compares against it): keep no passwords.
+    config.forget_keystore_passwords();
     for w in &built.warnings {
         log::warn(w);
     }
