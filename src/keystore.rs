@@ -310,10 +310,11 @@ impl Keystore {
     /// Reads and parses the file. `path` appears in every error message; the password never does.
     pub fn load(path: &Path, password: &str) -> Result<Keystore, KeystoreError> {
         let source = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|error| KeystoreError::Io {
+        // Keystores with plain key bags hold the key unencrypted in the file: wipe our copy.
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|error| KeystoreError::Io {
             path: source.clone(),
             error,
-        })?;
+        })?);
         Self::parse(&bytes, password, &source)
     }
 
