@@ -32,6 +32,9 @@ pub struct App {
     pub signer: Box<dyn Signer>,
     /// Shared with the previous `App` across reloads, so a reload does not forgive attackers.
     pub throttle: Arc<Throttle>,
+    /// The public key set, served at `/.well-known/jwks.json` and `/apikey/jwks`; set by
+    /// `startup` (None: those paths are 404).
+    pub jwks: Option<Arc<crate::jwks::Jwks>>,
 }
 
 /// The response plus what the request log may say about it.
@@ -152,6 +155,7 @@ impl App {
             users: UserDb::new(&config.users, max_slow),
             signer,
             throttle,
+            jwks: None,
         }
     }
 
@@ -168,6 +172,11 @@ impl App {
             "/apikey" | "/apikey/" => match req.method.as_str() {
                 "GET" | "POST" => self.issue(req, ctx),
                 _ => method_not_allowed("GET, POST").into(),
+            },
+            // Public keys: no authentication.
+            "/.well-known/jwks.json" | "/apikey/jwks" => match &self.jwks {
+                Some(j) => j.respond(req).into(),
+                None => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
             },
             _ => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
         }
@@ -189,6 +198,7 @@ impl App {
         let creds = match auth::decode_basic(req.header("authorization")) {
             Ok(c) => c,
             Err(auth::AuthError::Missing) => {
+                crate::metrics::auth_failure("missing_credentials");
                 return unauthorized(
                     FAULT_MISSING_CREDENTIALS,
                     "Missing Credentials",
@@ -197,11 +207,13 @@ impl App {
                 .into()
             }
             Err(_) => {
+                crate::metrics::auth_failure("invalid_credentials");
                 self.throttle.failure(ip, None, clock);
                 return invalid_credentials().into();
             }
         };
         if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
+            crate::metrics::auth_failure("throttled");
             return too_many_attempts(wait).into();
         }
         let user = match self.users.authenticate(&creds) {
@@ -210,6 +222,7 @@ impl App {
                 u
             }
             Login::Invalid => {
+                crate::metrics::auth_failure("invalid_credentials");
                 self.throttle.failure(ip, Some(&creds.user), clock);
                 return invalid_credentials().into();
             }
@@ -250,6 +263,7 @@ impl App {
             Ok(t) => t,
             Err(e) => return internal_error(&e.to_string()),
         };
+        crate::metrics::key_issued();
         let wants_json = req
             .header_str("accept")
             .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
@@ -358,6 +372,7 @@ mod tests {
             ),
             signer: Box::new(RsaSigner::new(test_key().clone())),
             throttle: Arc::default(),
+            jwks: None,
         }
     }
 

@@ -13,6 +13,9 @@ const USAGE: &str = "usage:
   apikey-sts [--config PATH]                 run the service (SIGHUP reloads, SIGTERM stops)
   apikey-sts check-config [--config PATH]    validate a config and its keystores; exit 0 or 1
   apikey-sts hash-password [--iterations N]  read a password on stdin, print its config value
+  apikey-sts verify TOKEN|- [--config PATH] [--api NAME [--api-version V]]
+                                             print a key's header and claims and whether it is
+                                             valid here (- reads it from stdin); exit 0 or 1
 
 PATH defaults to conf/micro-gw.conf.";
 
@@ -22,11 +25,12 @@ const MAX_PASSWORD_BYTES: usize = 4096;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, rest) = match args.first().map(String::as_str) {
-        Some(c @ ("check-config" | "hash-password")) => (c, &args[1..]),
+        Some(c @ ("check-config" | "hash-password" | "verify")) => (c, &args[1..]),
         _ => ("run", &args[..]),
     };
     let mut config_path = PathBuf::from("conf/micro-gw.conf");
     let mut iterations = auth::PBKDF2_DEFAULT_ITERATIONS;
+    let mut verify_args = VerifyArgs::default();
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -51,6 +55,14 @@ fn main() -> ExitCode {
                     }
                 }
             }
+            "--api" | "--api-version" if command == "verify" => match it.next() {
+                Some(v) if a == "--api" => verify_args.api = Some(v.clone()),
+                Some(v) => verify_args.version = Some(v.clone()),
+                None => return usage_error(&format!("{a} needs a value")),
+            },
+            t if command == "verify" && verify_args.token.is_none() && !t.starts_with("--") => {
+                verify_args.token = Some(t.to_string())
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -59,6 +71,7 @@ fn main() -> ExitCode {
         }
     }
     let result = match command {
+        "verify" => return verify(&config_path, verify_args),
         "check-config" => check_config(&config_path),
         "hash-password" => hash_password(iterations),
         _ => run(&config_path),
@@ -124,7 +137,63 @@ fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server:
         "listening on https://{local} (workers={}, maxConnections={})",
         config.limits.workers, config.limits.max_connections
     ));
-    Ok(vec![(https, server::Kind::Https)])
+    let mut listeners = vec![(https, server::Kind::Https)];
+    if let Some(v) = &config.validator {
+        let addr = format!("{}:{}", v.host, v.port);
+        let plain = std::net::TcpListener::bind(&addr).map_err(|e| {
+            format!("{}: validator: cannot listen on {addr}: {e}", config.source)
+        })?;
+        let local = plain.local_addr().map_err(|e| e.to_string())?;
+        // The e2e harness waits for exactly this line.
+        log::info(&format!("listening on http://{local} (validator, metrics, JWKS)"));
+        listeners.push((plain, server::Kind::Plain));
+    }
+    Ok(listeners)
+}
+
+#[derive(Default)]
+struct VerifyArgs {
+    token: Option<String>,
+    api: Option<String>,
+    version: Option<String>,
+}
+
+/// `verify`: exit 0 valid, 1 invalid, 2 usage or config error.
+fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
+    let token = match args.token.as_deref() {
+        None => return usage_error("verify needs a TOKEN (or - to read it from stdin)"),
+        Some("-") => {
+            let mut s = String::new();
+            let limit = apikey_sts::jwt::MAX_TOKEN_BYTES as u64 + 2;
+            if let Err(e) = std::io::stdin().take(limit).read_to_string(&mut s) {
+                return usage_error(&format!("cannot read the token from stdin: {e}"));
+            }
+            s
+        }
+        Some(t) => t.to_string(),
+    };
+    let api = args.api.as_deref().map(|name| apikey_sts::validator::ApiRef {
+        name: Some(name),
+        version: args.version.as_deref(),
+    });
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let report = Config::load(config_path)
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            apikey_sts::validator::verify_report(&c, &token, api, now).map_err(|e| e.to_string())
+        });
+    match report {
+        Ok((text, valid)) => {
+            print!("{text}");
+            ExitCode::from(if valid { 0 } else { 1 })
+        }
+        Err(e) => {
+            log::error(&e);
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn run(config_path: &Path) -> Result<(), String> {
@@ -182,6 +251,8 @@ fn reload_config(path: &Path, running: &Config, shared: &server::Shared, throttl
         if c.listener.host != running.listener.host
             || c.listener.https_port != running.listener.https_port
             || c.limits != running.limits
+            || c.validator.as_ref().map(|v| (&v.host, v.port))
+                != running.validator.as_ref().map(|v| (&v.host, v.port))
         {
             log::warn("reload: listener address and [server] limits apply only after a restart");
         }

@@ -173,6 +173,7 @@ impl Slab {
             s.pending = false;
             self.free.push(i);
             self.open -= 1;
+            crate::metrics::set_open_connections(self.open);
         }
     }
 }
@@ -357,6 +358,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
         return;
     }
     slab.open += 1;
+    crate::metrics::set_open_connections(slab.open);
     slab.slots[idx].conn = Some(Box::new(Conn {
         sock,
         transport,
@@ -868,6 +870,7 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request, keep_alive: bool) {
         .into(),
     };
     c.queue_response(&outcome.response, keep_alive, req.method == "HEAD");
+    crate::metrics::request_served(c.kind, started.elapsed());
     log_request(
         c.peer,
         &req.method,

@@ -17,6 +17,8 @@ pub enum StartupError {
     Keystore(KeystoreError),
     Tls { path: String, message: String },
     Signer { path: String, message: String },
+    /// Verification keys (`[[apikey.verificationKeys]]`).
+    Keys(crate::jwks::JwksError),
 }
 
 impl fmt::Display for StartupError {
@@ -29,6 +31,7 @@ impl fmt::Display for StartupError {
             StartupError::Signer { path, message } => {
                 write!(f, "{path}: cannot sign with this key: {message}")
             }
+            StartupError::Keys(e) => e.fmt(f),
         }
     }
 }
@@ -99,7 +102,9 @@ pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, Sta
     let tls_entry = ks.entry(&l.certificate_alias)?;
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
-    let app = App::new(config, signer, throttle);
+    let mut app = App::new(config, signer, throttle);
+    let (jwks, plain) = verification(config, &issuer_ks, &mut warnings)?;
+    app.jwks = Some(jwks);
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.
     if app
@@ -117,7 +122,7 @@ pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, Sta
         state: State {
             https: Arc::new(app),
             tls: Arc::new(tls),
-            plain: None,
+            plain,
         },
         warnings,
     })
@@ -182,4 +187,41 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
     // curl --http1.0 offers only "http/1.0"; refusing it would fail the handshake.
     cfg.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
     Ok(cfg)
+}
+
+/// The published key set and, when `[validator]` is on, the validator listener's handler.
+#[allow(clippy::type_complexity)]
+fn verification(
+    config: &Config,
+    issuer_ks: &Keystore,
+    warnings: &mut Vec<String>,
+) -> Result<
+    (
+        Arc<crate::jwks::Jwks>,
+        Option<Arc<dyn crate::server::Handler>>,
+    ),
+    StartupError,
+> {
+    let keys = Arc::new(
+        crate::jwks::KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?,
+    );
+    if let Some(alias) = &config.validation.certificate_alias {
+        if !keys.contains(alias) {
+            warnings.push(format!(
+                "{}: apikey.tokenConfigs.certificateAlias {alias:?} is neither the signing key \
+                 nor a verification key; keys signed with it will not validate (list it under \
+                 [[apikey.verificationKeys]])",
+                config.source
+            ));
+        }
+    }
+    let jwks = Arc::new(crate::jwks::Jwks::new(&keys));
+    let plain = config.validator.as_ref().map(|_| {
+        Arc::new(crate::validator::Validator::from_config(
+            config,
+            keys,
+            Arc::clone(&jwks),
+        )) as Arc<dyn crate::server::Handler>
+    });
+    Ok((jwks, plain))
 }

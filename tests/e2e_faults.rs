@@ -51,6 +51,7 @@ fn broken_app() -> App {
         ),
         signer: Box::new(BrokenSigner),
         throttle: Arc::default(),
+        jwks: None,
     }
 }
 

@@ -1,0 +1,435 @@
+//! The verification keys: which public keys tokens in circulation may be signed with, and their
+//! RFC 7517 JSON Web Key Set.
+//!
+//! The set is the issuer's active signing key plus every `[[apikey.verificationKeys]]` entry
+//! (keys being rotated in or out). It is built once at startup (and on each reload); the JWKS
+//! document and its ETag are computed then, never per request.
+
+use crate::config::{Config, VerificationKeyConfig};
+use crate::http::{Request, Response};
+use crate::keystore::{KeyEntry, Keystore, KeystoreError};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use rsa::pkcs8::DecodePublicKey;
+use rsa::traits::PublicKeyParts;
+use rsa::PublicKey;
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::path::Path;
+
+/// How long gateways may cache the key set. A key added as verification-only must be published
+/// at least this long before the issuer starts signing with it (see docs/key-rotation.md).
+pub const JWKS_MAX_AGE_SECONDS: u32 = 300;
+
+#[derive(Debug)]
+pub enum JwksError {
+    /// A keystore named by `key` (a config key) could not be loaded or lacks the alias.
+    Keystore { key: String, error: KeystoreError },
+    /// The certificate of `alias` does not hold a usable RSA public key.
+    NotRsa {
+        key: String,
+        alias: String,
+        detail: String,
+    },
+    /// Two different keys share a `kid` (tokens name their key by alias only).
+    DuplicateKid { key: String, kid: String },
+}
+
+impl fmt::Display for JwksError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JwksError::Keystore { key, error } => write!(f, "{key}: {error}"),
+            JwksError::NotRsa { key, alias, detail } => write!(
+                f,
+                "{key}: certificate of alias {alias:?} has no RSA public key ({detail}); \
+                 API keys are RS256 only"
+            ),
+            JwksError::DuplicateKid { key, kid } => write!(
+                f,
+                "{key}: alias {kid:?} is already used by a different key; tokens name their \
+                 key by alias, so every signing and verification key needs its own alias"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for JwksError {}
+
+/// One public key tokens may be signed with.
+#[derive(Clone)]
+pub struct PublishedKey {
+    /// The alias; tokens carry it as `kid`.
+    pub kid: String,
+    pub public: PublicKey,
+    /// Certificate chain, leaf first (DER).
+    pub chain: Vec<Vec<u8>>,
+    /// The key the issuer signs new tokens with.
+    pub active: bool,
+}
+
+impl fmt::Debug for PublishedKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PublishedKey")
+            .field("kid", &self.kid)
+            .field("active", &self.active)
+            .finish()
+    }
+}
+
+impl PublishedKey {
+    /// The public key of `entry`'s leaf certificate (the private key is not needed, nor read).
+    pub fn from_entry(entry: &KeyEntry, key: &str, active: bool) -> Result<Self, JwksError> {
+        let spki = entry.leaf_spki_der().map_err(|error| JwksError::Keystore {
+            key: key.to_string(),
+            error,
+        })?;
+        let public = PublicKey::from_public_key_der(&spki).map_err(|e| JwksError::NotRsa {
+            key: key.to_string(),
+            alias: entry.alias.clone(),
+            detail: e.to_string(),
+        })?;
+        Ok(PublishedKey {
+            kid: entry.alias.clone(),
+            public,
+            chain: entry.cert_chain_der.clone(),
+            active,
+        })
+    }
+
+    /// RFC 7517 JWK with the RFC 7518 RSA members; `x5c` is standard base64 (RFC 7517 4.7).
+    pub fn to_jwk(&self) -> serde_json::Value {
+        let mut jwk = serde_json::json!({
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": self.kid,
+            "n": URL_SAFE_NO_PAD.encode(self.public.n_bytes()),
+            "e": URL_SAFE_NO_PAD.encode(self.public.e_bytes()),
+            "x5c": self.chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>(),
+        });
+        if let Some(leaf) = self.chain.first() {
+            jwk["x5t#S256"] = URL_SAFE_NO_PAD.encode(Sha256::digest(leaf)).into();
+        }
+        jwk
+    }
+}
+
+/// The keys a token may be verified with, by `kid`.
+#[derive(Debug, Clone)]
+pub struct KeySet {
+    /// Active key first, then verification-only keys in config order.
+    keys: Vec<PublishedKey>,
+}
+
+impl KeySet {
+    /// `keys` must hold at most one active key; duplicates of a kid with the same public key are
+    /// dropped, a kid naming two different keys is an error.
+    pub fn new(keys: Vec<(PublishedKey, String)>) -> Result<KeySet, JwksError> {
+        let mut out: Vec<PublishedKey> = Vec::with_capacity(keys.len());
+        for (k, config_key) in keys {
+            if let Some(existing) = out.iter().find(|e| e.kid == k.kid) {
+                if existing.public != k.public {
+                    return Err(JwksError::DuplicateKid {
+                        key: config_key,
+                        kid: k.kid,
+                    });
+                }
+                continue;
+            }
+            out.push(k);
+        }
+        out.sort_by_key(|k| !k.active);
+        Ok(KeySet { keys: out })
+    }
+
+    /// Loads the issuer's signing key and every configured verification key. `issuer_ks` is the
+    /// already-loaded issuer keystore, if the caller has it (saves a slow second decode).
+    pub fn load(config: &Config, issuer_ks: Option<&Keystore>) -> Result<KeySet, JwksError> {
+        let issuer = &config.issuer;
+        let issuer_key = "apikey.issuer.tokenConfig.keyStorePath";
+        let loaded;
+        let issuer_ks = match issuer_ks {
+            Some(ks) => ks,
+            None => {
+                loaded = load_keystore(
+                    &issuer.key_store_path,
+                    issuer.key_store_password.expose(),
+                    issuer_key,
+                )?;
+                &loaded
+            }
+        };
+        let alias_key = "apikey.issuer.tokenConfig.certificateAlias";
+        let entry = issuer_ks
+            .entry(&issuer.certificate_alias)
+            .map_err(|error| JwksError::Keystore {
+                key: alias_key.into(),
+                error,
+            })?;
+        let mut keys = vec![(
+            PublishedKey::from_entry(entry, alias_key, true)?,
+            alias_key.to_string(),
+        )];
+        // Other keystores are decoded once each, however many aliases they contribute.
+        let mut others: Vec<(&VerificationKeyConfig, Keystore)> = Vec::new();
+        for (i, vk) in config.verification_keys.iter().enumerate() {
+            let prefix = format!("apikey.verificationKeys[{i}]");
+            let same_as_issuer = vk.key_store_path == issuer.key_store_path
+                && vk.key_store_password == issuer.key_store_password;
+            let ks = if same_as_issuer {
+                issuer_ks
+            } else if let Some(pos) = others.iter().position(|(c, _)| {
+                c.key_store_path == vk.key_store_path
+                    && c.key_store_password == vk.key_store_password
+            }) {
+                &others[pos].1
+            } else {
+                let ks = load_keystore(
+                    &vk.key_store_path,
+                    vk.key_store_password.expose(),
+                    &format!("{prefix}.keyStorePath"),
+                )?;
+                others.push((vk, ks));
+                &others[others.len() - 1].1
+            };
+            let alias_key = format!("{prefix}.certificateAlias");
+            let entry = ks
+                .entry(&vk.certificate_alias)
+                .map_err(|error| JwksError::Keystore {
+                    key: alias_key.clone(),
+                    error,
+                })?;
+            keys.push((
+                PublishedKey::from_entry(entry, &alias_key, false)?,
+                alias_key,
+            ));
+        }
+        KeySet::new(keys)
+    }
+
+    /// The key a token's `kid` names; a token without `kid` is checked against the active key.
+    pub fn key_for(&self, kid: Option<&str>) -> Option<&PublicKey> {
+        match kid {
+            Some(kid) => self.keys.iter().find(|k| k.kid == kid),
+            None => self.keys.iter().find(|k| k.active),
+        }
+        .map(|k| &k.public)
+    }
+
+    pub fn keys(&self) -> &[PublishedKey] {
+        &self.keys
+    }
+
+    /// Whether `alias` is already in the set.
+    pub fn contains(&self, alias: &str) -> bool {
+        self.keys.iter().any(|k| k.kid == alias)
+    }
+}
+
+fn load_keystore(path: &Path, password: &str, key: &str) -> Result<Keystore, JwksError> {
+    Keystore::load(path, password).map_err(|error| JwksError::Keystore {
+        key: key.to_string(),
+        error,
+    })
+}
+
+/// The served JWKS document, precomputed.
+#[derive(Debug, Clone)]
+pub struct Jwks {
+    body: Vec<u8>,
+    etag: String,
+}
+
+impl Jwks {
+    pub fn new(keys: &KeySet) -> Jwks {
+        let doc = serde_json::json!({
+            "keys": keys.keys.iter().map(PublishedKey::to_jwk).collect::<Vec<_>>()
+        });
+        let body = doc.to_string().into_bytes();
+        let digest = Sha256::digest(&body);
+        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&digest[..16]));
+        Jwks { body, etag }
+    }
+
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    pub fn etag(&self) -> &str {
+        &self.etag
+    }
+
+    /// Answers `GET`/`HEAD` for the key set; `If-None-Match` with our ETag gets a 304.
+    pub fn respond(&self, req: &Request) -> Response {
+        if req.method != "GET" && req.method != "HEAD" {
+            return crate::app::fault(
+                405,
+                crate::app::FAULT_UNCLASSIFIED,
+                "Method Not Allowed",
+                "method not allowed on this resource",
+            )
+            .header("Allow", "GET, HEAD");
+        }
+        let cache = format!("public, max-age={JWKS_MAX_AGE_SECONDS}");
+        let not_modified = req
+            .header_str("if-none-match")
+            .is_some_and(|v| etag_matches(v, &self.etag));
+        let resp = if not_modified {
+            Response::new(304, "application/json", Vec::new())
+        } else {
+            Response::new(200, "application/json", self.body.clone())
+        };
+        resp.header("Cache-Control", cache)
+            .header("ETag", self.etag.clone())
+            // Public keys: any origin may read them (browser-side verifiers).
+            .header("Access-Control-Allow-Origin", "*")
+    }
+}
+
+/// RFC 9110 13.1.2: weak comparison, `*` matches any current representation.
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header
+        .split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == etag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::tests::test_key;
+
+    fn fixture(name: &str) -> Keystore {
+        let path = format!(
+            "{}/tests/fixtures/keystores/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Keystore::load(Path::new(&path), "ballerina").unwrap()
+    }
+
+    fn key(kid: &str, active: bool) -> PublishedKey {
+        PublishedKey {
+            kid: kid.into(),
+            public: test_key().to_public_key(),
+            chain: vec![b"not really a certificate".to_vec()],
+            active,
+        }
+    }
+
+    #[test]
+    fn jwk_members_match_the_certificate() {
+        let ks = fixture("with-chain.p12");
+        let entry = ks.entry("ballerina").unwrap();
+        let pk = PublishedKey::from_entry(entry, "k", true).unwrap();
+        let jwk = pk.to_jwk();
+        assert_eq!(jwk["kty"], "RSA");
+        assert_eq!(jwk["use"], "sig");
+        assert_eq!(jwk["alg"], "RS256");
+        assert_eq!(jwk["kid"], "ballerina");
+        assert_eq!(jwk["e"], "AQAB");
+        let n = URL_SAFE_NO_PAD.decode(jwk["n"].as_str().unwrap()).unwrap();
+        assert_eq!(n.len(), 256, "2048-bit modulus, no leading zero");
+        assert_ne!(n[0], 0);
+        let priv_key = entry.rsa_private_key().unwrap();
+        assert_eq!(n, priv_key.to_public_key().n_bytes().to_vec());
+        let x5c = jwk["x5c"].as_array().unwrap();
+        assert_eq!(x5c.len(), 3);
+        assert_eq!(
+            STANDARD.decode(x5c[0].as_str().unwrap()).unwrap(),
+            entry.cert_chain_der[0]
+        );
+        assert_eq!(
+            jwk["x5t#S256"],
+            URL_SAFE_NO_PAD.encode(Sha256::digest(&entry.cert_chain_der[0]))
+        );
+    }
+
+    #[test]
+    fn non_rsa_certificate_is_refused_naming_the_key() {
+        let path = format!(
+            "{}/tests/fixtures/keystores/ec-p256.p12",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let ks = Keystore::load(Path::new(&path), "changeit").unwrap();
+        let e =
+            PublishedKey::from_entry(ks.entry("ballerina").unwrap(), "the.key", false).unwrap_err();
+        assert!(e.to_string().starts_with("the.key: "), "{e}");
+        assert!(matches!(e, JwksError::NotRsa { .. }));
+    }
+
+    #[test]
+    fn key_lookup_by_kid_and_default() {
+        let ks = fixture("two-entries.p12");
+        let a = PublishedKey::from_entry(ks.entry("ballerina").unwrap(), "a", false).unwrap();
+        let b = PublishedKey::from_entry(ks.entry("wso2carbon").unwrap(), "b", true).unwrap();
+        let set = KeySet::new(vec![(a.clone(), "a".into()), (b.clone(), "b".into())]).unwrap();
+        // Active first.
+        assert_eq!(set.keys()[0].kid, "wso2carbon");
+        assert!(set.key_for(Some("ballerina")) == Some(&a.public));
+        assert!(set.key_for(None) == Some(&b.public));
+        assert!(set.key_for(Some("other")).is_none());
+        assert!(set.key_for(Some("")).is_none());
+        // Same kid, same key: listed once. Same kid, another key: refused.
+        let set2 = KeySet::new(vec![(a.clone(), "a".into()), (a.clone(), "a2".into())]).unwrap();
+        assert_eq!(set2.keys().len(), 1);
+        let mut clash = b.clone();
+        clash.kid = "ballerina".into();
+        let e =
+            KeySet::new(vec![(a, "a".into()), (clash, "x.certificateAlias".into())]).unwrap_err();
+        assert!(matches!(e, JwksError::DuplicateKid { .. }));
+        assert!(e.to_string().starts_with("x.certificateAlias: "));
+    }
+
+    #[test]
+    fn document_etag_and_conditional_get() {
+        let set = KeySet::new(vec![
+            (key("new", true), "a".into()),
+            (key("old", false), "b".into()),
+        ])
+        .unwrap();
+        let jwks = Jwks::new(&set);
+        let doc: serde_json::Value = serde_json::from_slice(jwks.body()).unwrap();
+        let kids: Vec<&str> = doc["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(kids, ["new", "old"]);
+        let req = |method: &str, inm: Option<&str>| Request {
+            method: method.into(),
+            target: "/.well-known/jwks.json".into(),
+            minor_version: 1,
+            headers: inm
+                .map(|v| vec![("If-None-Match".to_string(), v.as_bytes().to_vec())])
+                .unwrap_or_default(),
+            body: vec![],
+        };
+        let r = jwks.respond(&req("GET", None));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, jwks.body());
+        assert_eq!(r.header_value("cache-control"), Some("public, max-age=300"));
+        let etag = r.header_value("etag").unwrap().to_string();
+        assert!(etag.starts_with('"') && etag.ends_with('"'));
+        for hit in [
+            etag.clone(),
+            format!("W/{etag}"),
+            format!("\"x\", {etag}"),
+            "*".into(),
+        ] {
+            let r = jwks.respond(&req("GET", Some(&hit)));
+            assert_eq!(r.status, 304, "{hit}");
+            assert!(r.body.is_empty());
+            assert_eq!(r.header_value("etag"), Some(etag.as_str()));
+        }
+        for miss in ["\"x\"", "", "W/", "\u{0}"] {
+            assert_eq!(jwks.respond(&req("GET", Some(miss))).status, 200, "{miss}");
+        }
+        assert_eq!(jwks.respond(&req("HEAD", None)).status, 200);
+        let r = jwks.respond(&req("POST", None));
+        assert_eq!(r.status, 405);
+        // A different key set has a different ETag.
+        let other = Jwks::new(&KeySet::new(vec![(key("new", true), "a".into())]).unwrap());
+        assert_ne!(other.etag(), jwks.etag());
+    }
+}
