@@ -115,7 +115,8 @@ impl ProviderSigner {
     /// `pkcs8_der`: the RSA private key as PKCS#8.
     pub fn new(pkcs8_der: &[u8]) -> Result<Self, JwtError> {
         use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_der.to_vec()));
+        // Borrowed, not copied: the caller owns (and wipes) the key bytes.
+        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_der));
         let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der)
             .map_err(|e| JwtError::Sign(format!("provider rejected the key: {e}")))?;
         let signer = key

@@ -13,6 +13,7 @@ pub mod jwks;
 pub mod jwt;
 pub mod keystore;
 pub mod log;
+pub mod revocation;
 pub mod metrics;
 pub mod secret;
 pub mod server;

@@ -1,0 +1,600 @@
+//! Durable revocations: an append-only log, fsync'd before a revocation is acknowledged.
+//!
+//! Each record is one line: `<jti> <revoked_at> <expires_at|-> <check>`. The check is the first
+//! 16 hex digits of SHA-256 over the first three fields, so a record cut short by a crash, or
+//! damaged, is recognised. Loading keeps every intact record. A torn *last* record, which is what
+//! a crash during an append leaves behind, is reported and cut off the file. A damaged record
+//! anywhere else stops startup: silently dropping a revocation would un-revoke a key.
+//!
+//! Compaction rewrites only the live entries. It writes `<file>.tmp`, fsyncs it, renames it over
+//! the log and fsyncs the folder. A crash at any point leaves either the old log or the new one,
+//! both complete. A stale `.tmp` is removed at the next start. Compaction holds the writer lock,
+//! so no revocation can land in the old file after it has been copied.
+
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, RwLock};
+
+const HEADER: &str = "# apikey-sts revocations v1\n";
+/// Longest `jti` accepted: ours are 36-character UUIDs; other issuers' may be longer.
+pub const MAX_JTI_BYTES: usize = 128;
+/// Most live revocations held; past it new revocations are refused (and said so).
+pub const MAX_REVOCATIONS: usize = 1_000_000;
+/// Compact when the file holds this many more records than twice the live ones.
+pub const COMPACT_SLACK: usize = 1024;
+/// Largest log file read at startup.
+pub const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
+
+#[derive(Debug)]
+pub enum RevocationError {
+    Io {
+        path: String,
+        op: &'static str,
+        error: io::Error,
+    },
+    Corrupt {
+        path: String,
+        line: usize,
+        reason: &'static str,
+    },
+    TooLarge {
+        path: String,
+        bytes: u64,
+    },
+    BadJti,
+    Full,
+}
+
+impl fmt::Display for RevocationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RevocationError::Io { path, op, error } => write!(f, "{path}: cannot {op}: {error}"),
+            RevocationError::Corrupt { path, line, reason } => write!(
+                f,
+                "{path}: line {line} is damaged ({reason}); only the last line may be torn. \
+                 Repair or delete that line by hand"
+            ),
+            RevocationError::TooLarge { path, bytes } => {
+                write!(
+                    f,
+                    "{path}: {bytes} bytes is over the {MAX_LOG_BYTES}-byte limit"
+                )
+            }
+            RevocationError::BadJti => write!(
+                f,
+                "jti must be 1..={MAX_JTI_BYTES} characters of A-Z a-z 0-9 - _ . :"
+            ),
+            RevocationError::Full => write!(
+                f,
+                "revocation store is full ({MAX_REVOCATIONS} live entries)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RevocationError {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub revoked_at: i64,
+    /// The key's own `exp`; None for keys that never expire (they stay revoked for good).
+    pub expires_at: Option<i64>,
+}
+
+impl Entry {
+    fn live(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+/// What loading found, for the startup log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct LoadReport {
+    pub records: usize,
+    pub live: usize,
+    /// Description of a torn last record that was dropped.
+    pub torn: Option<String>,
+    pub stale_tmp_removed: bool,
+}
+
+pub fn valid_jti(jti: &str) -> bool {
+    !jti.is_empty()
+        && jti.len() <= MAX_JTI_BYTES
+        && jti
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+fn check(body: &str) -> String {
+    Sha256::digest(body.as_bytes())[..8]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn record(jti: &str, e: &Entry) -> String {
+    let exp = e.expires_at.map_or("-".to_string(), |x| x.to_string());
+    let body = format!("{jti} {} {exp}", e.revoked_at);
+    let c = check(&body);
+    format!("{body} {c}\n")
+}
+
+fn parse_record(line: &str) -> Result<(String, Entry), &'static str> {
+    let mut f = line.split(' ');
+    let (Some(jti), Some(at), Some(exp), Some(c), None) =
+        (f.next(), f.next(), f.next(), f.next(), f.next())
+    else {
+        return Err("wrong number of fields");
+    };
+    let body_len = jti.len() + at.len() + exp.len() + 2;
+    if check(&line[..body_len]) != c {
+        return Err("checksum mismatch");
+    }
+    if !valid_jti(jti) {
+        return Err("invalid jti");
+    }
+    let revoked_at = at.parse().map_err(|_| "invalid revoked_at")?;
+    let expires_at = match exp {
+        "-" => None,
+        x => Some(x.parse().map_err(|_| "invalid expires_at")?),
+    };
+    Ok((
+        jti.to_string(),
+        Entry {
+            revoked_at,
+            expires_at,
+        },
+    ))
+}
+
+/// The records of a log, and where the intact part ends. Pure, for tests and fuzzing.
+/// Err((line, reason)) when a record other than the last is damaged.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Parsed {
+    pub records: Vec<(String, Entry)>,
+    /// Bytes of intact records (what to keep when the tail is torn).
+    pub good_len: usize,
+    pub torn: Option<String>,
+}
+
+pub fn parse_log(bytes: &[u8]) -> Result<Parsed, (usize, &'static str)> {
+    let mut records = Vec::new();
+    let mut pos = 0;
+    let mut line_no = 0;
+    while pos < bytes.len() {
+        line_no += 1;
+        let rest = &bytes[pos..];
+        let (line, next, complete) = match rest.iter().position(|&b| b == b'\n') {
+            Some(i) => (&rest[..i], pos + i + 1, true),
+            None => (rest, bytes.len(), false),
+        };
+        let is_last = next == bytes.len();
+        let parsed = if !complete {
+            Err("no end of line")
+        } else {
+            match std::str::from_utf8(line) {
+                Ok(l) if l.starts_with('#') || l.is_empty() => {
+                    pos = next;
+                    continue;
+                }
+                Ok(l) => parse_record(l),
+                Err(_) => Err("not UTF-8"),
+            }
+        };
+        match parsed {
+            Ok(r) => records.push(r),
+            Err(reason) if is_last => {
+                return Ok(Parsed {
+                    records,
+                    good_len: pos,
+                    torn: Some(format!("line {line_no}: {reason}")),
+                })
+            }
+            Err(reason) => return Err((line_no, reason)),
+        }
+        pos = next;
+    }
+    Ok(Parsed {
+        records,
+        good_len: bytes.len(),
+        torn: None,
+    })
+}
+
+struct Writer {
+    file: File,
+    /// Records in the file (live or not).
+    records: usize,
+}
+
+pub struct RevocationStore {
+    path: PathBuf,
+    writer: Mutex<Writer>,
+    map: RwLock<HashMap<String, Entry>>,
+}
+
+impl fmt::Debug for RevocationStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RevocationStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+impl RevocationStore {
+    /// Loads (or creates) the log, repairs a torn tail, drops expired entries.
+    pub fn open(path: &Path, now: i64) -> Result<(RevocationStore, LoadReport), RevocationError> {
+        let p = path.display().to_string();
+        let io_err = |op: &'static str| {
+            let p = p.clone();
+            move |error| RevocationError::Io { path: p, op, error }
+        };
+        let mut report = LoadReport::default();
+        let tmp = tmp_path(path);
+        if tmp.exists() {
+            // A compaction died before its rename: the log itself is complete.
+            std::fs::remove_file(&tmp).map_err(io_err("remove the stale compaction file"))?;
+            report.stale_tmp_removed = true;
+        }
+        let bytes = match std::fs::metadata(path) {
+            Ok(m) if m.len() > MAX_LOG_BYTES => {
+                return Err(RevocationError::TooLarge {
+                    path: p,
+                    bytes: m.len(),
+                })
+            }
+            Ok(_) => std::fs::read(path).map_err(io_err("read"))?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_err("read")(e)),
+        };
+        let parsed = parse_log(&bytes).map_err(|(line, reason)| RevocationError::Corrupt {
+            path: p.clone(),
+            line,
+            reason,
+        })?;
+        report.records = parsed.records.len();
+        report.torn = parsed.torn.clone();
+        let mut map = HashMap::new();
+        for (jti, e) in parsed.records {
+            if e.live(now) {
+                map.insert(jti, e);
+            }
+        }
+        report.live = map.len();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io_err("open for appending"))?;
+        let store = RevocationStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(Writer {
+                file,
+                records: report.records,
+            }),
+            map: RwLock::new(map),
+        };
+        // Rewrite at startup when anything is to be dropped: a torn tail must not have new
+        // records glued to it, and expired entries need not be read again.
+        if parsed.torn.is_some() || report.live < report.records || bytes.is_empty() {
+            store.compact(now)?;
+        }
+        Ok((store, report))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn io(&self, op: &'static str) -> impl FnOnce(io::Error) -> RevocationError + '_ {
+        move |error| RevocationError::Io {
+            path: self.path.display().to_string(),
+            op,
+            error,
+        }
+    }
+
+    /// Records a revocation durably (fsync'd) before returning. Revoking twice is fine.
+    pub fn revoke(
+        &self,
+        jti: &str,
+        expires_at: Option<i64>,
+        now: i64,
+    ) -> Result<(), RevocationError> {
+        if !valid_jti(jti) {
+            return Err(RevocationError::BadJti);
+        }
+        let entry = Entry {
+            revoked_at: now,
+            expires_at,
+        };
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        {
+            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+            if map
+                .get(jti)
+                .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
+            {
+                return Ok(());
+            }
+            if map.len() >= MAX_REVOCATIONS {
+                return Err(RevocationError::Full);
+            }
+        }
+        w.file
+            .write_all(record(jti, &entry).as_bytes())
+            .map_err(self.io("append"))?;
+        w.file.sync_data().map_err(self.io("fsync"))?;
+        w.records += 1;
+        let live = {
+            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+            map.insert(jti.to_string(), entry);
+            map.len()
+        };
+        if w.records > 2 * live + COMPACT_SLACK {
+            self.compact_locked(&mut w, now)?;
+        }
+        Ok(())
+    }
+
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.map
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains_key(jti)
+    }
+
+    /// Live revocations, oldest first.
+    pub fn list(&self, now: i64) -> Vec<(String, Entry)> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<(String, Entry)> = map
+            .iter()
+            .filter(|(_, e)| e.live(now))
+            .map(|(k, e)| (k.clone(), *e))
+            .collect();
+        v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
+        v
+    }
+
+    /// Rewrites the log with only the entries live at `now`.
+    pub fn compact(&self, now: i64) -> Result<(), RevocationError> {
+        let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        self.compact_locked(&mut w, now)
+    }
+
+    fn compact_locked(&self, w: &mut Writer, now: i64) -> Result<(), RevocationError> {
+        let live = {
+            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
+            map.retain(|_, e| e.live(now));
+            let mut v: Vec<(String, Entry)> = map.iter().map(|(k, e)| (k.clone(), *e)).collect();
+            v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
+            v
+        };
+        let tmp = tmp_path(&self.path);
+        let mut out = String::with_capacity(HEADER.len() + live.len() * 80);
+        out.push_str(HEADER);
+        for (jti, e) in &live {
+            out.push_str(&record(jti, e));
+        }
+        {
+            let mut f = File::create(&tmp).map_err(self.io("create the compaction file"))?;
+            f.write_all(out.as_bytes())
+                .map_err(self.io("write the compaction file"))?;
+            f.sync_all().map_err(self.io("fsync the compaction file"))?;
+        }
+        std::fs::rename(&tmp, &self.path).map_err(self.io("rename the compaction file"))?;
+        // The rename is durable only once the folder is.
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        w.file = OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(self.io("reopen after compaction"))?;
+        w.records = live.len();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("apikey-sts-rev-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn revoke_persists_across_reopen() {
+        let d = dir("persist");
+        let p = d.join("rev.log");
+        let (s, r) = RevocationStore::open(&p, 100).unwrap();
+        assert_eq!(r.records, 0);
+        s.revoke("a-1", None, 100).unwrap();
+        s.revoke("b-2", Some(500), 100).unwrap();
+        s.revoke("a-1", None, 101).unwrap();
+        assert!(s.is_revoked("a-1") && s.is_revoked("b-2") && !s.is_revoked("c"));
+        drop(s);
+        let (s, r) = RevocationStore::open(&p, 200).unwrap();
+        assert_eq!((r.records, r.live, r.torn), (2, 2, None));
+        assert!(s.is_revoked("a-1") && s.is_revoked("b-2"));
+        // After b-2's exp it is dropped at the next start; a-1 never expires.
+        drop(s);
+        let (s, r) = RevocationStore::open(&p, 501).unwrap();
+        assert_eq!(r.live, 1);
+        assert!(s.is_revoked("a-1") && !s.is_revoked("b-2"));
+        assert_eq!(s.list(501).len(), 1);
+    }
+
+    #[test]
+    fn torn_tail_is_reported_and_cut() {
+        let d = dir("torn");
+        let p = d.join("rev.log");
+        let good = format!(
+            "{HEADER}{}{}",
+            record(
+                "x1",
+                &Entry {
+                    revoked_at: 1,
+                    expires_at: None
+                }
+            ),
+            record(
+                "x2",
+                &Entry {
+                    revoked_at: 2,
+                    expires_at: None
+                }
+            )
+        );
+        // Every possible cut inside the last record keeps the first one.
+        let first_len = HEADER.len()
+            + record(
+                "x1",
+                &Entry {
+                    revoked_at: 1,
+                    expires_at: None,
+                },
+            )
+            .len();
+        for cut in first_len + 1..good.len() {
+            std::fs::write(&p, &good.as_bytes()[..cut]).unwrap();
+            let (s, r) = RevocationStore::open(&p, 0).unwrap();
+            assert!(s.is_revoked("x1"), "cut {cut}");
+            assert!(!s.is_revoked("x2"), "cut {cut}");
+            assert!(r.torn.is_some(), "cut {cut}");
+            // The file was rewritten: a new record is not glued to the torn one.
+            s.revoke("x3", None, 3).unwrap();
+            drop(s);
+            let (s, r) = RevocationStore::open(&p, 0).unwrap();
+            assert!(s.is_revoked("x1") && s.is_revoked("x3") && r.torn.is_none());
+        }
+    }
+
+    #[test]
+    fn damage_before_the_end_stops_loading() {
+        let d = dir("corrupt");
+        let p = d.join("rev.log");
+        let a = record(
+            "x1",
+            &Entry {
+                revoked_at: 1,
+                expires_at: None,
+            },
+        );
+        let b = record(
+            "x2",
+            &Entry {
+                revoked_at: 2,
+                expires_at: None,
+            },
+        );
+        std::fs::write(&p, format!("{HEADER}{}{b}", a.replace("x1", "y1"))).unwrap();
+        let e = RevocationStore::open(&p, 0).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("line 2 is damaged (checksum mismatch)"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("rev.log"));
+    }
+
+    #[test]
+    fn stale_tmp_removed_and_jti_checked() {
+        let d = dir("tmp");
+        let p = d.join("rev.log");
+        std::fs::write(tmp_path(&p), "half a compaction").unwrap();
+        let (s, r) = RevocationStore::open(&p, 0).unwrap();
+        assert!(r.stale_tmp_removed);
+        assert!(!tmp_path(&p).exists());
+        for bad in ["", "has space", "new\nline", &"a".repeat(MAX_JTI_BYTES + 1)] {
+            assert!(matches!(
+                s.revoke(bad, None, 0),
+                Err(RevocationError::BadJti)
+            ));
+        }
+        assert!(s.revoke(&"a".repeat(MAX_JTI_BYTES), None, 0).is_ok());
+    }
+
+    #[test]
+    fn compaction_under_concurrent_revocations_loses_nothing() {
+        let d = dir("compact");
+        let p = d.join("rev.log");
+        let (s, _) = RevocationStore::open(&p, 0).unwrap();
+        let s = Arc::new(s);
+        // Many short-lived entries force automatic compactions while others write.
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let s = Arc::clone(&s);
+                std::thread::spawn(move || {
+                    for i in 0..800 {
+                        let exp = if i % 2 == 0 { Some(10) } else { None };
+                        s.revoke(&format!("t{t}-{i}"), exp, 5).unwrap();
+                        if i % 100 == 0 {
+                            s.compact(5).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        drop(Arc::try_unwrap(s).unwrap());
+        // Reopen before the short ones expire: every revocation is there.
+        let (s, r) = RevocationStore::open(&p, 6).unwrap();
+        assert_eq!(r.live, 3200, "{r:?}");
+        for t in 0..4 {
+            for i in 0..800 {
+                assert!(s.is_revoked(&format!("t{t}-{i}")));
+            }
+        }
+    }
+
+    #[test]
+    fn parse_log_never_panics_on_prefixes_and_flips() {
+        let log = format!(
+            "{HEADER}{}{}",
+            record(
+                "x1",
+                &Entry {
+                    revoked_at: 1,
+                    expires_at: Some(9)
+                }
+            ),
+            record(
+                "x2",
+                &Entry {
+                    revoked_at: 2,
+                    expires_at: None
+                }
+            )
+        );
+        let b = log.as_bytes();
+        for i in 0..b.len() {
+            let _ = parse_log(&b[..i]);
+            let mut m = b.to_vec();
+            m[i] ^= 0x41;
+            let _ = parse_log(&m);
+        }
+    }
+}
