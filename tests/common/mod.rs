@@ -559,3 +559,23 @@ pub fn cert_der_of_alias(p12: &str, password: &str, alias: &str) -> Vec<u8> {
     assert!(matching.next().is_none(), "alias {alias} twice in {p12}");
     der
 }
+
+/// One plain-HTTP request on a fresh connection (the validator listener, nginx in front of it).
+/// `extra_headers` are full `Name: value\r\n` lines.
+pub fn plain_request(addr: SocketAddr, method: &str, target: &str, extra_headers: &str) -> Resp {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(
+        format!(
+            "{method} {target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{extra_headers}\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut buf = Vec::new();
+    read_response(&mut s, &mut buf).expect("a response")
+}
+
+pub fn plain_get(addr: SocketAddr, target: &str, extra_headers: &str) -> Resp {
+    plain_request(addr, "GET", target, extra_headers)
+}
