@@ -1,10 +1,12 @@
 //! The request handler: a typed request in, a typed response out, no I/O.
 
 use crate::auth::{self, Login, UserDb};
-use crate::config::{ApiEntry, Config};
+use crate::config::{ApiEntry, Config, User};
 use crate::http::{Request, Response};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::server::{Context, Handler};
+use crate::jwks::KeySet;
+use crate::revocation::RevocationStore;
 use crate::throttle::{Throttle, Verdict};
 use serde::Serialize;
 use serde_json::json;
@@ -35,7 +37,14 @@ pub struct App {
     /// The public key set, served at `/.well-known/jwks.json` and `/apikey/jwks`; set by
     /// `startup` (None: those paths are 404).
     pub jwks: Option<Arc<crate::jwks::Jwks>>,
+    /// Keys that tokens presented for revocation are checked against; set by `startup`.
+    pub keys: Option<Arc<KeySet>>,
+    /// The durable revocation log, kept across reloads; None: revocation is not configured.
+    pub revocations: Option<Arc<RevocationStore>>,
 }
+
+/// The scope that may revoke any key by `jti` and list revocations.
+pub const ADMIN_SCOPE: &str = "apikey:admin";
 
 /// The response plus what the request log may say about it.
 pub struct Outcome {
@@ -97,6 +106,9 @@ pub enum BodyError {
     NotJson,
     NotObject,
     NotInteger,
+    NotString,
+    NotForm,
+    NoTarget,
 }
 
 impl std::fmt::Display for BodyError {
@@ -105,6 +117,9 @@ impl std::fmt::Display for BodyError {
             BodyError::NotJson => "request body is not valid JSON",
             BodyError::NotObject => "request body must be a JSON object",
             BodyError::NotInteger => "validityTime must be an integer number of seconds",
+            BodyError::NotString => "token and jti must be strings",
+            BodyError::NotForm => "request body is not a valid form (application/x-www-form-urlencoded)",
+            BodyError::NoTarget => "give the key to revoke as token, or its jti",
         })
     }
 }
@@ -156,6 +171,8 @@ impl App {
             signer,
             throttle,
             jwks: None,
+            keys: None,
+            revocations: None,
         }
     }
 
@@ -173,6 +190,14 @@ impl App {
                 "GET" | "POST" => self.issue(req, ctx),
                 _ => method_not_allowed("GET, POST").into(),
             },
+            "/apikey/revoke" => match req.method.as_str() {
+                "POST" => self.revoke(req, ctx),
+                _ => method_not_allowed("POST").into(),
+            },
+            "/apikey/revoked" => match req.method.as_str() {
+                "GET" => self.revoked(req, ctx),
+                _ => method_not_allowed("GET").into(),
+            },
             // Public keys: no authentication.
             "/.well-known/jwks.json" | "/apikey/jwks" => match &self.jwks {
                 Some(j) => j.respond(req).into(),
@@ -180,6 +205,55 @@ impl App {
             },
             _ => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
         }
+    }
+
+    /// Basic authentication with brute-force throttling; the refusal is ready to send.
+    fn login(&self, req: &Request, ctx: &Context) -> Result<&User, Outcome> {
+        let ip = ctx.peer.ip();
+        let clock = Instant::now();
+        let creds = match auth::decode_basic(req.header("authorization")) {
+            Ok(c) => c,
+            Err(auth::AuthError::Missing) => {
+                crate::metrics::auth_failure("missing_credentials");
+                return Err(unauthorized(
+                    FAULT_MISSING_CREDENTIALS,
+                    "Missing Credentials",
+                    "Basic authentication credentials are required",
+                )
+                .into())
+            }
+            Err(_) => {
+                crate::metrics::auth_failure("invalid_credentials");
+                self.throttle.failure(ip, None, clock);
+                return Err(invalid_credentials().into());
+            }
+        };
+        if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
+            crate::metrics::auth_failure("throttled");
+            return Err(too_many_attempts(wait).into());
+        }
+        let user = match self.users.authenticate(&creds) {
+            Login::Ok(u) => {
+                self.throttle.success(ip, &u.name, clock);
+                u
+            }
+            Login::Invalid => {
+                crate::metrics::auth_failure("invalid_credentials");
+                self.throttle.failure(ip, Some(&creds.user), clock);
+                return Err(invalid_credentials().into());
+            }
+            Login::Busy => {
+                return Err(fault(
+                    503,
+                    FAULT_UNCLASSIFIED,
+                    "Service Unavailable",
+                    "too many logins are being checked; retry shortly",
+                )
+                .header("Retry-After", "1")
+                .into())
+            }
+        };
+        Ok(user)
     }
 
     fn issue(&self, req: &Request, ctx: &Context) -> Outcome {
@@ -193,49 +267,9 @@ impl App {
             )
             .into();
         }
-        let ip = ctx.peer.ip();
-        let clock = Instant::now();
-        let creds = match auth::decode_basic(req.header("authorization")) {
-            Ok(c) => c,
-            Err(auth::AuthError::Missing) => {
-                crate::metrics::auth_failure("missing_credentials");
-                return unauthorized(
-                    FAULT_MISSING_CREDENTIALS,
-                    "Missing Credentials",
-                    "Basic authentication credentials are required",
-                )
-                .into()
-            }
-            Err(_) => {
-                crate::metrics::auth_failure("invalid_credentials");
-                self.throttle.failure(ip, None, clock);
-                return invalid_credentials().into();
-            }
-        };
-        if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
-            crate::metrics::auth_failure("throttled");
-            return too_many_attempts(wait).into();
-        }
-        let user = match self.users.authenticate(&creds) {
-            Login::Ok(u) => {
-                self.throttle.success(ip, &u.name, clock);
-                u
-            }
-            Login::Invalid => {
-                crate::metrics::auth_failure("invalid_credentials");
-                self.throttle.failure(ip, Some(&creds.user), clock);
-                return invalid_credentials().into();
-            }
-            Login::Busy => {
-                return fault(
-                    503,
-                    FAULT_UNCLASSIFIED,
-                    "Service Unavailable",
-                    "too many logins are being checked; retry shortly",
-                )
-                .header("Retry-After", "1")
-                .into()
-            }
+        let user = match self.login(req, ctx) {
+            Ok(u) => u,
+            Err(refused) => return refused,
         };
         let requested = match requested_validity(&req.body) {
             Ok(r) => r,
@@ -281,6 +315,188 @@ impl App {
             jti: Some(jti),
         }
     }
+}
+
+impl App {
+    fn store(&self) -> Result<&RevocationStore, Outcome> {
+        self.revocations.as_deref().ok_or_else(|| {
+            fault(
+                503,
+                FAULT_UNCLASSIFIED,
+                "Service Unavailable",
+                "revocation is not configured ([apikey.revocation] file)",
+            )
+            .into()
+        })
+    }
+
+    /// RFC 7009 style: `token` (own keys; any key for admins) or `jti` (admins). 200 whether or
+    /// not the key was known; the 200 is sent only after the revocation is on disk.
+    fn revoke(&self, req: &Request, ctx: &Context) -> Outcome {
+        let user = match self.login(req, ctx) {
+            Ok(u) => u,
+            Err(refused) => return refused,
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        let target = match parse_revoke_body(req.header_str("content-type"), &req.body) {
+            Ok(t) => t,
+            Err(e) => return fault(400, FAULT_UNCLASSIFIED, "Bad Request", &e.to_string()).into(),
+        };
+        let admin = user.scopes.iter().any(|s| s == ADMIN_SCOPE);
+        let forbidden = |why: &str| -> Outcome {
+            Outcome {
+                response: fault(403, FAULT_UNCLASSIFIED, "Forbidden", why),
+                user: Some(user.name.clone()),
+                jti: None,
+            }
+        };
+        let (jti, exp) = match target {
+            RevokeTarget::Jti(j) => {
+                if !admin {
+                    return forbidden("revoking by jti needs the apikey:admin scope");
+                }
+                if !crate::revocation::valid_jti(&j) {
+                    return fault(400, FAULT_UNCLASSIFIED, "Bad Request", "jti is not valid").into();
+                }
+                (j, None)
+            }
+            RevokeTarget::Token(t) => {
+                let keys = self.keys.as_deref();
+                let verified = keys.and_then(|k| jwt::verify(&t, &|kid| k.key_for(kid)).ok());
+                // RFC 7009 2.2: a token we did not issue is not an error.
+                let Some(v) = verified else {
+                    return revoked_ok(user, None);
+                };
+                let sub = v.claims.get("sub").and_then(|s| s.as_str());
+                if sub != Some(user.name.as_str()) && !admin {
+                    return forbidden("this key was issued to another user");
+                }
+                let Some(jti) = v.claims.get("jti").and_then(|j| j.as_str()) else {
+                    return revoked_ok(user, None);
+                };
+                let exp = v.claims.get("exp").and_then(|e| e.as_i64());
+                (jti.to_string(), exp)
+            }
+        };
+        if !crate::revocation::valid_jti(&jti) {
+            return revoked_ok(user, None);
+        }
+        match store.revoke(&jti, exp, ctx.now) {
+            Ok(()) => {
+                crate::log::info(&format!("revoked jti={jti} by user={}", user.name));
+                revoked_ok(user, Some(jti))
+            }
+            Err(crate::revocation::RevocationError::Full) => fault(
+                507,
+                FAULT_UNCLASSIFIED,
+                "Insufficient Storage",
+                "the revocation list is full",
+            )
+            .into(),
+            Err(e) => internal_error(&e.to_string()),
+        }
+    }
+
+    /// The live revocations, for admins and for other nodes that pull them.
+    fn revoked(&self, req: &Request, ctx: &Context) -> Outcome {
+        let user = match self.login(req, ctx) {
+            Ok(u) => u,
+            Err(refused) => return refused,
+        };
+        let store = match self.store() {
+            Ok(s) => s,
+            Err(o) => return o,
+        };
+        if !user.scopes.iter().any(|s| s == ADMIN_SCOPE) {
+            return fault(403, FAULT_UNCLASSIFIED, "Forbidden", "listing revocations needs the apikey:admin scope").into();
+        }
+        let list: Vec<serde_json::Value> = store
+            .list(ctx.now)
+            .into_iter()
+            .map(|(jti, e)| json!({"jti": jti, "revokedAt": e.revoked_at, "expiresAt": e.expires_at}))
+            .collect();
+        let body = json!({"count": list.len(), "revoked": list});
+        Outcome {
+            response: Response::new(200, "application/json", body.to_string())
+                .header("Cache-Control", "no-store"),
+            user: Some(user.name.clone()),
+            jti: None,
+        }
+    }
+}
+
+fn revoked_ok(user: &User, jti: Option<String>) -> Outcome {
+    Outcome {
+        response: Response::new(200, "application/json", r#"{"revoked":true}"#)
+            .header("Cache-Control", "no-store"),
+        user: Some(user.name.clone()),
+        jti,
+    }
+}
+
+/// What a revocation request names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RevokeTarget {
+    Token(String),
+    Jti(String),
+}
+
+/// Reads `token` or `jti` from a JSON body (when the Content-Type says JSON) or a form body.
+pub fn parse_revoke_body(content_type: Option<&str>, body: &[u8]) -> Result<RevokeTarget, BodyError> {
+    let is_json = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("json"));
+    let (token, jti) = if is_json {
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::NotJson)?;
+        let o = v.as_object().ok_or(BodyError::NotObject)?;
+        let field = |k: &str| -> Result<Option<String>, BodyError> {
+            match o.get(k) {
+                None => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+                Some(_) => Err(BodyError::NotString),
+            }
+        };
+        (field("token")?, field("jti")?)
+    } else {
+        let text = std::str::from_utf8(body).map_err(|_| BodyError::NotForm)?;
+        let (mut token, mut jti) = (None, None);
+        for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let v = percent_decode(v).ok_or(BodyError::NotForm)?;
+            match percent_decode(k).ok_or(BodyError::NotForm)?.as_str() {
+                "token" => token = Some(v),
+                "jti" => jti = Some(v),
+                _ => {}
+            }
+        }
+        (token, jti)
+    };
+    match (token, jti) {
+        (Some(t), _) if !t.is_empty() => Ok(RevokeTarget::Token(t)),
+        (_, Some(j)) if !j.is_empty() => Ok(RevokeTarget::Jti(j)),
+        _ => Err(BodyError::NoTarget),
+    }
+}
+
+/// `application/x-www-form-urlencoded` value decoding; None on bad escapes or non-UTF-8.
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
 }
 
 impl Handler for App {
@@ -373,6 +589,8 @@ mod tests {
             signer: Box::new(RsaSigner::new(test_key().clone())),
             throttle: Arc::default(),
             jwks: None,
+            keys: None,
+            revocations: None,
         }
     }
 

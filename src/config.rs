@@ -48,6 +48,8 @@ pub struct Config {
     pub verification_keys: Vec<VerificationKeyConfig>,
     /// `[validator]`: the plain-HTTP validation listener; None when disabled.
     pub validator: Option<ValidatorConfig>,
+    /// `[apikey.revocation] file`: the durable revocation log; None disables revocation.
+    pub revocation_file: Option<PathBuf>,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
 }
@@ -294,6 +296,7 @@ impl Config {
         let limits = r.limits(&root)?;
         let verification_keys = r.verification_keys(&root, &issuer)?;
         let validator = r.validator(&root)?;
+        let revocation_file = r.revocation(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -303,6 +306,7 @@ impl Config {
             limits,
             verification_keys,
             validator,
+            revocation_file,
             warnings: r.warnings,
         })
     }
@@ -466,7 +470,7 @@ impl Reader<'_> {
             self.warn_unknown(
                 apikey,
                 "apikey",
-                &["issuer", "tokenConfigs", "verificationKeys"],
+                &["issuer", "tokenConfigs", "verificationKeys", "revocation"],
             );
         }
         if let Some(issuer) = self.table(root, "apikey.issuer")? {
@@ -591,6 +595,15 @@ impl Reader<'_> {
                 .string(t, p, "certificateAlias")?
                 .unwrap_or_else(|| issuer.certificate_alias.clone()),
         })
+    }
+
+    fn revocation(&mut self, root: &Table) -> Result<Option<PathBuf>, ConfigError> {
+        let p = "apikey.revocation";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        self.warn_unknown(t, p, &["file"]);
+        Ok(Some(self.path(t, p, "file")?))
     }
 
     fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
@@ -1091,6 +1104,15 @@ mod tests {
         assert_eq!(parse(&with("\"provider\"")).unwrap().issuer.signer, SignerKind::Provider);
         let e = parse(&with("\"fast\"")).unwrap_err();
         assert_eq!(e.key, "apikey.issuer.tokenConfig.signer");
+    }
+
+    #[test]
+    fn revocation_file_resolves_relative() {
+        assert_eq!(parse(SPEC).unwrap().revocation_file, None);
+        let c = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = \"revoked.log\"\n")).unwrap();
+        assert_eq!(c.revocation_file, Some(PathBuf::from("/etc/sts/revoked.log")));
+        let e = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = 3\n")).unwrap_err();
+        assert_eq!(e.key, "apikey.revocation.file");
     }
 
     #[test]

@@ -198,8 +198,11 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
 
 fn run(config_path: &Path) -> Result<(), String> {
     let mut config = Config::load(config_path).map_err(|e| e.to_string())?;
-    let throttle = Arc::new(Throttle::default());
-    let built = startup::build_with(&config, Arc::clone(&throttle)).map_err(|e| e.to_string())?;
+    let persistent = startup::Persistent {
+        throttle: Arc::new(Throttle::default()),
+        revocations: open_revocations(&config)?,
+    };
+    let built = startup::build_with(&config, &persistent).map_err(|e| e.to_string())?;
     // `config` lives as long as the process (reload compares against it): keep no passwords.
     config.forget_keystore_passwords();
     for w in &built.warnings {
@@ -232,7 +235,7 @@ fn run(config_path: &Path) -> Result<(), String> {
             break;
         }
         if reload.swap(false, Ordering::Relaxed) {
-            reload_config(config_path, &config, &shared, &throttle);
+            reload_config(config_path, &config, &shared, &persistent);
         }
     }
     match server.join() {
@@ -245,8 +248,44 @@ fn run(config_path: &Path) -> Result<(), String> {
     }
 }
 
+/// Opens the revocation log (repairing a torn tail) and says what it found.
+fn open_revocations(
+    config: &Config,
+) -> Result<Option<Arc<apikey_sts::revocation::RevocationStore>>, String> {
+    let Some(path) = &config.revocation_file else {
+        log::warn(&format!(
+            "{}: no [apikey.revocation] file: keys cannot be revoked",
+            config.source
+        ));
+        return Ok(None);
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (store, report) = apikey_sts::revocation::RevocationStore::open(path, now)
+        .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
+    if let Some(torn) = &report.torn {
+        log::warn(&format!(
+            "{}: dropped a torn last record ({torn}); it was never acknowledged",
+            path.display()
+        ));
+    }
+    log::info(&format!(
+        "revocations: {} live of {} records in {}",
+        report.live,
+        report.records,
+        path.display()
+    ));
+    Ok(Some(Arc::new(store)))
+}
+
 /// SIGHUP: rebuild everything from the file; on any error keep the running state.
-fn reload_config(path: &Path, running: &Config, shared: &server::Shared, throttle: &Arc<Throttle>) {
+fn reload_config(
+    path: &Path,
+    running: &Config,
+    shared: &server::Shared,
+    persistent: &startup::Persistent,
+) {
     let built = Config::load(path).map_err(|e| e.to_string()).and_then(|c| {
         if c.listener.host != running.listener.host
             || c.listener.https_port != running.listener.https_port
@@ -256,7 +295,10 @@ fn reload_config(path: &Path, running: &Config, shared: &server::Shared, throttl
         {
             log::warn("reload: listener address and [server] limits apply only after a restart");
         }
-        startup::build_with(&c, Arc::clone(throttle)).map_err(|e| e.to_string())
+        if c.revocation_file != running.revocation_file {
+            log::warn("reload: [apikey.revocation] file applies only after a restart");
+        }
+        startup::build_with(&c, persistent).map_err(|e| e.to_string())
     });
     match built {
         Ok(b) => {

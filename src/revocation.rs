@@ -411,6 +411,76 @@ impl RevocationStore {
     }
 }
 
+/// Validators refuse a token whose `jti` is in the store, on every request (cache hit or not).
+impl crate::validator::Revocation for RevocationStore {
+    fn is_revoked(&self, claims: &serde_json::Value) -> bool {
+        claims
+            .get("jti")
+            .and_then(|j| j.as_str())
+            .is_some_and(|j| RevocationStore::is_revoked(self, j))
+    }
+}
+
+/// The live revocations in a log, read without changing the file (for `check-config` and
+/// `verify`, which must not race the running server's writes).
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub jtis: std::collections::HashSet<String>,
+    pub report: LoadReport,
+}
+
+impl Snapshot {
+    pub fn read(path: &Path, now: i64) -> Result<Snapshot, RevocationError> {
+        let p = path.display().to_string();
+        let bytes = match std::fs::metadata(path) {
+            Ok(m) if m.len() > MAX_LOG_BYTES => {
+                return Err(RevocationError::TooLarge {
+                    path: p,
+                    bytes: m.len(),
+                })
+            }
+            Ok(_) => std::fs::read(path).map_err(|error| RevocationError::Io {
+                path: p.clone(),
+                op: "read",
+                error,
+            })?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(error) => {
+                return Err(RevocationError::Io {
+                    path: p,
+                    op: "read",
+                    error,
+                })
+            }
+        };
+        let parsed = parse_log(&bytes).map_err(|(line, reason)| RevocationError::Corrupt {
+            path: p.clone(),
+            line,
+            reason,
+        })?;
+        let mut s = Snapshot::default();
+        s.report.records = parsed.records.len();
+        s.report.torn = parsed.torn;
+        s.jtis = parsed
+            .records
+            .into_iter()
+            .filter(|(_, e)| e.live(now))
+            .map(|(j, _)| j)
+            .collect();
+        s.report.live = s.jtis.len();
+        Ok(s)
+    }
+}
+
+impl crate::validator::Revocation for Snapshot {
+    fn is_revoked(&self, claims: &serde_json::Value) -> bool {
+        claims
+            .get("jti")
+            .and_then(|j| j.as_str())
+            .is_some_and(|j| self.jtis.contains(j))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

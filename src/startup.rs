@@ -6,6 +6,7 @@ use crate::config::SignerKind;
 use crate::jwt::{ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::server::State;
+use crate::revocation::RevocationStore;
 use crate::throttle::Throttle;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
@@ -54,11 +55,19 @@ pub struct Built {
 }
 
 pub fn build(config: &Config) -> Result<Built, StartupError> {
-    build_with(config, Arc::default())
+    build_with(config, &Persistent::default())
 }
 
-/// As `build`, keeping brute-force bookkeeping from the running instance (reload).
-pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, StartupError> {
+/// State that outlives reloads: brute-force bookkeeping and the open revocation log.
+#[derive(Clone, Default)]
+pub struct Persistent {
+    pub throttle: Arc<Throttle>,
+    pub revocations: Option<Arc<RevocationStore>>,
+}
+
+/// As `build`, keeping the running instance's persistent state (reload).
+pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, StartupError> {
+    let throttle = Arc::clone(&persistent.throttle);
     let mut warnings = config.warnings.clone();
     let issuer = &config.issuer;
     let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
@@ -103,8 +112,10 @@ pub fn build_with(config: &Config, throttle: Arc<Throttle>) -> Result<Built, Sta
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
     let mut app = App::new(config, signer, throttle);
-    let (jwks, plain) = verification(config, &issuer_ks, &mut warnings)?;
+    let (keys, jwks, plain) = verification(config, &issuer_ks, &mut warnings, persistent)?;
     app.jwks = Some(jwks);
+    app.keys = Some(keys);
+    app.revocations = persistent.revocations.clone();
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.
     if app
@@ -195,8 +206,10 @@ fn verification(
     config: &Config,
     issuer_ks: &Keystore,
     warnings: &mut Vec<String>,
+    persistent: &Persistent,
 ) -> Result<
     (
+        Arc<crate::jwks::KeySet>,
         Arc<crate::jwks::Jwks>,
         Option<Arc<dyn crate::server::Handler>>,
     ),
@@ -217,11 +230,12 @@ fn verification(
     }
     let jwks = Arc::new(crate::jwks::Jwks::new(&keys));
     let plain = config.validator.as_ref().map(|_| {
-        Arc::new(crate::validator::Validator::from_config(
-            config,
-            keys,
-            Arc::clone(&jwks),
-        )) as Arc<dyn crate::server::Handler>
+        let v = crate::validator::Validator::from_config(config, Arc::clone(&keys), Arc::clone(&jwks));
+        let v = match &persistent.revocations {
+            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn crate::validator::Revocation>),
+            None => v,
+        };
+        Arc::new(v) as Arc<dyn crate::server::Handler>
     });
-    Ok((jwks, plain))
+    Ok((keys, jwks, plain))
 }
