@@ -45,6 +45,8 @@ pub enum Rejection {
     /// The API named in the request headers is not in the key's allowedAPIs/subscribedAPIs.
     ApiNotAllowed {
         header: String,
+        name: String,
+        version: Option<String>,
     },
     /// validateAllowedAPIs is on but the gateway did not say which API is being called.
     ApiUnspecified {
@@ -65,9 +67,17 @@ impl fmt::Display for Rejection {
             Rejection::NotYetValid { nbf } => write!(f, "key not valid yet (claim nbf = {nbf})"),
             Rejection::BadClaim(c) => write!(f, "claim {c} has the wrong type"),
             Rejection::Revoked => f.write_str("key has been revoked"),
-            Rejection::ApiNotAllowed { header } => write!(
+            Rejection::ApiNotAllowed {
+                header,
+                name,
+                version,
+            } => write!(
                 f,
-                "the API named by header {header} (and its version) is not allowed for this key"
+                "API {name:?} version {} (from header {header} and its version header) is not \
+                 in the key's allowedAPIs or subscribedAPIs",
+                version
+                    .as_deref()
+                    .map_or("(none)".into(), |v| format!("{v:?}"))
             ),
             Rejection::ApiUnspecified { header } => write!(
                 f,
@@ -431,6 +441,8 @@ impl Validator {
         } else {
             Err(Rejection::ApiNotAllowed {
                 header: self.rules.api_name_header.clone(),
+                name: name.to_string(),
+                version: version.map(String::from),
             })
         }
     }
@@ -1134,7 +1146,11 @@ mod tests {
             Rejection::NotYetValid { nbf: 1 },
             Rejection::BadClaim("exp"),
             Rejection::Revoked,
-            Rejection::ApiNotAllowed { header: "h".into() },
+            Rejection::ApiNotAllowed {
+                header: "h".into(),
+                name: "n".into(),
+                version: None,
+            },
             Rejection::ApiUnspecified { header: "h".into() },
         ] {
             assert!(metrics::VALIDATION_RESULTS.contains(&r.label()), "{r:?}");

@@ -740,3 +740,41 @@ fn misconfigured_rotation_fails_at_startup_naming_the_key() {
     );
     assert!(log.contains("nope"), "{log}");
 }
+
+#[test]
+fn sighup_reload_applies_a_rotation_without_restart() {
+    let dir = TempDir::new("rotation-hup");
+    let dev = PathBuf::from(dev_keystore());
+    let old = (dev.as_path(), "ballerina", "ballerina");
+    let new_ks = make_keystore(&dir, "sts-next", "n3xt");
+    let new = (new_ks.as_path(), "n3xt", "sts-next");
+    let srv = Server::start(&rotation_config(old, &[]));
+    let before = srv.client().apikey().text();
+    assert_eq!(validate(&srv, &before), 200);
+    let hup = |n: usize| {
+        let st = Command::new("kill")
+            .args(["-HUP", &srv.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while srv.log_text().matches("reloaded").count() < n {
+            assert!(Instant::now() < deadline, "no reload:\n{}", srv.log_text());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Switch: the old key stays accepted (and the cached verification of `before` is dropped
+    // with the old state, not trusted across key sets).
+    std::fs::write(&srv.config, rotation_config(new, &[old])).unwrap();
+    hup(1);
+    let after = srv.client().apikey().text();
+    assert_eq!(header(&after)["kid"], "sts-next");
+    assert_eq!(kids(&srv), ["sts-next", "ballerina"]);
+    assert_eq!(validate(&srv, &before), 200);
+    // Retire: at once, on the same process.
+    std::fs::write(&srv.config, rotation_config(new, &[])).unwrap();
+    hup(2);
+    assert_eq!(validate(&srv, &before), 401);
+    assert_eq!(validate(&srv, &after), 200);
+    assert_eq!(kids(&srv), ["sts-next"]);
+}
