@@ -50,6 +50,8 @@ pub struct Config {
     pub validator: Option<ValidatorConfig>,
     /// `[apikey.revocation] file`: the durable revocation log; None disables revocation.
     pub revocation_file: Option<PathBuf>,
+    /// `[apikey.revocation] compactEvery` (see `revocation::COMPACT_EVERY`).
+    pub revocation_compact_every: usize,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
 }
@@ -296,7 +298,7 @@ impl Config {
         let limits = r.limits(&root)?;
         let verification_keys = r.verification_keys(&root, &issuer)?;
         let validator = r.validator(&root)?;
-        let revocation_file = r.revocation(&root)?;
+        let (revocation_file, revocation_compact_every) = r.revocation(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -307,6 +309,7 @@ impl Config {
             verification_keys,
             validator,
             revocation_file,
+            revocation_compact_every,
             warnings: r.warnings,
         })
     }
@@ -597,13 +600,24 @@ impl Reader<'_> {
         })
     }
 
-    fn revocation(&mut self, root: &Table) -> Result<Option<PathBuf>, ConfigError> {
+    fn revocation(&mut self, root: &Table) -> Result<(Option<PathBuf>, usize), ConfigError> {
         let p = "apikey.revocation";
+        let every = crate::revocation::COMPACT_EVERY;
         let Some(t) = self.table(root, p)? else {
-            return Ok(None);
+            return Ok((None, every));
         };
-        self.warn_unknown(t, p, &["file"]);
-        Ok(Some(self.path(t, p, "file")?))
+        self.warn_unknown(t, p, &["file", "compactEvery"]);
+        let every = match self.integer(t, p, "compactEvery")? {
+            None => every,
+            Some(n) if (1..=1_000_000).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(self.error(
+                    &join(p, "compactEvery"),
+                    format!("{n} is not in 1..=1000000"),
+                ))
+            }
+        };
+        Ok((Some(self.path(t, p, "file")?), every))
     }
 
     fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
@@ -1113,6 +1127,11 @@ mod tests {
         assert_eq!(c.revocation_file, Some(PathBuf::from("/etc/sts/revoked.log")));
         let e = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = 3\n")).unwrap_err();
         assert_eq!(e.key, "apikey.revocation.file");
+        let at = |n: i64| parse(&format!("{SPEC}\n[apikey.revocation]\nfile = \"r\"\ncompactEvery = {n}\n"));
+        assert_eq!(at(1).unwrap().revocation_compact_every, 1);
+        assert_eq!(at(1_000_000).unwrap().revocation_compact_every, 1_000_000);
+        assert_eq!(at(0).unwrap_err().key, "apikey.revocation.compactEvery");
+        assert_eq!(at(1_000_001).unwrap_err().key, "apikey.revocation.compactEvery");
     }
 
     #[test]

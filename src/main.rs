@@ -262,8 +262,9 @@ fn open_revocations(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (store, report) = apikey_sts::revocation::RevocationStore::open(path, now)
+    let (mut store, report) = apikey_sts::revocation::RevocationStore::open(path, now)
         .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
+    store.set_compact_every(config.revocation_compact_every);
     if let Some(torn) = &report.torn {
         log::warn(&format!(
             "{}: dropped a torn last record ({torn}); it was never acknowledged",

@@ -24,8 +24,9 @@ const HEADER: &str = "# apikey-sts revocations v1\n";
 pub const MAX_JTI_BYTES: usize = 128;
 /// Most live revocations held; past it new revocations are refused (and said so).
 pub const MAX_REVOCATIONS: usize = 1_000_000;
-/// Compact when the file holds this many more records than twice the live ones.
-pub const COMPACT_SLACK: usize = 1024;
+/// Default for `[apikey.revocation] compactEvery`: how many appends between compaction checks,
+/// and how many dead records beyond the live ones a log may carry before it is rewritten.
+pub const COMPACT_EVERY: usize = 1024;
 /// Largest log file read at startup.
 pub const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -209,12 +210,15 @@ struct Writer {
     file: File,
     /// Records in the file (live or not).
     records: usize,
+    appends: usize,
 }
 
 pub struct RevocationStore {
     path: PathBuf,
     writer: Mutex<Writer>,
     map: RwLock<HashMap<String, Entry>>,
+    compact_every: usize,
+    compactions: std::sync::atomic::AtomicUsize,
 }
 
 impl fmt::Debug for RevocationStore {
@@ -281,8 +285,11 @@ impl RevocationStore {
             writer: Mutex::new(Writer {
                 file,
                 records: report.records,
+                appends: 0,
             }),
             map: RwLock::new(map),
+            compact_every: COMPACT_EVERY,
+            compactions: std::sync::atomic::AtomicUsize::new(0),
         };
         // Rewrite at startup when anything is to be dropped: a torn tail must not have new
         // records glued to it, and expired entries need not be read again.
@@ -294,6 +301,16 @@ impl RevocationStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// See `COMPACT_EVERY`; at least 1.
+    pub fn set_compact_every(&mut self, n: usize) {
+        self.compact_every = n.max(1);
+    }
+
+    /// Compactions done since open (for logs and tests).
+    pub fn compactions(&self) -> usize {
+        self.compactions.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn io(&self, op: &'static str) -> impl FnOnce(io::Error) -> RevocationError + '_ {
@@ -336,13 +353,24 @@ impl RevocationStore {
             .map_err(self.io("append"))?;
         w.file.sync_data().map_err(self.io("fsync"))?;
         w.records += 1;
-        let live = {
-            let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-            map.insert(jti.to_string(), entry);
-            map.len()
-        };
-        if w.records > 2 * live + COMPACT_SLACK {
-            self.compact_locked(&mut w, now)?;
+        w.appends += 1;
+        self.map
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(jti.to_string(), entry);
+        // Counting live entries is O(n): do it once per `compact_every` appends.
+        if w.appends >= self.compact_every {
+            w.appends = 0;
+            let live = self
+                .map
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .values()
+                .filter(|e| e.live(now))
+                .count();
+            if w.records > 2 * live + self.compact_every {
+                self.compact_locked(&mut w, now)?;
+            }
         }
         Ok(())
     }
@@ -407,6 +435,8 @@ impl RevocationStore {
             .open(&self.path)
             .map_err(self.io("reopen after compaction"))?;
         w.records = live.len();
+        self.compactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 }
@@ -638,6 +668,28 @@ mod tests {
                 assert!(s.is_revoked(&format!("t{t}-{i}")));
             }
         }
+    }
+
+    #[test]
+    fn expired_entries_trigger_automatic_compaction() {
+        let d = dir("auto");
+        let p = d.join("rev.log");
+        let (mut s, _) = RevocationStore::open(&p, 0).unwrap();
+        s.set_compact_every(4);
+        let before = s.compactions();
+        for i in 0..20 {
+            s.revoke(&format!("short-{i}"), Some(10), 1).unwrap();
+        }
+        // Nothing has expired yet: the log holds all 20, no automatic rewrite needed.
+        assert_eq!(s.compactions(), before);
+        for i in 0..8 {
+            s.revoke(&format!("long-{i}"), None, 11).unwrap();
+        }
+        assert!(s.compactions() > before);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(!text.contains("short-"), "{text}");
+        assert!(text.contains("long-0"));
+        assert!(!s.is_revoked("short-0") && s.is_revoked("long-7"));
     }
 
     #[test]

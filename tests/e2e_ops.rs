@@ -398,3 +398,56 @@ fn trickled_body_is_cut_after_max_parse_attempts() {
     assert!(r.text().contains("too many pieces"), "{}", r.text());
     assert_eq!(srv.client().apikey().status, 200);
 }
+
+#[test]
+fn slow_hash_gate_keeps_issuing_for_others() {
+    // ~0.5-1.5 s per check: long enough to overlap requests deliberately.
+    let slow = apikey_sts::auth::hash_password(b"slowpw", 3_000_000).unwrap();
+    let conf = default_config(&format!(
+        "[server]\nworkers = 2\n\n[b7a.users.slowpoke]\npassword = '{slow}'\n"
+    ));
+    let srv = Server::start(&conf);
+    let auth = |pw: &str| {
+        use base64::Engine;
+        format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode(format!("slowpoke:{pw}"))
+        )
+    };
+    let addr = srv.addr;
+    let first_auth = auth("slowpw");
+    let first = std::thread::spawn(move || {
+        let mut c = Client::connect(addr, &dev_cert());
+        let t = Instant::now();
+        (c.get("/apikey", &first_auth).status, t.elapsed())
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    // A second PBKDF2 while the first runs (2 workers: at most 1 at once) is turned away now.
+    let t = Instant::now();
+    let r = srv.client().get("/apikey", &auth("guess"));
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("retry-after"), Some("1"));
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    // A legacy-hash user is served meanwhile.
+    let t = Instant::now();
+    assert_eq!(srv.client().apikey().status, 200);
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
+    let (status, took) = first.join().unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        took > Duration::from_millis(150),
+        "the check was too fast to overlap: {took:?}"
+    );
+    // Logged in once: the next login is served from the verified-login cache, fast.
+    let t = Instant::now();
+    assert_eq!(srv.client().get("/apikey", &auth("slowpw")).status, 200);
+    assert!(t.elapsed() < took, "{:?} vs {took:?}", t.elapsed());
+}
