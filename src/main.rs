@@ -93,6 +93,20 @@ fn usage_error(msg: &str) -> ExitCode {
 fn check_config(path: &Path) -> Result<(), String> {
     let config = Config::load(path).map_err(|e| e.to_string())?;
     let built = startup::build(&config).map_err(|e| e.to_string())?;
+    if let Some(p) = &config.revocation_file {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let snap = apikey_sts::revocation::Snapshot::read(p, now)
+            .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
+        println!(
+            "revocations: {} live of {} records in {}{}",
+            snap.report.live,
+            snap.report.records,
+            p.display(),
+            if snap.report.torn.is_some() { " (torn last record: repaired at the next start)" } else { "" }
+        );
+    }
     for w in &built.warnings {
         println!("warning: {w}");
     }
@@ -182,7 +196,18 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
     let report = Config::load(config_path)
         .map_err(|e| e.to_string())
         .and_then(|c| {
-            apikey_sts::validator::verify_report(&c, &token, api, now).map_err(|e| e.to_string())
+            // Read-only: the running server may be appending to the same log.
+            let revoked = match &c.revocation_file {
+                Some(p) => Some(
+                    apikey_sts::revocation::Snapshot::read(p, now)
+                        .map_err(|e| format!("{}: apikey.revocation.file: {e}", c.source))?,
+                ),
+                None => None,
+            };
+            let revoked =
+                revoked.map(|s| Arc::new(s) as Arc<dyn apikey_sts::validator::Revocation>);
+            apikey_sts::validator::verify_report(&c, &token, api, now, revoked)
+                .map_err(|e| e.to_string())
         });
     match report {
         Ok((text, valid)) => {

@@ -624,6 +624,7 @@ pub fn verify_report(
     token: &str,
     api: Option<ApiRef<'_>>,
     now: i64,
+    revocation: Option<Arc<dyn Revocation>>,
 ) -> Result<(String, bool), crate::jwks::JwksError> {
     let keys = Arc::new(KeySet::load(config, None)?);
     let jwks = Arc::new(Jwks::new(&keys));
@@ -633,6 +634,10 @@ pub fn verify_report(
         jwks,
         VerifyCache::new(0, 1),
     );
+    let v = match revocation {
+        Some(r) => v.with_revocation(r),
+        None => v,
+    };
     let token = token.trim();
     let mut out = String::new();
     // Decoded for display whatever the verdict; never trusted.

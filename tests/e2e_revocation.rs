@@ -143,7 +143,22 @@ fn revoke_validate_restart_and_permissions() {
     let v = srv.plain_addr.unwrap();
     assert_eq!(validate(v, &admin_token), 401);
     assert_eq!(validate(v, &other_token), 401);
-    assert_eq!(validate(v, &srv.client().apikey().text()), 200);
+    let fresh = srv.client().apikey().text();
+    assert_eq!(validate(v, &fresh), 200);
+    // `verify` reads the same log (without writing it) and agrees.
+    let verify = |t: &str| {
+        std::process::Command::new(BIN)
+            .args(["verify", t, "--config", path_str(&srv.config)])
+            .output()
+            .unwrap()
+    };
+    let out = verify(&admin_token);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("revoked"),
+        "{out:?}"
+    );
+    assert_eq!(verify(&fresh).status.code(), Some(0));
 }
 
 #[test]
