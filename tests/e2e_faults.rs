@@ -52,6 +52,8 @@ fn broken_app() -> App {
         signer: Box::new(BrokenSigner),
         throttle: Arc::default(),
         jwks: None,
+        keys: None,
+        revocations: None,
     }
 }
 
