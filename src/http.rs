@@ -186,31 +186,47 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Parsed, HttpError> {
     let head_len = match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => {
-            check_partial_head(buf, limits)?;
+            if let Some((_, e)) = first_limit_exceeded(buf, limits) {
+                return Err(e);
+            }
             return Ok(Parsed::Incomplete {
                 expect_continue: false,
             });
         }
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
-        Err(httparse::Error::Version) => return Err(HttpError::VersionNotSupported),
         Err(e) => {
-            // A head cut off by the size limit reads as malformed to httparse; say what it is.
-            check_partial_head(buf, limits)?;
-            return Err(HttpError::BadRequest(match e {
-                httparse::Error::HeaderName => "invalid header name",
-                httparse::Error::HeaderValue => "invalid header value",
-                httparse::Error::NewLine => "invalid line ending",
-                httparse::Error::Status | httparse::Error::Token => "invalid request line",
-                _ => "malformed request",
-            }));
+            // Answer what a reader of the bytes as they arrive meets first, so the error does not
+            // depend on how the request was split: a limit passed before the syntax error showed
+            // (a head cut off by the size limit reads as malformed to httparse), else the error.
+            if let Some((at, limit)) = first_limit_exceeded(buf, limits) {
+                let mut probe = vec![httparse::EMPTY_HEADER; limits.max_headers];
+                if httparse::Request::new(&mut probe)
+                    .parse(&buf[..at - 1])
+                    .is_ok()
+                {
+                    return Err(limit);
+                }
+            }
+            return Err(match e {
+                httparse::Error::TooManyHeaders => HttpError::TooManyHeaders,
+                httparse::Error::Version => HttpError::VersionNotSupported,
+                e => HttpError::BadRequest(match e {
+                    httparse::Error::HeaderName => "invalid header name",
+                    httparse::Error::HeaderValue => "invalid header value",
+                    httparse::Error::NewLine => "invalid line ending",
+                    httparse::Error::Status | httparse::Error::Token => "invalid request line",
+                    _ => "malformed request",
+                }),
+            });
         }
     };
     let target = req.path.unwrap_or("");
-    if target.len() > limits.max_uri_bytes {
-        return Err(HttpError::UriTooLong);
-    }
-    if head_len > limits.max_header_bytes {
-        return Err(HttpError::HeadersTooLarge);
+    if target.len() > limits.max_uri_bytes || head_len > limits.max_header_bytes {
+        // Both may be over: report the one passed first, as on a partial head.
+        return Err(match first_limit_exceeded(&buf[..head_len], limits) {
+            Some((_, e)) => e,
+            None if target.len() > limits.max_uri_bytes => HttpError::UriTooLong,
+            None => HttpError::HeadersTooLarge,
+        });
     }
     let minor_version = req.version.unwrap_or(1);
     let headers: Vec<(String, Vec<u8>)> = req
@@ -253,25 +269,27 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Parsed, HttpError> {
     Ok(Parsed::Complete(request, head_len + body_len))
 }
 
-/// Errors out early on a head that can only end up over a limit.
-fn check_partial_head(buf: &[u8], limits: &ParseLimits) -> Result<(), HttpError> {
+/// The first size limit that a head arriving byte by byte passes, and the length of the shortest
+/// prefix of `buf` that passes it; None while `buf` is within the limits.
+fn first_limit_exceeded(buf: &[u8], limits: &ParseLimits) -> Option<(usize, HttpError)> {
     let line_end = buf.iter().position(|&b| b == b'\n');
     let line = &buf[..line_end.unwrap_or(buf.len())];
     // The target starts after the method; without a second space it is still arriving.
-    if let Some(sp) = line.iter().position(|&b| b == b' ') {
+    let uri = line.iter().position(|&b| b == b' ').and_then(|sp| {
         let target = &line[sp + 1..];
         let target_len = target
             .iter()
             .position(|&b| b == b' ')
             .unwrap_or(target.len());
-        if target_len > limits.max_uri_bytes {
-            return Err(HttpError::UriTooLong);
-        }
+        (target_len > limits.max_uri_bytes)
+            .then_some((sp + 1 + limits.max_uri_bytes + 1, HttpError::UriTooLong))
+    });
+    let head = (buf.len() > limits.max_header_bytes)
+        .then_some((limits.max_header_bytes + 1, HttpError::HeadersTooLarge));
+    match (uri, head) {
+        (Some(u), Some(h)) => Some(if h.0 < u.0 { h } else { u }),
+        (u, h) => u.or(h),
     }
-    if buf.len() > limits.max_header_bytes {
-        return Err(HttpError::HeadersTooLarge);
-    }
-    Ok(())
 }
 
 fn framing(req: &Request, limits: &ParseLimits) -> Result<Framing, HttpError> {
@@ -657,6 +675,70 @@ mod tests {
         assert_eq!(
             parse(arriving.as_bytes(), &l).unwrap_err(),
             HttpError::UriTooLong
+        );
+    }
+
+    #[test]
+    fn errors_do_not_depend_on_how_the_bytes_arrive() {
+        // Found by fuzz_http_structured: a request line broken at its first byte read as 400
+        // when that byte came alone but as 414 once a long target had arrived too.
+        let l = ParseLimits {
+            max_uri_bytes: 48,
+            max_header_bytes: 256,
+            ..lim()
+        };
+        let long = "a".repeat(100);
+        for (buf, want) in [
+            (
+                format!("\x01ET /{long} HTTP/1.1\r\n\r\n"),
+                HttpError::BadRequest("invalid request line"),
+            ),
+            (
+                format!("GET /{long} HTTP/2.0\r\n\r\n"),
+                HttpError::UriTooLong,
+            ),
+            (
+                format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "v".repeat(300)),
+                HttpError::HeadersTooLarge,
+            ),
+            (
+                format!(
+                    "GET / HTTP/1.1\r\nX: {}\r\nBad Name: v\r\n\r\n",
+                    "v".repeat(300)
+                ),
+                HttpError::HeadersTooLarge,
+            ),
+            (
+                format!("GET / HTTP/1.1\r\nBad Name: {}\r\n\r\n", "v".repeat(300)),
+                HttpError::BadRequest("invalid header name"),
+            ),
+        ] {
+            let buf = buf.as_bytes();
+            assert_eq!(parse(buf, &l), Err(want.clone()), "{buf:?}");
+            let mut first = None;
+            for i in 0..=buf.len() {
+                match (parse(&buf[..i], &l), &first) {
+                    (Ok(Parsed::Incomplete { .. }), None) => {}
+                    (r, None) => first = Some(r),
+                    (r, Some(f)) => assert_eq!(&r, f, "prefix {i} of {buf:?}"),
+                }
+            }
+            assert_eq!(first, Some(Err(want)));
+        }
+        // A URI limit above the header limit: the header limit is passed first.
+        let wide = ParseLimits {
+            max_uri_bytes: 300,
+            max_header_bytes: 100,
+            ..lim()
+        };
+        let buf = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(400));
+        assert_eq!(
+            parse(buf.as_bytes(), &wide),
+            Err(HttpError::HeadersTooLarge)
+        );
+        assert_eq!(
+            parse(&buf.as_bytes()[..101], &wide),
+            Err(HttpError::HeadersTooLarge)
         );
     }
 
