@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""Helpers for bench/run.sh (python3 standard library only).
+
+  helper.py wrk LABEL < wrk-output          -> BENCH lines (keys/s, p50, p99, errors)
+  helper.py get-key HOST PORT               -> prints one API key (GET /apikey)
+  helper.py memory LABEL BIN CONFIG N       -> startup to first key, RSS idle, RSS with N
+                                               idle TLS keep-alive connections (BENCH lines)
+  helper.py report RESULTS                  -> the results table (markdown)
+"""
+
+import os
+import re
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+AUTH = "Basic YWRtaW46YWRtaW4="  # admin:admin, the bundled dev config
+
+
+def emit(key, value):
+    print(f"BENCH {key} {value}", flush=True)
+
+
+def wrk(label):
+    text = sys.stdin.read()
+    sys.stderr.write(text)
+    units = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
+
+    def ms(s):
+        m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", s)
+        return float(m.group(1)) * units[m.group(2)] if m else float("nan")
+
+    rps = re.search(r"Requests/sec:\s*([\d.]+)", text)
+    emit(f"{label}.rps", rps.group(1) if rps else "nan")
+    for pct in ("50", "99"):
+        m = re.search(rf"^\s*{pct}(?:\.000)?%\s+(\S+)", text, re.M)
+        emit(f"{label}.p{pct}", f"{ms(m.group(1)):.2f}" if m else "nan")
+    errors = 0
+    m = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
+    if m:
+        errors += int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    if m:
+        errors += sum(int(g) for g in m.groups())
+    emit(f"{label}.errors", errors)
+
+
+def tls_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    # The bench talks to its own server with the dev certificate.
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def request(sock, path="/apikey"):
+    """One keep-alive GET; returns (status, body)."""
+    sock.sendall(
+        f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: {AUTH}\r\n\r\n".encode()
+    )
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response head")
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response body")
+        body += chunk
+    return int(head.split(b" ", 2)[1]), body
+
+
+def connect(ctx, host, port):
+    raw = socket.create_connection((host, port))
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def get_key(host, port):
+    with connect(tls_context(), host, int(port)) as s:
+        status, body = request(s)
+    if status != 200:
+        sys.exit(f"GET /apikey answered {status}: {body[:200]!r}")
+    print(body.decode())
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def memory(label, binary, config, n):
+    n = int(n)
+    port = free_port()
+    text = open(config).read().replace("httpsPort = 0", f"httpsPort = {port}")
+    fixed = config + f".{label}.port"
+    with open(fixed, "w") as f:
+        f.write(text)
+    log = open(config + f".{label}.log", "w")
+    ctx = tls_context()
+    started = time.perf_counter()
+    proc = subprocess.Popen([binary, "--config", fixed], stderr=log, stdout=log)
+    try:
+        # Startup: exec to the first key received, polling connect every millisecond.
+        while True:
+            try:
+                s = connect(ctx, "127.0.0.1", port)
+                break
+            except (ConnectionRefusedError, ConnectionResetError):
+                if proc.poll() is not None:
+                    sys.exit(f"server exited with {proc.returncode}; see {log.name}")
+                time.sleep(0.001)
+        with s:
+            status, _ = request(s)
+        startup_ms = (time.perf_counter() - started) * 1e3
+        if status != 200:
+            sys.exit(f"first key: status {status}")
+        emit(f"{label}.startup_ms", f"{startup_ms:.1f}")
+        time.sleep(1.0)
+        emit(f"{label}.rss_idle_kib", rss_kib(proc.pid))
+        conns = []
+        failed = 0
+        for _ in range(n):
+            try:
+                c = connect(ctx, "127.0.0.1", port)
+                status, _ = request(c)
+                failed += status != 200
+                conns.append(c)
+            except OSError:
+                failed += 1
+        time.sleep(1.0)
+        emit(f"{label}.rss_conns_kib", rss_kib(proc.pid))
+        emit(f"{label}.conns_open", len(conns) - failed)
+        for c in conns:
+            c.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def report(path):
+    r = {}
+    meta = {}
+    for line in open(path):
+        parts = line.split(None, 2)
+        if len(parts) == 3 and parts[0] == "BENCH":
+            try:
+                r[parts[1]] = float(parts[2])
+            except ValueError:
+                meta[parts[1]] = parts[2].strip()
+
+    def g(k):
+        return r.get(k, float("nan"))
+
+    cores = int(g("cores")) if "cores" in r else "?"
+    out = []
+    add = out.append
+    add(f"commit {meta.get('commit', '?')}, {meta.get('date', '')}; {cores} cores; "
+        f"load before {meta.get('load_before', '?')}, after {meta.get('load_after', '?')}; "
+        f"wrk {meta.get('wrk', '?')}")
+    add("")
+    add("| measure | signer = rsa | signer = provider | target |")
+    add("| --- | ---: | ---: | --- |")
+    signers = ("rsa", "provider")
+
+    def row(name, cells, target=""):
+        add(f"| {name} | " + " | ".join(cells) + f" | {target} |")
+
+    row("1. signatures/s, one core", [f"{g(f'sign.{s}.1'):,.0f}" for s in signers])
+    row(f"1. signatures/s, all {cores} cores", [f"{g(f'sign.{s}.all'):,.0f}" for s in signers])
+    row("1. one signature, ms", [f"{1e3 / g(f'sign.{s}.1'):.2f}" for s in signers])
+    ceiling = {}
+    for kind in ("full", "resumed"):
+        row(f"1. TLS {kind} handshakes/s (server side), one / all cores",
+            [f"{g(f'tls.{kind}.1'):,.0f} / {g(f'tls.{kind}.all'):,.0f}"] * 2)
+        for s in signers:
+            ceiling[s, kind] = 1 / (1 / g(f"tls.{kind}.all") + 1 / g(f"sign.{s}.all"))
+    row("1. ceiling: signature + full / resumed handshake, all cores",
+        [f"{ceiling[s, 'full']:,.0f} / {ceiling[s, 'resumed']:,.0f}" for s in signers])
+    for c in (16, 64):
+        row(f"2. keep-alive keys/s, wrk -t2 -c{c}",
+            [f"{g(f'ka{c}.{s}.rps'):,.0f} ({g(f'ka{c}.{s}.rps') / g(f'sign.{s}.all'):.0%})"
+             for s in signers],
+            ">= 90% of all-core signatures/s; provider > 4,100")
+        row(f"2. p50 / p99 ms, -c{c}",
+            [f"{g(f'ka{c}.{s}.p50'):.2f} / {g(f'ka{c}.{s}.p99'):.2f}"
+             + (f" ({g(f'ka{c}.{s}.p99') * g(f'sign.{s}.1') / 1e3:.1f}x sig)" if c == 16 else "")
+             for s in signers],
+            "p99 < 4x one signature (c16)" if c == 16 else "")
+        row(f"2. errors, -c{c}", [f"{g(f'ka{c}.{s}.errors'):.0f}" for s in signers], "0")
+    row("3. Connection: close keys/s, wrk -t2 -c16 (ratio to full / resumed ceiling)",
+        [f"{g(f'close.{s}.rps'):,.0f} ({g(f'close.{s}.rps') / ceiling[s, 'full']:.0%} / "
+         f"{g(f'close.{s}.rps') / ceiling[s, 'resumed']:.0%})" for s in signers],
+        ">= 80% of signature+handshake ceiling")
+    row("3. p50 / p99 ms; errors",
+        [f"{g(f'close.{s}.p50'):.2f} / {g(f'close.{s}.p99'):.2f}; {g(f'close.{s}.errors'):.0f}"
+         for s in signers], "0 errors")
+    if "val.hit.rps" in r:
+        row("4. validations/s, cache hit (-c16; p99 ms; errors)",
+            [f"{g('val.hit.rps'):,.0f} ({g('val.hit.p99'):.2f}; {g('val.hit.errors'):.0f})", "(same)"],
+            ">= 40,000")
+        row("4. validations/s, cache miss (-c16; p99 ms; errors)",
+            [f"{g('val.miss.rps'):,.0f} ({g('val.miss.p99'):.2f}; {g('val.miss.errors'):.0f})",
+             "(same)"])
+    else:
+        row("4. validations/s", ["no [validator] in this build"] * 2, ">= 40,000 cached")
+    row("5. RSS idle, MiB", [f"{g(f'mem.{s}.rss_idle_kib') / 1024:.1f}" for s in signers],
+        "<= 8")
+    row(f"5. RSS with {meta.get('conns', '?')} idle TLS keep-alive connections, MiB",
+        [f"{g(f'mem.{s}.rss_conns_kib') / 1024:.1f} ({g(f'mem.{s}.conns_open'):.0f} open)"
+         for s in signers], "<= 64")
+    row("5. startup to first served key, ms", [f"{g(f'mem.{s}.startup_ms'):.0f}" for s in signers],
+        "<= 50")
+    row("5. stripped release binary, MiB", [f"{g('binary_bytes') / 2**20:.2f}"] * 2, "<= 6")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    cmd, args = sys.argv[1], sys.argv[2:]
+    {"wrk": wrk, "get-key": get_key, "memory": memory, "report": report}[cmd](*args)

@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# The benchmark of issue 8: builds the release binary, measures the in-process ceilings, drives
+# temporary servers (one per signer, on ephemeral loopback ports) with wrk, measures memory and
+# startup, and prints one table. See bench/README.md for what each row means.
+#
+# Environment: DUR (seconds per wrk run, default 10), WARM (warm-up seconds, default 2),
+# SIGN_SECS (seconds per in-process measurement, default 2), CONNS (idle connections for the
+# RSS row, default 1000), CARGO_TARGET_DIR (default: target/), OUT (also write the table there).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+DUR=${DUR:-10}
+WARM=${WARM:-2}
+CONNS=${CONNS:-1000}
+export SIGN_SECS=${SIGN_SECS:-2}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+BIN=$CARGO_TARGET_DIR/release/apikey-sts
+HELPER=$ROOT/bench/helper.py
+AUTH="Authorization: Basic YWRtaW46YWRtaW4="
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+# 1,000 held connections plus wrk's need more descriptors than the usual 1024.
+ulimit -n 8192
+
+WORK=$(mktemp -d /tmp/apikey-sts-bench.XXXXXX)
+RES=$WORK/results
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+note() { echo "== $*" >&2; }
+meta() { echo "BENCH $1 $2" >>"$RES"; }
+
+cd "$ROOT"
+meta commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo +dirty)"
+meta date "$(date -u +%Y-%m-%dT%H:%MZ)"
+meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta wrk "-t2,${DUR}s"
+meta conns "$CONNS"
+
+note "building (release)"
+cargo build --release --quiet
+cargo bench --bench signing --no-run --quiet 2>/dev/null
+
+note "in-process ceilings (${SIGN_SECS}s each)"
+cargo bench --bench signing --quiet 2>/dev/null | tee /dev/stderr | grep '^BENCH' >>"$RES"
+
+cp "$BIN" "$WORK/stripped" && strip "$WORK/stripped"
+meta binary_bytes "$(stat -c %s "$WORK/stripped")"
+
+# The bundled config on loopback, port 0, absolute keystore paths; $1 = signer, $2 = extra.
+make_config() {
+    sed -e 's/host = "0.0.0.0"/host = "127.0.0.1"/' \
+        -e 's/httpsPort = 9095/httpsPort = 0/' \
+        -e "s#\"security/dev-keystore.p12\"#\"$ROOT/conf/security/dev-keystore.p12\"#" \
+        -e "s/^\( *\)validityTime = -1/&\n\1signer = \"$1\"/" \
+        conf/micro-gw.conf
+    printf '\n[server]\nmaxConnections = 2048\n%s\n' "$2"
+}
+
+# Starts a server on config $1 (log $1.log); sets HTTPS_PORT, VAL_PORT and SERVER_PID.
+start_server() {
+    "$BIN" --config "$1" 2>"$1.log" &
+    SERVER_PID=$!
+    PIDS+=("$SERVER_PID")
+    for _ in $(seq 500); do
+        if grep -q 'listening on https://' "$1.log"; then break; fi
+        sleep 0.01
+    done
+    HTTPS_PORT=$(sed -n 's#.*listening on https://127.0.0.1:\([0-9]*\).*#\1#p' "$1.log")
+    VAL_PORT=$(sed -n 's#.*listening on http://127.0.0.1:\([0-9]*\).*#\1#p' "$1.log")
+    [ -n "$HTTPS_PORT" ] || { cat "$1.log" >&2; exit 1; }
+}
+
+stop_server() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+}
+
+# run_wrk LABEL CONNECTIONS URL [wrk args...]
+run_wrk() {
+    local label=$1 c=$2 url=$3
+    shift 3
+    wrk -t2 -c"$c" -d"${WARM}s" "$@" "$url" >/dev/null
+    note "$label: wrk -t2 -c$c -d${DUR}s $(printf '%s ' "$@" | cut -c1-80)"
+    wrk -t2 -c"$c" -d"${DUR}s" --latency "$@" "$url" 2>&1 |
+        python3 "$HELPER" wrk "$label" 2>"$WORK/$label.wrk" >>"$RES"
+    grep "^BENCH $label" "$RES" | sed 's/^/   /' >&2
+}
+
+HAS_VALIDATOR=0
+grep -q '"/validate"' src/validator.rs 2>/dev/null && HAS_VALIDATOR=1
+
+for s in rsa provider; do
+    cfg=$WORK/$s.conf
+    make_config "$s" "" >"$cfg"
+    start_server "$cfg"
+    url=https://127.0.0.1:$HTTPS_PORT/apikey
+    run_wrk "ka16.$s" 16 "$url" -H "$AUTH"
+    run_wrk "ka64.$s" 64 "$url" -H "$AUTH"
+    run_wrk "close.$s" 16 "$url" -H "$AUTH" -H "Connection: close"
+    stop_server
+done
+
+if [ "$HAS_VALIDATOR" = 1 ]; then
+    for mode in hit miss; do
+        # A miss verifies the signature on every request: the cache is off.
+        extra=$'[validator]\nport = 0'
+        [ "$mode" = miss ] && extra+=$'\ncacheMaxEntries = 0'
+        cfg=$WORK/val-$mode.conf
+        make_config provider "$extra" >"$cfg"
+        start_server "$cfg"
+        key=$(python3 "$HELPER" get-key 127.0.0.1 "$HTTPS_PORT")
+        run_wrk "val.$mode" 16 "http://127.0.0.1:$VAL_PORT/validate" -H "apikey: $key"
+        stop_server
+    done
+else
+    note "no validator in this build: row 4 skipped"
+fi
+
+for s in rsa provider; do
+    cfg=$WORK/mem-$s.conf
+    make_config "$s" "" >"$cfg"
+    note "memory and startup, signer=$s ($CONNS connections)"
+    python3 "$HELPER" memory "mem.$s" "$BIN" "$cfg" "$CONNS" >>"$RES"
+done
+
+meta load_after "$(cut -d' ' -f1-3 /proc/loadavg)"
+echo
+python3 "$HELPER" report "$RES" | tee "${OUT:-/dev/null}"

@@ -1,0 +1,248 @@
+//! In-process ceilings for the benchmark table (bench/run.sh): signatures/s of each signer on
+//! one core and on all cores, and the server side of one full TLS handshake (plus one small
+//! request/response and close_notify) over in-memory buffers.
+//!
+//! Run: `cargo bench --bench signing`. Environment: `SIGN_SECS` (seconds per measurement,
+//! default 2), `CORES` (threads for "all cores", default: available parallelism), `BENCH_KX`
+//! (`x25519`, the default, matches what wrk's OpenSSL 3.0 negotiates; `default` keeps rustls'
+//! client defaults, which prefer the X25519MLKEM768 hybrid).
+//!
+//! Besides a readable summary, prints `BENCH <key> <value>` lines for bench/report.py.
+
+use apikey_sts::jwt::{ProviderSigner, RsaSigner, Signer};
+use apikey_sts::keystore::Keystore;
+use apikey_sts::startup::tls_config;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::Resumption;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, ServerConfig,
+    ServerConnection, SignatureScheme,
+};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A representative signing input: header.claims of a default-config key.
+const MESSAGE: &[u8] = b"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImJhbGxlcmluYSJ9.eyJzdWIiOiJhZG1pbiIsImlzcyI6Imh0dHBzOi8vbG9jYWxob3N0Ojk0NDMvYXBpa2V5IiwiaWF0IjoxNzAwMDAwMDAwLCJqdGkiOiIwZDViNWY2Yy0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDAiLCJrZXl0eXBlIjoiUFJPRFVDVElPTiIsImFsbG93ZWRBUElzIjpbeyJuYW1lIjoiU3dhZ2dlciBQZXRzdG9yZSBOZXciLCJ2ZXJzaW9uIjoiMS4wLjAifSx7Im5hbWUiOiJNeUFQSSIsInZlcnNpb24iOiIqIn1dfQ";
+const REQUEST: &[u8] =
+    b"GET /apikey HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Basic YWRtaW46YWRtaW4=\r\nConnection: close\r\n\r\n";
+
+fn env_num(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let secs = Duration::from_secs_f64(env_num("SIGN_SECS", 2.0));
+    let cores = std::env::var("CORES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let ks = Keystore::load(&root.join("conf/security/dev-keystore.p12"), "ballerina")
+        .expect("dev keystore");
+    let entry = ks.entry("ballerina").expect("dev keystore entry");
+    let rsa: Arc<dyn Signer> = Arc::new(RsaSigner::new(entry.rsa_private_key().expect("rsa")));
+    let provider: Arc<dyn Signer> =
+        Arc::new(ProviderSigner::new(&entry.key_pkcs8_der).expect("provider"));
+    // Same bytes from both: a guard that we time equal work.
+    assert_eq!(rsa.sign(MESSAGE).unwrap(), provider.sign(MESSAGE).unwrap());
+    let server = Arc::new(tls_config(entry, "dev-keystore.p12").expect("tls config"));
+    let full = Arc::new(client_config(false));
+    let resumed = Arc::new(client_config(true));
+
+    println!("in-process ceilings: {cores} core(s) for 'all', {secs:?} per measurement");
+    for (name, signer) in [("rsa", &rsa), ("provider", &provider)] {
+        let one = parallel(1, secs, |deadline| sign_loop(signer.as_ref(), deadline));
+        let all = parallel(cores, secs, |deadline| sign_loop(signer.as_ref(), deadline));
+        println!(
+            "  {name:9} signatures/s: one core {one:8.0}  all cores {all:8.0}  ({:.3} ms each)",
+            1000.0 / one
+        );
+        println!("BENCH sign.{name}.1 {one:.1}");
+        println!("BENCH sign.{name}.all {all:.1}");
+    }
+    // wrk keeps its session across reconnects (SSL_shutdown + SSL_clear), so its
+    // `Connection: close` runs resume: PSK with a fresh X25519 exchange, no certificate or
+    // server signature. Both kinds are measured.
+    for (kind, client, resuming) in [("full", &full, false), ("resumed", &resumed, true)] {
+        let one = parallel(1, secs, |deadline| {
+            handshake_loop(&server, client, resuming, deadline)
+        });
+        let all = parallel(cores, secs, |deadline| {
+            handshake_loop(&server, client, resuming, deadline)
+        });
+        println!(
+            "  TLS {kind:7} handshakes/s (server side, {}): one core {one:8.0}  all cores {all:8.0}",
+            kx_name()
+        );
+        println!("BENCH tls.{kind}.1 {one:.1}");
+        println!("BENCH tls.{kind}.all {all:.1}");
+    }
+    println!("BENCH cores {cores}");
+}
+
+/// Runs `work` on `threads` threads until the deadline; each returns (operations, busy
+/// seconds). The rate is the sum of the threads' own rates, so time a thread spends on work we
+/// do not count (the TLS client side) does not lower it.
+fn parallel(threads: usize, secs: Duration, work: impl Fn(Instant) -> (u64, f64) + Sync) -> f64 {
+    let deadline = Instant::now() + secs;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| work(deadline))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("bench thread"))
+            .map(|(n, busy)| n as f64 / busy)
+            .sum()
+    })
+}
+
+fn sign_loop(signer: &dyn Signer, deadline: Instant) -> (u64, f64) {
+    let start = Instant::now();
+    let mut n = 0;
+    while Instant::now() < deadline {
+        std::hint::black_box(signer.sign(std::hint::black_box(MESSAGE)).unwrap());
+        n += 1;
+    }
+    (n, start.elapsed().as_secs_f64())
+}
+
+/// Handshakes plus one request and response, timing only the server's calls. With a
+/// resuming client config every handshake but a thread's first must resume.
+fn handshake_loop(
+    server_cfg: &Arc<ServerConfig>,
+    client_cfg: &Arc<ClientConfig>,
+    resuming: bool,
+    deadline: Instant,
+) -> (u64, f64) {
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut busy = Duration::ZERO;
+    let mut n = 0;
+    let mut wire = Vec::with_capacity(16 * 1024);
+    let mut plain = vec![0u8; 16 * 1024];
+    let response = vec![b'x'; 900];
+    while Instant::now() < deadline {
+        let mut client = ClientConnection::new(Arc::clone(client_cfg), name.clone()).unwrap();
+        let t = Instant::now();
+        let mut server = ServerConnection::new(Arc::clone(server_cfg)).unwrap();
+        busy += t.elapsed();
+        client.writer().write_all(REQUEST).unwrap();
+        let mut got = 0;
+        // Until the server has the whole request.
+        while got < REQUEST.len() {
+            wire.clear();
+            while client.wants_write() {
+                client.write_tls(&mut wire).unwrap();
+            }
+            let t = Instant::now();
+            let mut rd = &wire[..];
+            while !rd.is_empty() {
+                server.read_tls(&mut rd).unwrap();
+            }
+            server.process_new_packets().unwrap();
+            while let Ok(k) = server.reader().read(&mut plain) {
+                if k == 0 {
+                    break;
+                }
+                got += k;
+            }
+            if got >= REQUEST.len() {
+                server.writer().write_all(&response).unwrap();
+                server.send_close_notify();
+            }
+            wire.clear();
+            while server.wants_write() {
+                server.write_tls(&mut wire).unwrap();
+            }
+            busy += t.elapsed();
+            let mut rd = &wire[..];
+            while !rd.is_empty() {
+                client.read_tls(&mut rd).unwrap();
+            }
+            client.process_new_packets().unwrap();
+        }
+        let mut seen = 0;
+        while let Ok(k) = client.reader().read(&mut plain) {
+            if k == 0 {
+                break;
+            }
+            seen += k;
+        }
+        assert_eq!(seen, response.len());
+        if resuming && n > 0 {
+            assert_eq!(client.handshake_kind(), Some(HandshakeKind::Resumed));
+        }
+        n += 1;
+    }
+    (n, busy.as_secs_f64())
+}
+
+fn kx_name() -> &'static str {
+    match std::env::var("BENCH_KX").as_deref() {
+        Ok("default") => "rustls default key exchange",
+        _ => "X25519",
+    }
+}
+
+fn client_config(resume: bool) -> ClientConfig {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    if kx_name() == "X25519" {
+        provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
+    }
+    let schemes = provider
+        .signature_verification_algorithms
+        .supported_schemes();
+    let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAny(schemes)))
+        .with_no_client_auth();
+    if !resume {
+        cfg.resumption = Resumption::disabled();
+    }
+    cfg
+}
+
+/// The client side is not timed; skipping its checks keeps the loop short.
+#[derive(Debug)]
+struct AcceptAny(Vec<SignatureScheme>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.clone()
+    }
+}
