@@ -28,6 +28,9 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("fuzz_jwt_roundtrip", jwt_roundtrip),
     ("fuzz_validity_body", validity_body),
     ("fuzz_keystore", keystore),
+    ("fuzz_revocation_log", revocation_log),
+    ("fuzz_revoke_body", revoke_body),
+    ("fuzz_validator_request", validator_request),
 ];
 
 /// Largest keystore input the keystore target looks at (`-max_len` in run.sh matches).
@@ -1101,5 +1104,96 @@ pub fn keystore(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revocation log (the file read at startup), revocation request bodies, validator requests.
+
+/// `revocation::parse_log`: never panics; the intact prefix it reports parses again to the same
+/// records with nothing torn; an untorn log is intact to its end.
+pub fn revocation_log(data: &[u8]) {
+    use apikey_sts::revocation::parse_log;
+    match parse_log(data) {
+        Ok(p) => {
+            assert!(p.good_len <= data.len());
+            if p.torn.is_none() {
+                assert_eq!(p.good_len, data.len());
+            }
+            let again = parse_log(&data[..p.good_len]).expect("the intact prefix parses");
+            assert_eq!(again.records, p.records);
+            assert!(again.torn.is_none());
+            for (jti, _) in &p.records {
+                assert!(apikey_sts::revocation::valid_jti(jti), "{jti:?}");
+            }
+        }
+        Err((line, reason)) => {
+            assert!(line >= 1);
+            assert!(!reason.is_empty());
+        }
+    }
+}
+
+/// `app::parse_revoke_body`, as JSON and as a form: never panics, deterministic, never returns
+/// an empty target.
+pub fn revoke_body(data: &[u8]) {
+    use apikey_sts::app::{parse_revoke_body, RevokeTarget};
+    for ct in [Some("application/json"), Some("application/x-www-form-urlencoded"), None] {
+        let a = parse_revoke_body(ct, data);
+        assert_eq!(a, parse_revoke_body(ct, data));
+        match a {
+            Ok(RevokeTarget::Token(t)) | Ok(RevokeTarget::Jti(t)) => assert!(!t.is_empty()),
+            Err(e) => assert!(!e.to_string().contains('\n')),
+        }
+    }
+}
+
+fn validator() -> &'static apikey_sts::validator::Validator {
+    use apikey_sts::jwks::{Jwks, KeySet, PublishedKey};
+    use apikey_sts::validator::{Rules, Validator, VerifyCache};
+    use std::sync::Arc;
+    static V: OnceLock<Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let keys = Arc::new(
+            KeySet::new(vec![(
+                PublishedKey {
+                    kid: KID.into(),
+                    public: test_public_key().clone(),
+                    chain: vec![],
+                    active: true,
+                },
+                "fuzz".into(),
+            )])
+            .expect("one key"),
+        );
+        let jwks = Arc::new(Jwks::new(&keys));
+        let rules = Rules {
+            issuer: "https://localhost:9095/apikey".into(),
+            audience: None,
+            validate_allowed_apis: true,
+            clock_skew_seconds: 60,
+            key_headers: vec!["apikey".into(), "api_key".into(), "X-API-Key".into()],
+            key_query_params: vec!["apikey".into(), "api_key".into()],
+            api_name_header: "X-API-Name".into(),
+            api_version_header: "X-API-Version".into(),
+        };
+        Validator::new(rules, keys, jwks, VerifyCache::new(64, 60))
+    })
+}
+
+/// A request from bytes through the validator: never panics, answers only 200/401/403/404/405,
+/// and 200 only for a key that `jwt::verify` accepts.
+pub fn validator_request(data: &[u8]) {
+    let Ok(Parsed::Complete(req, _)) = http::parse(data, &ParseLimits::default()) else {
+        return;
+    };
+    let (resp, accepted) = validator().validate(&req, 1_764_300_000);
+    assert!(
+        matches!(resp.status, 200 | 400 | 401 | 403 | 404 | 405),
+        "status {}",
+        resp.status
+    );
+    if resp.status == 200 {
+        assert!(accepted.is_some());
     }
 }

@@ -76,6 +76,9 @@ replay_tests!(
     fuzz_jwt_roundtrip,
     fuzz_validity_body,
     fuzz_keystore,
+    fuzz_revocation_log,
+    fuzz_revoke_body,
+    fuzz_validator_request,
 );
 
 /// The seeds are meant to be real and valid: the well-formed ones must actually be accepted, so
