@@ -1085,6 +1085,7 @@ mod tests {
             assert!(v.check(&t, None, NOW).unwrap().from_cache);
         }
         let per = start.elapsed() / n;
+        eprintln!("verified-key cache hit: {per:?} per check");
         // Microseconds even in a debug build (an RSA verify is far slower).
         assert!(per < std::time::Duration::from_micros(200), "{per:?}");
     }
