@@ -3,10 +3,10 @@
 use crate::auth::{self, Login, UserDb};
 use crate::config::{ApiEntry, Config, User};
 use crate::http::{Request, Response};
-use crate::jwt::{self, AllowedApi, Claims, Signer};
-use crate::server::{Context, Handler};
 use crate::jwks::KeySet;
+use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::revocation::RevocationStore;
+use crate::server::{Context, Handler};
 use crate::throttle::{Throttle, Verdict};
 use serde::Serialize;
 use serde_json::json;
@@ -118,7 +118,9 @@ impl std::fmt::Display for BodyError {
             BodyError::NotObject => "request body must be a JSON object",
             BodyError::NotInteger => "validityTime must be an integer number of seconds",
             BodyError::NotString => "token and jti must be strings",
-            BodyError::NotForm => "request body is not a valid form (application/x-www-form-urlencoded)",
+            BodyError::NotForm => {
+                "request body is not a valid form (application/x-www-form-urlencoded)"
+            }
             BodyError::NoTarget => "give the key to revoke as token, or its jti",
         })
     }
@@ -220,7 +222,7 @@ impl App {
                     "Missing Credentials",
                     "Basic authentication credentials are required",
                 )
-                .into())
+                .into());
             }
             Err(_) => {
                 crate::metrics::auth_failure("invalid_credentials");
@@ -318,28 +320,30 @@ impl App {
 }
 
 impl App {
-    fn store(&self) -> Result<&RevocationStore, Outcome> {
-        self.revocations.as_deref().ok_or_else(|| {
-            fault(
+    /// The caller and the revocation log, or the refusal to send.
+    fn login_for_revocation(
+        &self,
+        req: &Request,
+        ctx: &Context,
+    ) -> Result<(&User, &RevocationStore), Outcome> {
+        let user = self.login(req, ctx)?;
+        let store = self.revocations.as_deref().ok_or_else(|| {
+            Outcome::from(fault(
                 503,
                 FAULT_UNCLASSIFIED,
                 "Service Unavailable",
                 "revocation is not configured ([apikey.revocation] file)",
-            )
-            .into()
-        })
+            ))
+        })?;
+        Ok((user, store))
     }
 
     /// RFC 7009 style: `token` (own keys; any key for admins) or `jti` (admins). 200 whether or
     /// not the key was known; the 200 is sent only after the revocation is on disk.
     fn revoke(&self, req: &Request, ctx: &Context) -> Outcome {
-        let user = match self.login(req, ctx) {
-            Ok(u) => u,
+        let (user, store) = match self.login_for_revocation(req, ctx) {
+            Ok(us) => us,
             Err(refused) => return refused,
-        };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(o) => return o,
         };
         let target = match parse_revoke_body(req.header_str("content-type"), &req.body) {
             Ok(t) => t,
@@ -359,7 +363,8 @@ impl App {
                     return forbidden("revoking by jti needs the apikey:admin scope");
                 }
                 if !crate::revocation::valid_jti(&j) {
-                    return fault(400, FAULT_UNCLASSIFIED, "Bad Request", "jti is not valid").into();
+                    return fault(400, FAULT_UNCLASSIFIED, "Bad Request", "jti is not valid")
+                        .into();
                 }
                 (j, None)
             }
@@ -402,16 +407,18 @@ impl App {
 
     /// The live revocations, for admins and for other nodes that pull them.
     fn revoked(&self, req: &Request, ctx: &Context) -> Outcome {
-        let user = match self.login(req, ctx) {
-            Ok(u) => u,
+        let (user, store) = match self.login_for_revocation(req, ctx) {
+            Ok(us) => us,
             Err(refused) => return refused,
         };
-        let store = match self.store() {
-            Ok(s) => s,
-            Err(o) => return o,
-        };
         if !user.scopes.iter().any(|s| s == ADMIN_SCOPE) {
-            return fault(403, FAULT_UNCLASSIFIED, "Forbidden", "listing revocations needs the apikey:admin scope").into();
+            return fault(
+                403,
+                FAULT_UNCLASSIFIED,
+                "Forbidden",
+                "listing revocations needs the apikey:admin scope",
+            )
+            .into();
         }
         let list: Vec<serde_json::Value> = store
             .list(ctx.now)
@@ -445,7 +452,10 @@ pub enum RevokeTarget {
 }
 
 /// Reads `token` or `jti` from a JSON body (when the Content-Type says JSON) or a form body.
-pub fn parse_revoke_body(content_type: Option<&str>, body: &[u8]) -> Result<RevokeTarget, BodyError> {
+pub fn parse_revoke_body(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<RevokeTarget, BodyError> {
     let is_json = content_type.is_some_and(|c| c.to_ascii_lowercase().contains("json"));
     let (token, jti) = if is_json {
         let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::NotJson)?;
@@ -778,6 +788,54 @@ mod tests {
                 .status,
             200
         );
+    }
+
+    #[test]
+    fn revoke_bodies_form_and_json() {
+        let form = Some("application/x-www-form-urlencoded");
+        let json = Some("application/json; charset=utf-8");
+        assert_eq!(
+            parse_revoke_body(form, b"token=a.b.c&token_type_hint=access_token").unwrap(),
+            RevokeTarget::Token("a.b.c".into())
+        );
+        assert_eq!(
+            parse_revoke_body(None, b"jti=x%2Dy+z").unwrap(),
+            RevokeTarget::Jti("x-y z".into())
+        );
+        // A token wins over a jti when both are given.
+        assert_eq!(
+            parse_revoke_body(json, br#"{"jti":"j","token":"t"}"#).unwrap(),
+            RevokeTarget::Token("t".into())
+        );
+        assert_eq!(
+            parse_revoke_body(json, br#"{"token":1}"#),
+            Err(BodyError::NotString)
+        );
+        assert_eq!(parse_revoke_body(json, b"token=x"), Err(BodyError::NotJson));
+        assert_eq!(parse_revoke_body(form, b"jti=%zz"), Err(BodyError::NotForm));
+        assert_eq!(
+            parse_revoke_body(form, b"jti=%e2%28"),
+            Err(BodyError::NotForm)
+        );
+        assert_eq!(
+            parse_revoke_body(form, b"jti=&token="),
+            Err(BodyError::NoTarget)
+        );
+        assert_eq!(parse_revoke_body(form, b""), Err(BodyError::NoTarget));
+        assert_eq!(parse_revoke_body(form, b"%"), Err(BodyError::NotForm));
+    }
+
+    #[test]
+    fn revoke_without_store_is_503_after_login() {
+        let a = app(-1);
+        let mut r = req("POST", "/apikey/revoke", Some(ADMIN), "jti=abc");
+        r.headers.push((
+            "Content-Type".into(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        ));
+        assert_eq!(a.route(&r, &ctx(0)).response.status, 503);
+        let anon = req("POST", "/apikey/revoke", None, "jti=abc");
+        assert_eq!(a.route(&anon, &ctx(0)).response.status, 401);
     }
 
     #[test]
