@@ -150,7 +150,10 @@ pub struct ValidatorConfig {
 
 impl Default for ValidatorConfig {
     fn default() -> Self {
-        let names = DEFAULT_KEY_NAMES.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let names = DEFAULT_KEY_NAMES
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>();
         ValidatorConfig {
             host: DEFAULT_VALIDATOR_HOST.into(),
             port: DEFAULT_VALIDATOR_PORT,
@@ -812,7 +815,12 @@ impl Reader<'_> {
     }
 
     /// A list of names: an array of strings or one comma-separated string.
-    fn names(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+    fn names(
+        &self,
+        t: &Table,
+        prefix: &str,
+        key: &str,
+    ) -> Result<Option<Vec<String>>, ConfigError> {
         let path = join(prefix, key);
         let raw: Vec<String> = match t.get(key) {
             None => return Ok(None),
@@ -858,7 +866,10 @@ impl Reader<'_> {
         if names.len() > MAX_KEY_NAMES {
             return Err(self.error(
                 &path,
-                format!("{} names, more than the limit of {MAX_KEY_NAMES}", names.len()),
+                format!(
+                    "{} names, more than the limit of {MAX_KEY_NAMES}",
+                    names.len()
+                ),
             ));
         }
         if let Some(bad) = names.iter().find(|n| !is_token(n)) {
@@ -870,7 +881,12 @@ impl Reader<'_> {
         Ok(Some(names))
     }
 
-    fn header_name(&self, t: &Table, prefix: &str, key: &str) -> Result<Option<String>, ConfigError> {
+    fn header_name(
+        &self,
+        t: &Table,
+        prefix: &str,
+        key: &str,
+    ) -> Result<Option<String>, ConfigError> {
         match self.string(t, prefix, key)? {
             None => Ok(None),
             Some(n) if is_token(n.trim()) => Ok(Some(n.trim().to_string())),
@@ -934,14 +950,15 @@ impl Reader<'_> {
         if let Some(h) = self.header_name(t, p, "apiVersionHeader")? {
             v.api_version_header = h;
         }
-        let ranged = |r: &Self, key: &str, min: i64, max: i64| -> Result<Option<i64>, ConfigError> {
-            match r.integer(t, p, key)? {
-                Some(n) if !(min..=max).contains(&n) => {
-                    Err(r.error(&join(p, key), format!("{n} is not in {min}..={max}")))
+        let ranged =
+            |r: &Self, key: &str, min: i64, max: i64| -> Result<Option<i64>, ConfigError> {
+                match r.integer(t, p, key)? {
+                    Some(n) if !(min..=max).contains(&n) => {
+                        Err(r.error(&join(p, key), format!("{n} is not in {min}..={max}")))
+                    }
+                    other => Ok(other),
                 }
-                other => Ok(other),
-            }
-        };
+            };
         if let Some(n) = ranged(self, "clockSkewSeconds", 0, MAX_CLOCK_SKEW_SECONDS)? {
             v.clock_skew_seconds = n;
         }
@@ -958,9 +975,8 @@ impl Reader<'_> {
 /// RFC 9110 token characters: what a header (or, here, a query parameter) name may be.
 fn is_token(s: &str) -> bool {
     !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-        })
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 #[cfg(test)]
@@ -1114,8 +1130,16 @@ mod tests {
     #[test]
     fn signer_choice() {
         assert_eq!(parse(SPEC).unwrap().issuer.signer, SignerKind::Rsa);
-        let with = |v: &str| SPEC.replace("validityTime = -1", &format!("validityTime = -1\nsigner = {v}"));
-        assert_eq!(parse(&with("\"provider\"")).unwrap().issuer.signer, SignerKind::Provider);
+        let with = |v: &str| {
+            SPEC.replace(
+                "validityTime = -1",
+                &format!("validityTime = -1\nsigner = {v}"),
+            )
+        };
+        assert_eq!(
+            parse(&with("\"provider\"")).unwrap().issuer.signer,
+            SignerKind::Provider
+        );
         let e = parse(&with("\"fast\"")).unwrap_err();
         assert_eq!(e.key, "apikey.issuer.tokenConfig.signer");
     }
@@ -1123,15 +1147,28 @@ mod tests {
     #[test]
     fn revocation_file_resolves_relative() {
         assert_eq!(parse(SPEC).unwrap().revocation_file, None);
-        let c = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = \"revoked.log\"\n")).unwrap();
-        assert_eq!(c.revocation_file, Some(PathBuf::from("/etc/sts/revoked.log")));
+        let c = parse(&format!(
+            "{SPEC}\n[apikey.revocation]\nfile = \"revoked.log\"\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            c.revocation_file,
+            Some(PathBuf::from("/etc/sts/revoked.log"))
+        );
         let e = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = 3\n")).unwrap_err();
         assert_eq!(e.key, "apikey.revocation.file");
-        let at = |n: i64| parse(&format!("{SPEC}\n[apikey.revocation]\nfile = \"r\"\ncompactEvery = {n}\n"));
+        let at = |n: i64| {
+            parse(&format!(
+                "{SPEC}\n[apikey.revocation]\nfile = \"r\"\ncompactEvery = {n}\n"
+            ))
+        };
         assert_eq!(at(1).unwrap().revocation_compact_every, 1);
         assert_eq!(at(1_000_000).unwrap().revocation_compact_every, 1_000_000);
         assert_eq!(at(0).unwrap_err().key, "apikey.revocation.compactEvery");
-        assert_eq!(at(1_000_001).unwrap_err().key, "apikey.revocation.compactEvery");
+        assert_eq!(
+            at(1_000_001).unwrap_err().key,
+            "apikey.revocation.compactEvery"
+        );
     }
 
     #[test]

@@ -104,7 +104,11 @@ fn check_config(path: &Path) -> Result<(), String> {
             snap.report.live,
             snap.report.records,
             p.display(),
-            if snap.report.torn.is_some() { " (torn last record: repaired at the next start)" } else { "" }
+            if snap.report.torn.is_some() {
+                " (torn last record: repaired at the next start)"
+            } else {
+                ""
+            }
         );
     }
     for w in &built.warnings {
@@ -154,12 +158,13 @@ fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server:
     let mut listeners = vec![(https, server::Kind::Https)];
     if let Some(v) = &config.validator {
         let addr = format!("{}:{}", v.host, v.port);
-        let plain = std::net::TcpListener::bind(&addr).map_err(|e| {
-            format!("{}: validator: cannot listen on {addr}: {e}", config.source)
-        })?;
+        let plain = std::net::TcpListener::bind(&addr)
+            .map_err(|e| format!("{}: validator: cannot listen on {addr}: {e}", config.source))?;
         let local = plain.local_addr().map_err(|e| e.to_string())?;
         // The e2e harness waits for exactly this line.
-        log::info(&format!("listening on http://{local} (validator, metrics, JWKS)"));
+        log::info(&format!(
+            "listening on http://{local} (validator, metrics, JWKS)"
+        ));
         listeners.push((plain, server::Kind::Plain));
     }
     Ok(listeners)
@@ -186,10 +191,13 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
         }
         Some(t) => t.to_string(),
     };
-    let api = args.api.as_deref().map(|name| apikey_sts::validator::ApiRef {
-        name: Some(name),
-        version: args.version.as_deref(),
-    });
+    let api = args
+        .api
+        .as_deref()
+        .map(|name| apikey_sts::validator::ApiRef {
+            name: Some(name),
+            version: args.version.as_deref(),
+        });
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);

@@ -5,8 +5,8 @@ use crate::config::Config;
 use crate::config::SignerKind;
 use crate::jwt::{ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
-use crate::server::State;
 use crate::revocation::RevocationStore;
+use crate::server::State;
 use crate::throttle::Throttle;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
@@ -16,8 +16,14 @@ use std::sync::Arc;
 #[derive(Debug)]
 pub enum StartupError {
     Keystore(KeystoreError),
-    Tls { path: String, message: String },
-    Signer { path: String, message: String },
+    Tls {
+        path: String,
+        message: String,
+    },
+    Signer {
+        path: String,
+        message: String,
+    },
     /// Verification keys (`[[apikey.verificationKeys]]`).
     Keys(crate::jwks::JwksError),
 }
@@ -76,12 +82,14 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     let rsa_key = entry.rsa_private_key()?;
     let signer: Box<dyn Signer> = match issuer.signer {
         SignerKind::Rsa => Box::new(RsaSigner::new(rsa_key)),
-        SignerKind::Provider => Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(
-            |e| StartupError::Signer {
-                path: issuer.key_store_path.display().to_string(),
-                message: e.to_string(),
-            },
-        )?),
+        SignerKind::Provider => {
+            Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|e| {
+                StartupError::Signer {
+                    path: issuer.key_store_path.display().to_string(),
+                    message: e.to_string(),
+                }
+            })?)
+        }
     };
     warn_weak(
         &mut warnings,
@@ -215,9 +223,8 @@ fn verification(
     ),
     StartupError,
 > {
-    let keys = Arc::new(
-        crate::jwks::KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?,
-    );
+    let keys =
+        Arc::new(crate::jwks::KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?);
     if let Some(alias) = &config.validation.certificate_alias {
         if !keys.contains(alias) {
             warnings.push(format!(
@@ -230,7 +237,8 @@ fn verification(
     }
     let jwks = Arc::new(crate::jwks::Jwks::new(&keys));
     let plain = config.validator.as_ref().map(|_| {
-        let v = crate::validator::Validator::from_config(config, Arc::clone(&keys), Arc::clone(&jwks));
+        let v =
+            crate::validator::Validator::from_config(config, Arc::clone(&keys), Arc::clone(&jwks));
         let v = match &persistent.revocations {
             Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn crate::validator::Revocation>),
             None => v,
