@@ -172,7 +172,7 @@ impl Slab {
             s.busy = false;
             s.pending = false;
             self.free.push(i);
-            self.open -= 1;
+            self.open = self.open.saturating_sub(1);
             crate::metrics::set_open_connections(self.open);
         }
     }
