@@ -18,7 +18,10 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Every target by name, as named in fuzz/Cargo.toml and under corpus_seed/ and regressions/.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+/// A target's property check: panics when a property is violated.
+pub type Check = fn(&[u8]);
+
+pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_http_request", http_request),
     ("fuzz_http_roundtrip", http_roundtrip),
     ("fuzz_http_structured", http_structured),
@@ -104,7 +107,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A length-prefixed string whose bytes are drawn from `alphabet`.
-    pub fn from_alphabet(&mut self, alphabet: &[u8], max: usize) -> Vec<u8> {
+    pub fn pick_from_alphabet(&mut self, alphabet: &[u8], max: usize) -> Vec<u8> {
         self.blob(max)
             .iter()
             .map(|&b| alphabet[b as usize % alphabet.len()])
@@ -434,7 +437,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
     };
     let mut target = b"/".to_vec();
     if r.u8() % 8 != 0 {
-        target.extend(r.from_alphabet(TARGET_CHARS, 64));
+        target.extend(r.pick_from_alphabet(TARGET_CHARS, 64));
         if r.u8() % 16 == 0 {
             target.extend(std::iter::repeat_n(b'a', r.below(3000)));
         }
@@ -461,7 +464,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
                 well_formed &= n.iter().all(|b| TCHAR.contains(b));
                 n
             }
-            1 => r.from_alphabet(TCHAR, 16),
+            1 => r.pick_from_alphabet(TCHAR, 16),
             _ => HEADER_NAMES[r.below(HEADER_NAMES.len())]
                 .as_bytes()
                 .to_vec(),
@@ -476,7 +479,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
             well_formed &= v.iter().all(|b| VALUE_CHARS.contains(b));
             v
         } else {
-            r.from_alphabet(VALUE_CHARS, 40)
+            r.pick_from_alphabet(VALUE_CHARS, 40)
         };
         // httparse drops surrounding whitespace; keep the oracle exact.
         while value.first() == Some(&b' ') || value.last() == Some(&b' ') {
@@ -527,7 +530,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
                 body_bytes.extend_from_slice(size.as_bytes());
                 if r.u8() % 8 == 0 {
                     body_bytes.extend_from_slice(b";ext=");
-                    body_bytes.extend(r.from_alphabet(TCHAR, 8));
+                    body_bytes.extend(r.pick_from_alphabet(TCHAR, 8));
                 }
                 body_bytes.extend_from_slice(b"\r\n");
                 body_bytes.extend_from_slice(&rest[..n]);
@@ -545,7 +548,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
             body_bytes.extend_from_slice(b"0\r\n");
             for _ in 0..r.below(3) {
                 body_bytes.extend_from_slice(b"X-Trailer: ");
-                body_bytes.extend(r.from_alphabet(VALUE_CHARS, 16));
+                body_bytes.extend(r.pick_from_alphabet(VALUE_CHARS, 16));
                 body_bytes.extend_from_slice(b"\r\n");
             }
             body_bytes.extend_from_slice(b"\r\n");
