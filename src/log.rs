@@ -18,12 +18,13 @@ pub fn error(msg: &str) {
 }
 
 fn line(level: &str, msg: &str) {
+    let mut out = format!("{} {level} ", rfc3339(SystemTime::now()));
     // Control characters from peer-supplied values (paths) must not forge log lines.
-    let clean: String = msg
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    eprintln!("{} {level} {clean}", rfc3339(SystemTime::now()));
+    out.extend(msg.chars().map(|c| if c.is_control() { '?' } else { c }));
+    out.push('\n');
+    // The whole line in one write(2): stderr is unbuffered, and `eprintln!` with several
+    // arguments issues one write per piece (six per request line).
+    eprint!("{out}");
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
