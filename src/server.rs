@@ -13,7 +13,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use rustls::{ServerConfig, ServerConnection};
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -827,15 +827,20 @@ impl Conn {
         let Transport::Tls(t) = &mut self.transport else {
             return;
         };
-        let mut chunk = [0u8; READ_CHUNK];
+        let mut reader = t.reader();
         while self.inbuf.len() < cap {
             let room = (cap - self.inbuf.len()).min(READ_CHUNK);
-            match t.reader().read(&mut chunk[..room]) {
-                Ok(0) => {
+            // Borrow rustls' buffer: a stack chunk would be zeroed (16 KiB) on every call.
+            match reader.fill_buf() {
+                Ok([]) => {
                     self.eof = true;
                     return;
                 }
-                Ok(n) => self.inbuf.extend_from_slice(&chunk[..n]),
+                Ok(buf) => {
+                    let n = buf.len().min(room);
+                    self.inbuf.extend_from_slice(&buf[..n]);
+                    reader.consume(n);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // UnexpectedEof: TCP closed without close_notify.
                 Err(_) => {
