@@ -220,7 +220,7 @@ def report(path):
         row("4. validations/s", ["no [validator] in this build"] * 2, ">= 40,000 cached")
     row("5. RSS idle, MiB", [f"{g(f'mem.{s}.rss_idle_kib') / 1024:.1f}" for s in signers],
         "<= 8")
-    row(f"5. RSS with {meta.get('conns', '?')} idle TLS keep-alive connections, MiB",
+    row(f"5. RSS with {g('conns'):,.0f} idle TLS keep-alive connections, MiB",
         [f"{g(f'mem.{s}.rss_conns_kib') / 1024:.1f} ({g(f'mem.{s}.conns_open'):.0f} open)"
          for s in signers], "<= 64")
     row("5. startup to first served key, ms", [f"{g(f'mem.{s}.startup_ms'):.0f}" for s in signers],
