@@ -23,8 +23,9 @@ fn line(level: &str, msg: &str) {
     out.extend(msg.chars().map(|c| if c.is_control() { '?' } else { c }));
     out.push('\n');
     // The whole line in one write(2): stderr is unbuffered, and `eprintln!` with several
-    // arguments issues one write per piece (six per request line).
-    eprint!("{out}");
+    // arguments issues one write per piece (six per request line). Errors are ignored: unlike
+    // `eprint!`, a closed or broken stderr must not panic the server.
+    let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), out.as_bytes());
 }
 
 /// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).

@@ -451,3 +451,40 @@ fn slow_hash_gate_keeps_issuing_for_others() {
     assert_eq!(srv.client().get("/apikey", &auth("slowpw")).status, 200);
     assert!(t.elapsed() < took, "{:?} vs {took:?}", t.elapsed());
 }
+
+#[test]
+fn a_broken_stderr_does_not_stop_the_server() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("stderr");
+    let conf = dir.write("micro-gw.conf", default_config(""));
+    let mut child = Command::new(BIN)
+        .args(["--config", path_str(&conf)])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap());
+    let mut addr = None;
+    let mut line = String::new();
+    while addr.is_none() && lines.read_line(&mut line).unwrap() > 0 {
+        if let Some(rest) = line.split("listening on https://").nth(1) {
+            addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
+        }
+        line.clear();
+    }
+    // Close the read end: every later log line now fails with EPIPE.
+    drop(lines);
+    let addr: std::net::SocketAddr = addr.expect("listening line");
+    for _ in 0..3 {
+        let mut c = Client::connect(addr, &dev_cert());
+        assert_eq!(c.apikey().status, 200);
+        assert_eq!(
+            c.get("/apikey", "Authorization: Basic eDp5\r\n").status,
+            401
+        );
+    }
+    assert!(child.try_wait().unwrap().is_none(), "server exited");
+    let _ = child.kill();
+    let _ = child.wait();
+}
