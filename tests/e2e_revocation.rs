@@ -56,6 +56,23 @@ fn form(c: &mut Client, auth: &str, body: &str) -> Resp {
     post(c, auth, "application/x-www-form-urlencoded", body)
 }
 
+/// The jtis `GET /apikey/revoked` lists, oldest first.
+fn revoked_jtis(srv: &Server) -> Vec<String> {
+    let list = srv
+        .client()
+        .get(
+            "/apikey/revoked",
+            &format!("Authorization: {ROOT_AUTH}\r\n"),
+        )
+        .json();
+    list["revoked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["jti"].as_str().unwrap().to_string())
+        .collect()
+}
+
 fn log_path(dir: &TempDir) -> PathBuf {
     dir.0.join("revocations.log")
 }
@@ -197,19 +214,7 @@ fn kill_9_mid_stream_loses_no_acknowledged_revocation() {
     assert!(acked.len() >= 50, "only {} acknowledged", acked.len());
 
     let srv = start(&dir, &log);
-    let mut c = srv.client();
-    let list = c
-        .get(
-            "/apikey/revoked",
-            &format!("Authorization: {ROOT_AUTH}\r\n"),
-        )
-        .json();
-    let listed: std::collections::HashSet<&str> = list["revoked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["jti"].as_str().unwrap())
-        .collect();
+    let listed: std::collections::HashSet<String> = revoked_jtis(&srv).into_iter().collect();
     for jti in &acked {
         assert!(
             listed.contains(jti.as_str()),
@@ -237,22 +242,8 @@ fn torn_log_tail_loads_and_is_reported() {
         "{}",
         srv.log_text()
     );
-    let mut c = srv.client();
-    let list = c
-        .get(
-            "/apikey/revoked",
-            &format!("Authorization: {ROOT_AUTH}\r\n"),
-        )
-        .json();
-    let jtis: Vec<&str> = list["revoked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["jti"].as_str().unwrap())
-        .collect();
-    assert_eq!(jtis, vec!["first-one"]);
+    assert_eq!(revoked_jtis(&srv), vec!["first-one".to_string()]);
     // Damage in the middle stops startup with a clear message.
-    drop(c);
     drop(srv);
     let mut bytes = std::fs::read(&log).unwrap();
     bytes.extend_from_slice(b"garbage line\nlast-line 1 - 0000000000000000\n");
@@ -326,19 +317,7 @@ fn compaction_under_concurrent_revocations_loses_nothing() {
     drop(c);
     drop(srv);
     let srv = start(&dir, &log);
-    let list = srv
-        .client()
-        .get(
-            "/apikey/revoked",
-            &format!("Authorization: {ROOT_AUTH}\r\n"),
-        )
-        .json();
-    let listed: std::collections::HashSet<&str> = list["revoked"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["jti"].as_str().unwrap())
-        .collect();
+    let listed: std::collections::HashSet<String> = revoked_jtis(&srv).into_iter().collect();
     assert_eq!(listed.len(), perm.len());
     for j in &perm {
         assert!(listed.contains(j.as_str()), "{j} lost");
