@@ -1,10 +1,14 @@
 //! The I/O edge: a listener, TLS, a fixed worker pool and deadlines around the sans-IO core.
 //!
-//! Every socket is non-blocking. One poller thread accepts connections, waits for readiness
-//! and enforces deadlines; a fixed pool of workers does the TLS handshakes, parsing, signing
-//! and writing. A connection sits in the registry while it waits for the network and is owned
-//! by exactly one worker while it is driven, so no worker ever blocks on a slow client and a
-//! thousand idle keep-alive connections cost memory, not threads.
+//! Every socket is non-blocking. A fixed pool of workers takes turns as the leader: the leader
+//! waits for readiness, accepts connections and enforces deadlines, then hands leadership on
+//! and serves one ready connection itself (TLS handshake, parsing, signing, writing); other
+//! ready connections go to a FIFO queue that free workers drain before polling again. Under
+//! load no thread sleeps between requests and no request crosses threads, which a dedicated
+//! poller thread would cost on every request. A connection sits in the registry while it
+//! waits for the network and is owned by exactly one worker while it is driven, so no worker
+//! ever blocks on a slow client and a thousand idle keep-alive connections cost memory, not
+//! threads.
 
 use crate::app::{self, Outcome};
 use crate::config::Limits;
@@ -178,16 +182,36 @@ impl Slab {
     }
 }
 
+/// Who does what next; guarded by one mutex so that leadership is never lost between a
+/// worker deciding to wait and the leader stepping down.
+#[derive(Default)]
+struct Sched {
+    /// Connections with work and no owner, oldest first.
+    queue: VecDeque<usize>,
+    /// A worker holds the poller.
+    leading: bool,
+    /// Workers waiting on `Pool::ready`.
+    idle: usize,
+}
+
+/// The leader's state: readiness, listeners, deadlines and the shutdown sequence.
+struct Poller {
+    poll: Poll,
+    events: Events,
+    listeners: Vec<(TcpListener, Kind)>,
+    last_sweep: Instant,
+    drain_until: Option<Instant>,
+}
+
 struct Pool {
     slab: Mutex<Slab>,
-    queue: Mutex<VecDeque<usize>>,
+    sched: Mutex<Sched>,
     ready: Condvar,
+    poller: Mutex<Poller>,
     registry: Registry,
     limits: Limits,
     parse_limits: ParseLimits,
     shared: Arc<Shared>,
-    /// Set once shutdown began: answer with `Connection: close`, accept nothing new.
-    draining: AtomicBool,
     /// Workers exit when set.
     stop: AtomicBool,
 }
@@ -214,7 +238,7 @@ pub fn run(
     shared: Arc<Shared>,
     limits: Limits,
 ) -> io::Result<()> {
-    let mut poll = Poll::new()?;
+    let poll = Poll::new()?;
     let mut bound = Vec::with_capacity(listeners.len());
     for (i, (l, kind)) in listeners.into_iter().enumerate() {
         l.set_nonblocking(true)?;
@@ -223,11 +247,19 @@ pub fn run(
             .register(&mut l, Token(LISTENER_BASE - i), Interest::READABLE)?;
         bound.push((l, kind));
     }
+    let registry = poll.registry().try_clone()?;
     let pool = Arc::new(Pool {
         slab: Mutex::new(Slab::default()),
-        queue: Mutex::new(VecDeque::new()),
+        sched: Mutex::new(Sched::default()),
         ready: Condvar::new(),
-        registry: poll.registry().try_clone()?,
+        poller: Mutex::new(Poller {
+            poll,
+            events: Events::with_capacity(EVENTS_PER_POLL),
+            listeners: bound,
+            last_sweep: Instant::now(),
+            drain_until: None,
+        }),
+        registry,
         parse_limits: ParseLimits {
             max_header_bytes: limits.max_header_bytes,
             max_uri_bytes: limits.max_uri_bytes,
@@ -236,74 +268,102 @@ pub fn run(
         },
         limits,
         shared,
-        draining: AtomicBool::new(false),
         stop: AtomicBool::new(false),
     });
     let mut workers = Vec::with_capacity(pool.limits.workers);
-    for i in 0..pool.limits.workers {
+    for i in 0..pool.limits.workers.max(1) {
         let p = Arc::clone(&pool);
-        workers.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{i}"))
-                .stack_size(WORKER_STACK)
-                .spawn(move || worker(&p))?,
-        );
+        let spawned = std::thread::Builder::new()
+            .name(format!("worker-{i}"))
+            .stack_size(WORKER_STACK)
+            .spawn(move || worker(&p));
+        match spawned {
+            Ok(h) => workers.push(h),
+            Err(e) => {
+                stop_workers(&pool);
+                for w in workers {
+                    let _ = w.join();
+                }
+                return Err(e);
+            }
+        }
     }
+    let mut result = Ok(());
+    for w in workers {
+        match w.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                // The poller failed; the other workers were told to stop.
+                result = Err(e);
+            }
+            Err(_) => result = Err(io::Error::other("a worker thread panicked")),
+        }
+    }
+    result
+}
 
-    let mut events = Events::with_capacity(1024);
-    let mut last_sweep = Instant::now();
-    let mut drain_until: Option<Instant> = None;
-    loop {
-        if drain_until.is_none() && pool.shared.shutdown.load(Ordering::Relaxed) {
+fn stop_workers(pool: &Pool) {
+    pool.stop.store(true, Ordering::Relaxed);
+    let _s = lock(&pool.sched);
+    pool.ready.notify_all();
+}
+
+impl Poller {
+    /// One turn of the leader: the shutdown sequence, one wait for readiness (at most `TICK`),
+    /// accepting, and the deadline sweep. Returns the connections that have events.
+    fn turn(&mut self, pool: &Pool, ready: &mut Vec<usize>) -> io::Result<()> {
+        if self.drain_until.is_none() && pool.shared.shutdown.load(Ordering::Relaxed) {
             // Stop accepting at once; the kernel refuses new connections from here on.
-            for (mut l, _) in bound.drain(..) {
-                let _ = poll.registry().deregister(&mut l);
+            for (mut l, _) in self.listeners.drain(..) {
+                let _ = self.poll.registry().deregister(&mut l);
             }
-            pool.draining.store(true, Ordering::Relaxed);
-            drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
+            self.drain_until = Some(Instant::now() + DRAIN_TIMEOUT);
         }
-        if let Some(until) = drain_until {
-            close_idle(&pool);
+        if let Some(until) = self.drain_until {
+            close_idle(pool);
             if lock(&pool.slab).open == 0 || Instant::now() >= until {
-                break;
+                stop_workers(pool);
+                return Ok(());
             }
         }
-        if let Err(e) = poll.poll(&mut events, Some(TICK)) {
+        if let Err(e) = self.poll.poll(&mut self.events, Some(TICK)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
         }
-        for ev in events.iter() {
+        let n = self.listeners.len();
+        for ev in self.events.iter() {
             let t = ev.token().0;
-            if t > LISTENER_BASE - bound.len() {
-                if let Some((l, kind)) = bound.get(LISTENER_BASE - t) {
-                    accept_all(&pool, l, *kind);
+            if t > LISTENER_BASE - n {
+                if let Some((l, kind)) = self.listeners.get(LISTENER_BASE - t) {
+                    accept_all(pool, l, *kind);
                 }
             } else {
-                dispatch(&pool, t);
+                ready.push(t);
             }
         }
-        if last_sweep.elapsed() >= TICK {
-            sweep(&pool);
-            last_sweep = Instant::now();
+        if self.last_sweep.elapsed() >= TICK {
+            sweep(pool);
+            self.last_sweep = Instant::now();
         }
+        Ok(())
     }
-    pool.stop.store(true, Ordering::Relaxed);
-    pool.ready.notify_all();
-    for w in workers {
-        let _ = w.join();
-    }
-    Ok(())
 }
 
 /// Listener tokens count down from here; connection tokens are slab indexes from zero.
 const LISTENER_BASE: usize = usize::MAX;
 /// Workers only parse, sign and copy buffers: a small stack is plenty.
 const WORKER_STACK: usize = 512 * 1024;
+/// Readiness events taken per poll; more wait in the kernel for the next turn.
+const EVENTS_PER_POLL: usize = 256;
 
+/// Queues a connection that has work no readiness event will announce.
 fn dispatch(pool: &Pool, idx: usize) {
-    lock(&pool.queue).push_back(idx);
-    pool.ready.notify_one();
+    let mut s = lock(&pool.sched);
+    s.queue.push_back(idx);
+    if s.idle > 0 {
+        pool.ready.notify_one();
+    }
 }
 
 fn accept_all(pool: &Pool, listener: &TcpListener, kind: Kind) {
@@ -452,25 +512,61 @@ fn close_idle(pool: &Pool) {
     }
 }
 
-fn worker(pool: &Pool) {
+enum Job {
+    Serve(usize),
+    Lead,
+}
+
+fn worker(pool: &Pool) -> io::Result<()> {
+    let mut ready = Vec::new();
     loop {
-        let idx = {
-            let mut q = lock(&pool.queue);
+        let job = {
+            let mut s = lock(&pool.sched);
             loop {
                 if pool.stop.load(Ordering::Relaxed) {
-                    return;
+                    return Ok(());
                 }
-                if let Some(i) = q.pop_front() {
-                    break i;
+                if let Some(i) = s.queue.pop_front() {
+                    break Job::Serve(i);
                 }
-                q = pool
+                if !s.leading {
+                    s.leading = true;
+                    break Job::Lead;
+                }
+                s.idle += 1;
+                s = pool
                     .ready
-                    .wait_timeout(q, TICK)
+                    .wait_timeout(s, TICK)
                     .map(|(g, _)| g)
                     .unwrap_or_else(|e| e.into_inner().0);
+                s.idle -= 1;
             }
         };
-        serve_slot(pool, idx);
+        match job {
+            Job::Serve(i) => serve_slot(pool, i),
+            Job::Lead => {
+                let turn = lock(&pool.poller).turn(pool, &mut ready);
+                let mine = {
+                    let mut s = lock(&pool.sched);
+                    s.leading = false;
+                    s.queue.extend(ready.drain(..));
+                    let mine = s.queue.pop_front();
+                    // One follower to lead next, and one for each connection left queued.
+                    for _ in 0..(s.queue.len() + 1).min(s.idle) {
+                        pool.ready.notify_one();
+                    }
+                    mine
+                };
+                if let Err(e) = turn {
+                    crate::log::error(&format!("poll failed: {e}"));
+                    stop_workers(pool);
+                    return Err(e);
+                }
+                if let Some(i) = mine {
+                    serve_slot(pool, i);
+                }
+            }
+        }
     }
 }
 
@@ -596,7 +692,8 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                     answered += 1;
                     let keep = req.keep_alive()
                         && c.served < limits.max_requests_per_connection
-                        && !pool.draining.load(Ordering::Relaxed);
+                        // Read the flag itself: the leader may not have seen it yet.
+                        && !pool.shared.shutdown.load(Ordering::Relaxed);
                     respond(pool, c, &req, keep);
                     c.phase = Phase::Idle;
                     c.last_active = Instant::now();
