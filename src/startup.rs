@@ -205,6 +205,9 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
         .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(certified)));
     // curl --http1.0 offers only "http/1.0"; refusing it would fail the handshake.
     cfg.alpn_protocols = vec![b"http/1.1".to_vec(), b"http/1.0".to_vec()];
+    // One TLS 1.3 ticket per connection (rustls sends 2): every resumption hands out a fresh
+    // one, and each ticket costs both sides a session-cache entry per handshake.
+    cfg.send_tls13_tickets = 1;
     Ok(cfg)
 }
 

@@ -147,6 +147,25 @@ fn tls12_and_tls13_both_work() {
 }
 
 #[test]
+fn reconnecting_clients_resume_every_time() {
+    // One ticket per connection is enough only if every resumed connection gets a fresh one.
+    let srv = Server::start(&default_config(""));
+    let cfg = client_config(&dev_cert(), &[&rustls::version::TLS13]);
+    let mut kinds = Vec::new();
+    for _ in 0..4 {
+        let mut c = Client::connect_with(srv.addr, cfg.clone());
+        // The ticket arrives after the handshake; the response carries it in.
+        assert_eq!(c.apikey().status, 200);
+        kinds.push(c.tls.conn.handshake_kind());
+    }
+    use rustls::HandshakeKind::{Full, Resumed};
+    assert_eq!(
+        kinds,
+        [Some(Full), Some(Resumed), Some(Resumed), Some(Resumed)]
+    );
+}
+
+#[test]
 fn methods_routes_and_limits() {
     let srv = Server::start(&default_config(""));
     let mut c = srv.client();
