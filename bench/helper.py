@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Helpers for bench/run.sh (python3 standard library only).
 
-  helper.py wrk LABEL < wrk-output          -> BENCH lines (keys/s, p50, p99, errors)
+  helper.py wrk LABEL PIDS WRK-ARGS...       -> runs wrk; BENCH lines (keys/s, p50, p99,
+                                               errors, CPU per request of the server
+                                               processes PIDS (comma-separated) and of wrk)
   helper.py get-key HOST PORT               -> prints one API key (GET /apikey)
   helper.py memory LABEL BIN CONFIG N       -> startup to first key, RSS idle, RSS with N
                                                idle TLS keep-alive connections (BENCH lines)
@@ -23,9 +25,33 @@ def emit(key, value):
     print(f"BENCH {key} {value}", flush=True)
 
 
-def wrk(label):
-    text = sys.stdin.read()
+def cpu_seconds(pids):
+    """utime + stime of live processes (comma-separated pids), from /proc."""
+    ticks = 0
+    for pid in pids.split(","):
+        with open(f"/proc/{pid}/stat") as f:
+            # Fields after the command name, which may hold spaces: ") state ppid ...".
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wrk(label, server_pids, *wrk_args):
+    import resource
+
+    before_server = cpu_seconds(server_pids)
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    text = subprocess.run(["wrk", *wrk_args], capture_output=True, text=True).stdout
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    after_server = cpu_seconds(server_pids)
     sys.stderr.write(text)
+    wrk_cpu = (after_children.ru_utime - before_children.ru_utime
+               + after_children.ru_stime - before_children.ru_stime)
+    m = re.search(r"^\s*(\d+) requests in", text, re.M)
+    if m and int(m.group(1)) > 0:
+        n = int(m.group(1))
+        emit(f"{label}.server_us", f"{(after_server - before_server) * 1e6 / n:.1f}")
+        emit(f"{label}.client_us", f"{wrk_cpu * 1e6 / n:.1f}")
     units = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}
 
     def ms(s):
@@ -191,17 +217,33 @@ def report(path):
             ceiling[s, kind] = 1 / (1 / g(f"tls.{kind}.all") + 1 / g(f"sign.{s}.all"))
     row("1. ceiling: signature + full / resumed handshake, all cores",
         [f"{ceiling[s, 'full']:,.0f} / {ceiling[s, 'resumed']:,.0f}" for s in signers])
+    # CPU time of one signature (or handshake) when every core works: the ceilings' unit cost.
+    sig_us = {s: cores * 1e6 / g(f"sign.{s}.all") for s in signers}
+    hs_us = {k: cores * 1e6 / g(f"tls.{k}.all") for k in ("full", "resumed")}
     for c in (16, 64):
         row(f"2. keep-alive keys/s, wrk -t2 -c{c}",
             [f"{g(f'ka{c}.{s}.rps'):,.0f} ({g(f'ka{c}.{s}.rps') / g(f'sign.{s}.all'):.0%})"
              for s in signers],
             ">= 90% of all-core signatures/s; provider > 4,100")
-        row(f"2. p50 / p99 ms, -c{c}",
+        # Little's law: c requests always in flight, so the mean latency is c / throughput.
+        row(f"2. p50 / p99 ms, -c{c}"
+            + (" (p99 and the queueing floor c / keys/s, in signatures)" if c == 16 else ""),
             [f"{g(f'ka{c}.{s}.p50'):.2f} / {g(f'ka{c}.{s}.p99'):.2f}"
-             + (f" ({g(f'ka{c}.{s}.p99') * g(f'sign.{s}.1') / 1e3:.1f}x sig)" if c == 16 else "")
+             + (f" ({g(f'ka{c}.{s}.p99') * g(f'sign.{s}.1') / 1e3:.1f}x sig; floor "
+                f"{c / g(f'ka{c}.{s}.rps') * g(f'sign.{s}.1'):.1f}x)" if c == 16 else "")
              for s in signers],
             "p99 < 4x one signature (c16)" if c == 16 else "")
         row(f"2. errors, -c{c}", [f"{g(f'ka{c}.{s}.errors'):.0f}" for s in signers], "0")
+        row(f"2. CPU per key, us, -c{c}: server (signature share) / wrk",
+            [f"{g(f'ka{c}.{s}.server_us'):,.0f} ({sig_us[s] / g(f'ka{c}.{s}.server_us'):.0%})"
+             f" / {g(f'ka{c}.{s}.client_us'):,.0f}" for s in signers])
+        row(f"2. best ratio possible beside this wrk, -c{c}: sig / (sig + wrk CPU)",
+            [f"{sig_us[s] / (sig_us[s] + g(f'ka{c}.{s}.client_us')):.0%}" for s in signers])
+    row("2. p50 / p99 ms, -c2 (one request per core: no queueing)",
+        [f"{g(f'ka2.{s}.p50'):.2f} / {g(f'ka2.{s}.p99'):.2f}"
+         f" ({g(f'ka2.{s}.p99') * g(f'sign.{s}.1') / 1e3:.1f}x sig); "
+         f"{g(f'ka2.{s}.rps'):,.0f} keys/s; {g(f'ka2.{s}.errors'):.0f} errors"
+         for s in signers])
     row("3. Connection: close keys/s, wrk -t2 -c16 (ratio to full / resumed ceiling)",
         [f"{g(f'close.{s}.rps'):,.0f} ({g(f'close.{s}.rps') / ceiling[s, 'full']:.0%} / "
          f"{g(f'close.{s}.rps') / ceiling[s, 'resumed']:.0%})" for s in signers],
@@ -209,6 +251,20 @@ def report(path):
     row("3. p50 / p99 ms; errors",
         [f"{g(f'close.{s}.p50'):.2f} / {g(f'close.{s}.p99'):.2f}; {g(f'close.{s}.errors'):.0f}"
          for s in signers], "0 errors")
+    row("3. CPU per key, us: server (signature + resumed handshake share) / wrk",
+        [f"{g(f'close.{s}.server_us'):,.0f} "
+         f"({(sig_us[s] + hs_us['resumed']) / g(f'close.{s}.server_us'):.0%})"
+         f" / {g(f'close.{s}.client_us'):,.0f}" for s in signers])
+    row("3. best ratio possible beside this wrk: (sig + hs) / (sig + hs + wrk CPU), resumed",
+        [f"{(sig_us[s] + hs_us['resumed']) / (sig_us[s] + hs_us['resumed'] + g(f'close.{s}.client_us')):.0%}"
+         for s in signers])
+    if "ngx.close.rps" in r:
+        row("3. reference: nginx + OpenSSL, static 900-byte file (no signature), same wrk -c16: "
+            "keep-alive / Connection: close req/s",
+            [f"{g('ngx.ka.rps'):,.0f} / {g('ngx.close.rps'):,.0f}", "(same)"])
+        row("3. reference: CPU per request, us: nginx / wrk, keep-alive; Connection: close",
+            [f"{g('ngx.ka.server_us'):,.0f} / {g('ngx.ka.client_us'):,.0f}; "
+             f"{g('ngx.close.server_us'):,.0f} / {g('ngx.close.client_us'):,.0f}", "(same)"])
     if "val.hit.rps" in r:
         row("4. validations/s, cache hit (-c16; p99 ms; errors)",
             [f"{g('val.hit.rps'):,.0f} ({g('val.hit.p99'):.2f}; {g('val.hit.errors'):.0f})", "(same)"],
@@ -216,6 +272,9 @@ def report(path):
         row("4. validations/s, cache miss (-c16; p99 ms; errors)",
             [f"{g('val.miss.rps'):,.0f} ({g('val.miss.p99'):.2f}; {g('val.miss.errors'):.0f})",
              "(same)"])
+        row("4. CPU per validation, us: server / wrk (cache hit; miss)",
+            [f"{g('val.hit.server_us'):.1f} / {g('val.hit.client_us'):.1f}; "
+             f"{g('val.miss.server_us'):.1f} / {g('val.miss.client_us'):.1f}", "(same)"])
     else:
         row("4. validations/s", ["no [validator] in this build"] * 2, ">= 40,000 cached")
     row("5. RSS idle, MiB", [f"{g(f'mem.{s}.rss_idle_kib') / 1024:.1f}" for s in signers],

@@ -87,10 +87,49 @@ run_wrk() {
     shift 3
     wrk -t2 -c"$c" -d"${WARM}s" "$@" "$url" >/dev/null
     note "$label: wrk -t2 -c$c -d${DUR}s $(printf '%s ' "$@" | cut -c1-80)"
-    wrk -t2 -c"$c" -d"${DUR}s" --latency "$@" "$url" 2>&1 |
-        python3 "$HELPER" wrk "$label" 2>"$WORK/$label.wrk" >>"$RES"
+    python3 "$HELPER" wrk "$label" "$SERVER_PID" -t2 -c"$c" -d"${DUR}s" --latency "$@" "$url" \
+        2>"$WORK/$label.wrk" >>"$RES"
     grep "^BENCH $label" "$RES" | sed 's/^/   /' >&2
 }
+
+# A reference point for the Connection: close row: nginx with OpenSSL serving a static file of
+# about a key's size, with the same certificate, wrk and connection counts; no signature at all.
+NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+if [ -n "$NGINX" ]; then
+    mkdir -p "$WORK/ngx"
+    openssl pkcs12 -in conf/security/dev-keystore.p12 -passin pass:ballerina -nodes \
+        -out "$WORK/ngx/dev.pem" 2>/dev/null
+    head -c 900 /dev/zero | tr '\0' a >"$WORK/ngx/key.txt"
+    # nginx started as root serves as "nobody".
+    chmod o+x "$WORK" "$WORK/ngx" && chmod o+r "$WORK/ngx/key.txt"
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$WORK/ngx/nginx.conf" <<EOF
+worker_processes auto;
+pid $WORK/ngx/nginx.pid;
+error_log $WORK/ngx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  ssl_session_cache shared:SSL:1m;
+  server {
+    listen 127.0.0.1:$port ssl;
+    ssl_certificate $WORK/ngx/dev.pem;
+    ssl_certificate_key $WORK/ngx/dev.pem;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    location / { root $WORK/ngx; try_files /key.txt =404; }
+  }
+}
+EOF
+    "$NGINX" -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/error.log"
+    for _ in $(seq 500); do [ -s "$WORK/ngx/nginx.pid" ] && break; sleep 0.01; done
+    sleep 0.2
+    SERVER_PID=$(pgrep -d, -P "$(cat "$WORK/ngx/nginx.pid")")
+    run_wrk ngx.ka 16 "https://127.0.0.1:$port/"
+    run_wrk ngx.close 16 "https://127.0.0.1:$port/" -H "Connection: close"
+    "$NGINX" -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/error.log" -s stop
+else
+    note "no nginx: the reference rows are skipped (apt-get install -y nginx-light)"
+fi
 
 HAS_VALIDATOR=0
 grep -q '"/validate"' src/validator.rs 2>/dev/null && HAS_VALIDATOR=1
@@ -100,6 +139,7 @@ for s in rsa provider; do
     make_config "$s" "" >"$cfg"
     start_server "$cfg"
     url=https://127.0.0.1:$HTTPS_PORT/apikey
+    run_wrk "ka2.$s" 2 "$url" -H "$AUTH"
     run_wrk "ka16.$s" 16 "$url" -H "$AUTH"
     run_wrk "ka64.$s" 64 "$url" -H "$AUTH"
     run_wrk "close.$s" 16 "$url" -H "$AUTH" -H "Connection: close"
