@@ -27,6 +27,7 @@ RES=$WORK/results
 PIDS=()
 cleanup() {
     for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    [ -s "$WORK/ngx/nginx.pid" ] && kill "$(cat "$WORK/ngx/nginx.pid")" 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$WORK"
 }

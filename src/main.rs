@@ -256,7 +256,7 @@ fn run(config_path: &Path) -> Result<(), String> {
     let limits = config.limits.clone();
     let server_shared = Arc::clone(&shared);
     let server = std::thread::Builder::new()
-        .name("poller".into())
+        .name("server".into())
         .spawn(move || server::run(listeners, server_shared, limits))
         .map_err(|e| format!("cannot start the server thread: {e}"))?;
 

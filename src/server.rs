@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How often the poller wakes to check deadlines and the shutdown flag.
+/// How often the leader wakes to check deadlines and the shutdown flag.
 const TICK: Duration = Duration::from_millis(100);
 /// Requests one worker answers on a connection before giving others a turn.
 const REQUESTS_PER_TURN: usize = 16;
@@ -56,7 +56,7 @@ pub struct State {
     pub plain: Option<Arc<dyn Handler>>,
 }
 
-/// Shared by the poller, the workers and the control thread (signals, reload).
+/// Shared by the workers and the control thread (signals, reload).
 pub struct Shared {
     pub state: RwLock<Arc<State>>,
     /// Set to stop accepting, finish in-flight requests and return from `run`.
@@ -545,14 +545,20 @@ fn worker(pool: &Pool) -> io::Result<()> {
         match job {
             Job::Serve(i) => serve_slot(pool, i),
             Job::Lead => {
-                let turn = lock(&pool.poller).turn(pool, &mut ready);
+                // A panic must not leave `leading` set: nobody would ever poll again.
+                let turn = catch_unwind(AssertUnwindSafe(|| {
+                    lock(&pool.poller).turn(pool, &mut ready)
+                }))
+                .unwrap_or_else(|_| Err(io::Error::other("the poller panicked")));
                 let mine = {
                     let mut s = lock(&pool.sched);
                     s.leading = false;
                     s.queue.extend(ready.drain(..));
                     let mine = s.queue.pop_front();
-                    // One follower to lead next, and one for each connection left queued.
-                    for _ in 0..(s.queue.len() + 1).min(s.idle) {
+                    // One follower for each connection left queued, and, if this worker goes off
+                    // to serve, one to lead next; a worker with nothing to serve leads again.
+                    let wanted = s.queue.len() + usize::from(mine.is_some());
+                    for _ in 0..wanted.min(s.idle) {
                         pool.ready.notify_one();
                     }
                     mine
