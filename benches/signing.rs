@@ -5,7 +5,9 @@
 //! Run: `cargo bench --bench signing`. Environment: `SIGN_SECS` (seconds per measurement,
 //! default 2), `CORES` (threads for "all cores", default: available parallelism), `BENCH_KX`
 //! (`x25519`, the default, matches what wrk's OpenSSL 3.0 negotiates; `default` keeps rustls'
-//! client defaults, which prefer the X25519MLKEM768 hybrid).
+//! client defaults, which prefer the X25519MLKEM768 hybrid), `BENCH_ONLY` (comma-separated
+//! keys, e.g. `sign.provider.all,tls.resumed.all`: measure only those; bench/run.sh uses it to
+//! measure the ceilings again right before and after each wrk run).
 //!
 //! Besides a readable summary, prints `BENCH <key> <value>` lines for bench/report.py.
 
@@ -55,33 +57,35 @@ fn main() {
     let full = Arc::new(client_config(false));
     let resumed = Arc::new(client_config(true));
 
+    let only = std::env::var("BENCH_ONLY").ok();
+    let wanted = |key: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|k| k == key))
+    };
+    // One measurement: `key` with `threads` threads, printed as a BENCH line.
+    let measure = |key: String, threads: usize, work: &(dyn Fn(Instant) -> (u64, f64) + Sync)| {
+        if !wanted(&key) {
+            return;
+        }
+        let rate = parallel(threads, secs, work);
+        println!("  {key:20} {rate:10.0}/s");
+        println!("BENCH {key} {rate:.1}");
+    };
+
     println!("in-process ceilings: {cores} core(s) for 'all', {secs:?} per measurement");
     for (name, signer) in [("rsa", &rsa), ("provider", &provider)] {
-        let one = parallel(1, secs, |deadline| sign_loop(signer.as_ref(), deadline));
-        let all = parallel(cores, secs, |deadline| sign_loop(signer.as_ref(), deadline));
-        println!(
-            "  {name:9} signatures/s: one core {one:8.0}  all cores {all:8.0}  ({:.3} ms each)",
-            1000.0 / one
-        );
-        println!("BENCH sign.{name}.1 {one:.1}");
-        println!("BENCH sign.{name}.all {all:.1}");
+        let work = |deadline| sign_loop(signer.as_ref(), deadline);
+        measure(format!("sign.{name}.1"), 1, &work);
+        measure(format!("sign.{name}.all"), cores, &work);
     }
     // wrk keeps its session across reconnects (SSL_shutdown + SSL_clear), so its
     // `Connection: close` runs resume: PSK with a fresh X25519 exchange, no certificate or
     // server signature. Both kinds are measured.
+    println!("  (TLS handshakes: server side, {})", kx_name());
     for (kind, client, resuming) in [("full", &full, false), ("resumed", &resumed, true)] {
-        let one = parallel(1, secs, |deadline| {
-            handshake_loop(&server, client, resuming, deadline)
-        });
-        let all = parallel(cores, secs, |deadline| {
-            handshake_loop(&server, client, resuming, deadline)
-        });
-        println!(
-            "  TLS {kind:7} handshakes/s (server side, {}): one core {one:8.0}  all cores {all:8.0}",
-            kx_name()
-        );
-        println!("BENCH tls.{kind}.1 {one:.1}");
-        println!("BENCH tls.{kind}.all {all:.1}");
+        let work = |deadline| handshake_loop(&server, client, resuming, deadline);
+        measure(format!("tls.{kind}.1"), 1, &work);
+        measure(format!("tls.{kind}.all"), cores, &work);
     }
     println!("BENCH cores {cores}");
 }
@@ -89,7 +93,7 @@ fn main() {
 /// Runs `work` on `threads` threads until the deadline; each returns (operations, busy
 /// seconds). The rate is the sum of the threads' own rates, so time a thread spends on work we
 /// do not count (the TLS client side) does not lower it.
-fn parallel(threads: usize, secs: Duration, work: impl Fn(Instant) -> (u64, f64) + Sync) -> f64 {
+fn parallel(threads: usize, secs: Duration, work: &(dyn Fn(Instant) -> (u64, f64) + Sync)) -> f64 {
     let deadline = Instant::now() + secs;
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| work(deadline))).collect();
