@@ -128,6 +128,42 @@ fn deadlines_cut_slow_and_idle_clients() {
     assert_eq!(srv.client().apikey().status, 200);
 }
 
+#[test]
+fn a_single_worker_polls_serves_and_keeps_deadlines() {
+    // One worker has no follower to hand leadership to: it polls, serves, puts a long pipeline
+    // back in the queue behind other connections, and still sweeps deadlines.
+    let srv = Server::start(&default_config(
+        "[server]\nworkers = 1\nidleTimeoutMs = 500\n",
+    ));
+    let mut a = srv.client();
+    let mut b = srv.client();
+    // More pipelined requests than one turn answers (16), in one write.
+    let n = 40;
+    a.send(
+        "GET /health HTTP/1.1\r\nHost: t\r\n\r\n"
+            .repeat(n)
+            .as_bytes(),
+    );
+    assert_eq!(b.apikey().status, 200);
+    for _ in 0..n {
+        assert_eq!(a.read_response().status, 200);
+    }
+    assert_eq!(b.apikey().status, 200);
+    // Both go idle; the sweep closes them although the only worker is waiting for events.
+    let t = Instant::now();
+    for c in [&mut a, &mut b] {
+        c.tls
+            .sock
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        let mut byte = [0u8; 1];
+        let n = c.tls.read(&mut byte);
+        assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    }
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(srv.client().apikey().status, 200);
+}
+
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
         .args([
