@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
 cargo build --locked -q
-./target/debug/apikey-sts --config conf/micro-gw.conf 2>"$work/log" &
+"${CARGO_TARGET_DIR:-target}/debug/apikey-sts" --config conf/micro-gw.conf 2>"$work/log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$work/log" && break; sleep 0.1; done

@@ -2,10 +2,12 @@
 //!
 //! Every socket is non-blocking. A fixed pool of workers takes turns as the leader: the leader
 //! waits for readiness, accepts connections and enforces deadlines, then hands leadership on
-//! and serves one ready connection itself (TLS handshake, parsing, signing, writing); other
-//! ready connections go to a FIFO queue that free workers drain before polling again. Under
-//! load no thread sleeps between requests and no request crosses threads, which a dedicated
-//! poller thread would cost on every request. A connection sits in the registry while it
+//! and serves the first ready connection itself (TLS handshake, parsing, signing, writing);
+//! other ready connections go to a FIFO queue that free workers drain, polling again at least
+//! every `POLL_INTERVAL` while it is not empty. Under load a worker goes from one request to
+//! the next without sleeping, and the connection it polled needs no hand-off to another
+//! thread, which a dedicated poller thread would cost on every request. A connection sits in
+//! the registry while it
 //! waits for the network and is owned by exactly one worker while it is driven, so no worker
 //! ever blocks on a slow client and a thousand idle keep-alive connections cost memory, not
 //! threads.
@@ -184,7 +186,6 @@ impl Slab {
 
 /// Who does what next; guarded by one mutex so that leadership is never lost between a
 /// worker deciding to wait and the leader stepping down.
-#[derive(Default)]
 struct Sched {
     /// Connections with work and no owner, oldest first.
     queue: VecDeque<usize>,
@@ -192,6 +193,8 @@ struct Sched {
     leading: bool,
     /// Workers waiting on `Pool::ready`.
     idle: usize,
+    /// When a leader last finished polling.
+    last_poll: Instant,
 }
 
 /// The leader's state: readiness, listeners, deadlines and the shutdown sequence.
@@ -199,6 +202,9 @@ struct Poller {
     poll: Poll,
     events: Events,
     listeners: Vec<(TcpListener, Kind)>,
+    /// An accept failed (EMFILE and friends): connections may wait in a backlog that, being
+    /// edge-triggered, announces nothing until another one arrives.
+    accept_failing: bool,
     last_sweep: Instant,
     drain_until: Option<Instant>,
 }
@@ -250,12 +256,18 @@ pub fn run(
     let registry = poll.registry().try_clone()?;
     let pool = Arc::new(Pool {
         slab: Mutex::new(Slab::default()),
-        sched: Mutex::new(Sched::default()),
+        sched: Mutex::new(Sched {
+            queue: VecDeque::new(),
+            leading: false,
+            idle: 0,
+            last_poll: Instant::now(),
+        }),
         ready: Condvar::new(),
         poller: Mutex::new(Poller {
             poll,
             events: Events::with_capacity(EVENTS_PER_POLL),
             listeners: bound,
+            accept_failing: false,
             last_sweep: Instant::now(),
             drain_until: None,
         }),
@@ -309,9 +321,10 @@ fn stop_workers(pool: &Pool) {
 }
 
 impl Poller {
-    /// One turn of the leader: the shutdown sequence, one wait for readiness (at most `TICK`),
-    /// accepting, and the deadline sweep. Returns the connections that have events.
-    fn turn(&mut self, pool: &Pool, ready: &mut Vec<usize>) -> io::Result<()> {
+    /// One turn of the leader: the shutdown sequence, one wait for readiness (at most
+    /// `timeout`), accepting, and the deadline sweep. Appends the connections that have events
+    /// to `ready`.
+    fn turn(&mut self, pool: &Pool, ready: &mut Vec<usize>, timeout: Duration) -> io::Result<()> {
         if self.drain_until.is_none() && pool.shared.shutdown.load(Ordering::Relaxed) {
             // Stop accepting at once; the kernel refuses new connections from here on.
             for (mut l, _) in self.listeners.drain(..) {
@@ -326,7 +339,7 @@ impl Poller {
                 return Ok(());
             }
         }
-        if let Err(e) = self.poll.poll(&mut self.events, Some(TICK)) {
+        if let Err(e) = self.poll.poll(&mut self.events, Some(timeout)) {
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
             }
@@ -336,7 +349,7 @@ impl Poller {
             let t = ev.token().0;
             if t > LISTENER_BASE - n {
                 if let Some((l, kind)) = self.listeners.get(LISTENER_BASE - t) {
-                    accept_all(pool, l, *kind);
+                    self.accept_failing |= accept_all(pool, l, *kind);
                 }
             } else {
                 ready.push(t);
@@ -344,6 +357,11 @@ impl Poller {
         }
         if self.last_sweep.elapsed() >= TICK {
             sweep(pool);
+            if std::mem::take(&mut self.accept_failing) {
+                for (l, kind) in &self.listeners {
+                    self.accept_failing |= accept_all(pool, l, *kind);
+                }
+            }
             self.last_sweep = Instant::now();
         }
         Ok(())
@@ -356,26 +374,28 @@ const LISTENER_BASE: usize = usize::MAX;
 const WORKER_STACK: usize = 512 * 1024;
 /// Readiness events taken per poll; more wait in the kernel for the next turn.
 const EVENTS_PER_POLL: usize = 256;
+/// Longest the workers go without polling while the queue keeps them busy (a client
+/// pipelining without pause is requeued again and again): accepting, other connections'
+/// events, deadlines and shutdown must not wait for it.
+const POLL_INTERVAL: Duration = Duration::from_millis(2);
 
-/// Queues a connection that has work no readiness event will announce.
+/// Queues a connection that has work no readiness event will announce. The calling worker
+/// goes back to the queue next, so nobody needs waking.
 fn dispatch(pool: &Pool, idx: usize) {
-    let mut s = lock(&pool.sched);
-    s.queue.push_back(idx);
-    if s.idle > 0 {
-        pool.ready.notify_one();
-    }
+    lock(&pool.sched).queue.push_back(idx);
 }
 
-fn accept_all(pool: &Pool, listener: &TcpListener, kind: Kind) {
+/// Accepts until the backlog is empty. True if it stopped on an error (EMFILE and friends),
+/// to be retried at the next sweep.
+fn accept_all(pool: &Pool, listener: &TcpListener, kind: Kind) -> bool {
     loop {
         match listener.accept() {
             Ok((sock, peer)) => admit(pool, sock, peer, kind),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => {
-                // EMFILE and friends: log and retry on the next readiness event.
                 crate::log::warn(&format!("accept failed: {e}"));
-                return;
+                return true;
             }
         }
     }
@@ -501,11 +521,10 @@ fn sweep(pool: &Pool) {
     }
 }
 
-/// While draining: connections with no request in progress are closed at once.
+/// While draining: connections with no request in progress are closed at once. Lingering
+/// ones keep their deadline, so that the answer they just got is not destroyed by a reset.
 fn close_idle(pool: &Pool) {
-    for mut c in take_parked(pool, |c| {
-        matches!(c.phase, Phase::Idle | Phase::Handshake | Phase::Lingering)
-    }) {
+    for mut c in take_parked(pool, |c| matches!(c.phase, Phase::Idle | Phase::Handshake)) {
         let _ = pool.registry.deregister(&mut c.sock);
         c.send_close();
         let _ = c.write_out();
@@ -514,7 +533,10 @@ fn close_idle(pool: &Pool) {
 
 enum Job {
     Serve(usize),
-    Lead,
+    /// Poll; wait for events only if there is nothing queued.
+    Lead {
+        wait: bool,
+    },
 }
 
 fn worker(pool: &Pool) -> io::Result<()> {
@@ -526,12 +548,14 @@ fn worker(pool: &Pool) -> io::Result<()> {
                 if pool.stop.load(Ordering::Relaxed) {
                     return Ok(());
                 }
+                if !s.leading && (s.queue.is_empty() || s.last_poll.elapsed() >= POLL_INTERVAL) {
+                    s.leading = true;
+                    break Job::Lead {
+                        wait: s.queue.is_empty(),
+                    };
+                }
                 if let Some(i) = s.queue.pop_front() {
                     break Job::Serve(i);
-                }
-                if !s.leading {
-                    s.leading = true;
-                    break Job::Lead;
                 }
                 s.idle += 1;
                 s = pool
@@ -544,15 +568,22 @@ fn worker(pool: &Pool) -> io::Result<()> {
         };
         match job {
             Job::Serve(i) => serve_slot(pool, i),
-            Job::Lead => {
-                // A panic must not leave `leading` set: nobody would ever poll again.
+            Job::Lead { wait } => {
+                let timeout = if wait { TICK } else { Duration::ZERO };
                 let turn = catch_unwind(AssertUnwindSafe(|| {
-                    lock(&pool.poller).turn(pool, &mut ready)
+                    lock(&pool.poller).turn(pool, &mut ready, timeout)
                 }))
                 .unwrap_or_else(|_| Err(io::Error::other("the poller panicked")));
+                if let Err(e) = turn {
+                    // Fatal: stop everyone while still leading, so that nobody polls again.
+                    crate::log::error(&format!("poll failed: {e}"));
+                    stop_workers(pool);
+                    return Err(e);
+                }
                 let mine = {
                     let mut s = lock(&pool.sched);
                     s.leading = false;
+                    s.last_poll = Instant::now();
                     s.queue.extend(ready.drain(..));
                     let mine = s.queue.pop_front();
                     // One follower for each connection left queued, and, if this worker goes off
@@ -563,11 +594,6 @@ fn worker(pool: &Pool) -> io::Result<()> {
                     }
                     mine
                 };
-                if let Err(e) = turn {
-                    crate::log::error(&format!("poll failed: {e}"));
-                    stop_workers(pool);
-                    return Err(e);
-                }
                 if let Some(i) = mine {
                     serve_slot(pool, i);
                 }
@@ -667,15 +693,16 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
 
         // Answer every complete request already buffered, in order.
         while !c.closing && !c.inbuf.is_empty() {
+            if c.phase == Phase::Idle {
+                c.phase = Phase::Reading;
+                c.deadline = Instant::now() + limits.request_timeout;
+            }
             if answered == REQUESTS_PER_TURN {
+                // Reading, not Idle, while queued: shedding and draining leave it alone.
                 if let Some(next) = c.flush(limits) {
                     return next;
                 }
                 return Next::Requeue;
-            }
-            if c.phase == Phase::Idle {
-                c.phase = Phase::Reading;
-                c.deadline = Instant::now() + limits.request_timeout;
             }
             if c.head_pending(pool.parse_limits.max_header_bytes) {
                 break;

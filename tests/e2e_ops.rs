@@ -164,6 +164,48 @@ fn a_single_worker_polls_serves_and_keeps_deadlines() {
     assert_eq!(srv.client().apikey().status, 200);
 }
 
+#[test]
+fn a_pipelining_flood_does_not_stop_the_only_worker_from_polling() {
+    // A client that keeps its input full is requeued again and again; the worker must still
+    // poll, so that a new client gets through while the flood goes on.
+    let srv = Server::start(&default_config(
+        "[server]\nworkers = 1\nmaxRequestsPerConnection = 100000000\n\n[validator]\nport = 0\n",
+    ));
+    let flood = TcpStream::connect(srv.plain_addr.unwrap()).unwrap();
+    let mut reader = flood.try_clone().unwrap();
+    let until = Instant::now() + Duration::from_millis(2500);
+    let writer = std::thread::spawn(move || {
+        let mut w = flood;
+        let batch = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n".repeat(500);
+        while Instant::now() < until && w.write_all(batch.as_bytes()).is_ok() {}
+        let _ = w.shutdown(std::net::Shutdown::Write);
+    });
+    let drain = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 1 << 16];
+        let mut total = 0;
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            total += n;
+        }
+        total
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    assert_eq!(srv.client().apikey().status, 200);
+    let took = t.elapsed();
+    writer.join().unwrap();
+    assert!(
+        drain.join().unwrap() > 100_000,
+        "the flood was not being answered"
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "a new client waited {took:?}"
+    );
+}
+
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
         .args([
