@@ -7,10 +7,9 @@
 //! every `POLL_INTERVAL` while it is not empty. Under load a worker goes from one request to
 //! the next without sleeping, and the connection it polled needs no hand-off to another
 //! thread, which a dedicated poller thread would cost on every request. A connection sits in
-//! the registry while it
-//! waits for the network and is owned by exactly one worker while it is driven, so no worker
-//! ever blocks on a slow client and a thousand idle keep-alive connections cost memory, not
-//! threads.
+//! the registry while it waits for the network and is owned by exactly one worker while it is
+//! driven, so no worker ever blocks on a slow client and a thousand idle keep-alive
+//! connections cost memory, not threads.
 
 use crate::app::{self, Outcome};
 use crate::config::Limits;
