@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A/B of two server binaries on a shared (noisy) machine: alternates short wrk runs and reports,
-# per run, keys/s and the server's CPU time per request (utime+stime from /proc), which is far
-# less sensitive to other load than keys/s is.
+# per run, keys/s, p99, errors and the CPU time per request of the server and of wrk
+# (bench/helper.py wrk), which is far less sensitive to other load than keys/s is.
 #
 #   bench/ab.sh BIN_A BIN_B            environment: SIGNER (provider), ROUNDS (3), DUR (5),
 #                                      C (16 connections), WRK_ARGS (extra wrk arguments),
@@ -18,14 +18,12 @@ PID=
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 ulimit -n 8192
 
-sed -e 's/host = "0.0.0.0"/host = "127.0.0.1"/' \
-    -e 's/httpsPort = 9095/httpsPort = 0/' \
-    -e "s#\"security/dev-keystore.p12\"#\"$ROOT/conf/security/dev-keystore.p12\"#" \
-    -e "s/^\( *\)validityTime = -1/&\n\1signer = \"$SIGNER\"/" \
-    "$ROOT/conf/micro-gw.conf" >"$WORK/conf"
-printf '\n[server]\nmaxConnections = 2048\n%b\n' "${SERVER_EXTRA:-}" >>"$WORK/conf"
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 MODE=${MODE:-apikey}
-[ "$MODE" = validate ] && printf '[validator]\nport = 0\n' >>"$WORK/conf"
+extra=$(printf '%b' "${SERVER_EXTRA:-}")
+[ "$MODE" = validate ] && extra+=$'\n[validator]\nport = 0'
+make_config "$SIGNER" "$extra" >"$WORK/conf"
 
 one() {
     "$1" --config "$WORK/conf" 2>"$WORK/log" &
@@ -43,25 +41,17 @@ one() {
     fi
     # shellcheck disable=SC2086
     wrk -t2 -c"$C" -d1s -H "$auth" ${WRK_ARGS:-} "$url" >/dev/null
-    local before after out
-    before=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+    local out
     # shellcheck disable=SC2086
-    out=$(wrk -t2 -c"$C" -d"${DUR}s" --latency -H "$auth" \
-        ${WRK_ARGS:-} "$url")
-    after=$(awk '{print $14 + $15}' "/proc/$PID/stat")
+    out=$(python3 "$ROOT/bench/helper.py" wrk ab "$PID" -t2 -c"$C" -d"${DUR}s" --latency \
+        -H "$auth" ${WRK_ARGS:-} "$url" 2>/dev/null)
     kill "$PID"
     wait "$PID" 2>/dev/null || true
     PID=
-    local n rps p99
-    n=$(echo "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
-    rps=$(echo "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p')
-    p99=$(echo "$out" | sed -n 's/^ *99% *\(.*\)/\1/p')
-    local tck
-    tck=$(getconf CLK_TCK)
-    printf '%-2s %-40s keys/s %8s  p99 %8s  server CPU/request %6.0f us  load %s\n' \
-        "$2" "$(basename "$1")" "$rps" "$p99" \
-        "$(echo "($after - $before) * 1000000 / $tck / $n" | bc -l)" \
-        "$(cut -d' ' -f1 /proc/loadavg)"
+    val() { echo "$out" | sed -n "s/^BENCH ab\.$1 //p"; }
+    printf '%-2s %-40s keys/s %9s  p99 %7s ms  CPU/request: server %6s us, wrk %5s us  errors %s  load %s\n' \
+        "$2" "$(basename "$1")" "$(val rps)" "$(val p99)" "$(val server_us)" "$(val client_us)" \
+        "$(val errors)" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 for _ in $(seq "$ROUNDS"); do

@@ -53,15 +53,8 @@ cargo bench --bench signing --quiet 2>/dev/null | tee /dev/stderr | grep '^BENCH
 cp "$BIN" "$WORK/stripped" && strip "$WORK/stripped"
 meta binary_bytes "$(stat -c %s "$WORK/stripped")"
 
-# The bundled config on loopback, port 0, absolute keystore paths; $1 = signer, $2 = extra.
-make_config() {
-    sed -e 's/host = "0.0.0.0"/host = "127.0.0.1"/' \
-        -e 's/httpsPort = 9095/httpsPort = 0/' \
-        -e "s#\"security/dev-keystore.p12\"#\"$ROOT/conf/security/dev-keystore.p12\"#" \
-        -e "s/^\( *\)validityTime = -1/&\n\1signer = \"$1\"/" \
-        conf/micro-gw.conf
-    printf '\n[server]\nmaxConnections = 2048\n%s\n' "$2"
-}
+# shellcheck source=bench/common.sh
+. "$ROOT/bench/common.sh"
 
 # Starts a server on config $1 (log $1.log); sets HTTPS_PORT, VAL_PORT and SERVER_PID.
 start_server() {
