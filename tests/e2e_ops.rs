@@ -206,6 +206,35 @@ fn a_pipelining_flood_does_not_stop_the_only_worker_from_polling() {
     );
 }
 
+#[test]
+fn connections_left_in_the_backlog_by_emfile_are_accepted_later() {
+    // The listener is edge-triggered: after an accept fails for lack of descriptors, nothing
+    // announces the connections still waiting. The sweep retries; without it `waiting` would sit
+    // in the backlog until some other client connected.
+    let srv = Server::start(&default_config("[server]\nhandshakeTimeoutMs = 300\n"));
+    let pid = srv.child.id().to_string();
+    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    // Room for exactly one more descriptor.
+    let limit = format!("--nofile={}:{}", open + 1, open + 1);
+    let st = Command::new("prlimit")
+        .args(["--pid", &pid, &limit])
+        .status()
+        .unwrap();
+    assert!(st.success(), "prlimit failed");
+    let mut first = TcpStream::connect(srv.addr).unwrap();
+    let mut waiting = TcpStream::connect(srv.addr).unwrap();
+    assert!(srv.wait_log("accept failed", Duration::from_secs(3)));
+    // The handshake deadline closes `first`, which frees its descriptor; then `waiting` is
+    // accepted and, silent too, closed by the same deadline.
+    assert!(closed_within(&mut first, Duration::from_secs(3)));
+    assert!(
+        closed_within(&mut waiting, Duration::from_secs(3)),
+        "the waiting connection was never accepted"
+    );
+}
+
 fn curl(args: &[&str]) -> (u16, String, String) {
     let out = Command::new("curl")
         .args([
