@@ -1075,19 +1075,15 @@ mod tests {
     }
 
     #[test]
-    fn cache_hit_is_fast() {
+    fn repeated_checks_are_served_from_the_cache() {
+        // How fast a hit is belongs to the benchmark (bench/run.sh, section 4); this checks
+        // that the repeat skips the RSA verify at all.
         let v = validator(rules(), 10);
         let t = token(&claims());
-        v.check(&t, None, NOW).unwrap();
-        let n = 2000;
-        let start = std::time::Instant::now();
-        for _ in 0..n {
+        assert!(!v.check(&t, None, NOW).unwrap().from_cache);
+        for _ in 0..100 {
             assert!(v.check(&t, None, NOW).unwrap().from_cache);
         }
-        let per = start.elapsed() / n;
-        eprintln!("verified-key cache hit: {per:?} per check");
-        // Microseconds even in a debug build (an RSA verify is far slower).
-        assert!(per < std::time::Duration::from_micros(200), "{per:?}");
     }
 
     #[test]

@@ -213,11 +213,14 @@ fn connections_left_in_the_backlog_by_emfile_are_accepted_later() {
     // in the backlog until some other client connected.
     let srv = Server::start(&default_config("[server]\nhandshakeTimeoutMs = 300\n"));
     let pid = srv.child.id().to_string();
-    let open = std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .count();
-    // Room for exactly one more descriptor.
-    let limit = format!("--nofile={}:{}", open + 1, open + 1);
+    // "listening" is logged before the workers create their poll descriptor, and the first
+    // handshake may open more; so serve one key, then count once the table stops changing.
+    assert_eq!(srv.client().apikey().status, 200);
+    let fds = settled_fds(&pid);
+    // A descriptor limit caps descriptor numbers: the next accept takes the lowest free number,
+    // and the one after would need a higher one, which the limit refuses.
+    let lowest_free = (0..).find(|n| !fds.contains(n)).unwrap();
+    let limit = format!("--nofile={}:{}", lowest_free + 1, lowest_free + 1);
     let st = Command::new("prlimit")
         .args(["--pid", &pid, &limit])
         .status()
@@ -225,14 +228,43 @@ fn connections_left_in_the_backlog_by_emfile_are_accepted_later() {
     assert!(st.success(), "prlimit failed");
     let mut first = TcpStream::connect(srv.addr).unwrap();
     let mut waiting = TcpStream::connect(srv.addr).unwrap();
-    assert!(srv.wait_log("accept failed", Duration::from_secs(3)));
+    assert!(
+        srv.wait_log("accept failed", Duration::from_secs(3)),
+        "both were accepted; descriptors {fds:?}, limit {limit}"
+    );
     // The handshake deadline closes `first`, which frees its descriptor; then `waiting` is
     // accepted and, silent too, closed by the same deadline.
     assert!(closed_within(&mut first, Duration::from_secs(3)));
+    // Our FIN ends any linger on the server's side, so the descriptor is free now.
+    drop(first);
     assert!(
         closed_within(&mut waiting, Duration::from_secs(3)),
         "the waiting connection was never accepted"
     );
+}
+
+/// The descriptor numbers `pid` holds, once they have stayed the same for half a second.
+fn settled_fds(pid: &str) -> Vec<u32> {
+    let list = || {
+        let mut fds: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect();
+        fds.sort_unstable();
+        fds
+    };
+    let end = Instant::now() + Duration::from_secs(10);
+    let (mut last, mut since) = (list(), Instant::now());
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = list();
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= Duration::from_millis(500) {
+            return now;
+        }
+    }
+    panic!("the descriptors of {pid} never settled: {last:?}");
 }
 
 fn curl(args: &[&str]) -> (u16, String, String) {
