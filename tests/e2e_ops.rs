@@ -607,14 +607,12 @@ fn a_broken_stderr_does_not_stop_the_server() {
     let mut addr = None;
     let mut line = String::new();
     while addr.is_none() && lines.read_line(&mut line).unwrap() > 0 {
-        if let Some(rest) = line.split("listening on https://").nth(1) {
-            addr = rest.split_whitespace().next().and_then(|a| a.parse().ok());
-        }
+        addr = listening_addr(&line, false);
         line.clear();
     }
     // Close the read end: every later log line now fails with EPIPE.
     drop(lines);
-    let addr: std::net::SocketAddr = addr.expect("listening line");
+    let addr = addr.expect("listening line");
     for _ in 0..3 {
         let mut c = Client::connect(addr, &dev_cert());
         assert_eq!(c.apikey().status, 200);

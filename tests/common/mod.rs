@@ -73,6 +73,21 @@ pub struct Server {
     pub config: PathBuf,
 }
 
+/// The address in the server's "listening on https://..." (or, with `plain`, "http://") line.
+pub fn listening_addr(line: &str, plain: bool) -> Option<SocketAddr> {
+    let marker = if plain {
+        "listening on http://"
+    } else {
+        "listening on https://"
+    };
+    line.split(marker)
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 impl Server {
     pub fn start(config_text: &str) -> Server {
         Server::try_start(config_text).unwrap_or_else(|log| panic!("server did not start:\n{log}"))
@@ -107,12 +122,8 @@ impl Server {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
-                for (marker, plain) in [
-                    ("listening on https://", false),
-                    ("listening on http://", true),
-                ] {
-                    if let Some(rest) = line.split(marker).nth(1) {
-                        let addr = rest.split_whitespace().next().unwrap_or("").to_string();
+                for plain in [false, true] {
+                    if let Some(addr) = listening_addr(&line, plain) {
                         let _ = tx.send((addr, plain));
                     }
                 }
@@ -127,8 +138,8 @@ impl Server {
             .contains("[validator]");
         while addr.is_none() || (wants_plain && plain_addr.is_none()) {
             match rx.recv_timeout(Duration::from_millis(50)) {
-                Ok((a, false)) => addr = a.parse().ok(),
-                Ok((a, true)) => plain_addr = a.parse().ok(),
+                Ok((a, false)) => addr = Some(a),
+                Ok((a, true)) => plain_addr = Some(a),
                 Err(_) => {
                     if let Ok(Some(_)) = child.try_wait() {
                         std::thread::sleep(Duration::from_millis(100));
