@@ -15,9 +15,17 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
 fi
 
+# Every file in fuzz_targets/ is a target; `cargo fuzz list` must name each one. A failing or
+# empty list would otherwise "run all 0 targets without findings".
+expected=$(find fuzz_targets -maxdepth 1 -name '*.rs' | wc -l)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    mapfile -t targets < <(cargo fuzz list)
+    listed=$(cargo fuzz list)
+    mapfile -t targets < <(printf '%s\n' "$listed" | sed '/^$/d')
+    if [ "$expected" -eq 0 ] || [ ${#targets[@]} -ne "$expected" ]; then
+        echo "fuzz/ci.sh: cargo fuzz list named ${#targets[@]} targets; fuzz_targets/ has $expected"
+        exit 1
+    fi
 fi
 
 echo "fuzz/ci.sh: building ${#targets[@]} targets"
