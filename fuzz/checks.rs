@@ -412,7 +412,7 @@ fn hex_size(r: &mut Reader, n: usize) -> String {
     } else {
         format!("{n:X}")
     };
-    if r.u8() % 8 == 0 {
+    if r.u8().is_multiple_of(8) {
         s = format!("00{s}");
     }
     s
@@ -428,7 +428,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
     };
     let mut well_formed = true;
 
-    let method = if r.u8() % 8 != 0 {
+    let method = if !r.u8().is_multiple_of(8) {
         METHODS[r.below(METHODS.len())].as_bytes().to_vec()
     } else {
         let m = r.blob(12).to_vec();
@@ -436,9 +436,9 @@ pub fn generate_request(data: &[u8]) -> Generated {
         m
     };
     let mut target = b"/".to_vec();
-    if r.u8() % 8 != 0 {
+    if !r.u8().is_multiple_of(8) {
         target.extend(r.pick_from_alphabet(TARGET_CHARS, 64));
-        if r.u8() % 16 == 0 {
+        if r.u8().is_multiple_of(16) {
             target.extend(std::iter::repeat_n(b'a', r.below(3000)));
         }
     } else {
@@ -474,7 +474,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
             && ![&b"content-length"[..], b"transfer-encoding", b"expect"]
                 .iter()
                 .any(|f| name.eq_ignore_ascii_case(f));
-        let mut value = if r.u8() % 8 == 0 {
+        let mut value = if r.u8().is_multiple_of(8) {
             let v = r.blob(16).to_vec();
             well_formed &= v.iter().all(|b| VALUE_CHARS.contains(b));
             v
@@ -489,12 +489,12 @@ pub fn generate_request(data: &[u8]) -> Generated {
                 value.pop();
             }
         }
-        if r.u8() % 32 == 0 {
+        if r.u8().is_multiple_of(32) {
             value.extend(std::iter::repeat_n(b'v', r.below(9000)));
         }
         headers.push((name, value));
     }
-    if r.u8() % 8 == 0 {
+    if r.u8().is_multiple_of(8) {
         headers.push((b"Expect".to_vec(), b"100-continue".to_vec()));
     }
 
@@ -528,7 +528,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
                 let n = (r.below(64) + 1).min(rest.len());
                 let size = hex_size(&mut r, n);
                 body_bytes.extend_from_slice(size.as_bytes());
-                if r.u8() % 8 == 0 {
+                if r.u8().is_multiple_of(8) {
                     body_bytes.extend_from_slice(b";ext=");
                     body_bytes.extend(r.pick_from_alphabet(TCHAR, 8));
                 }
@@ -537,7 +537,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
                 body_bytes.extend_from_slice(b"\r\n");
                 rest = &rest[n..];
             }
-            if r.u8() % 32 == 0 {
+            if r.u8().is_multiple_of(32) {
                 // A chunk past the body limit.
                 let n = limits.max_body_bytes + 1 - body.len().min(limits.max_body_bytes);
                 extra_body = n;
@@ -601,7 +601,7 @@ pub fn generate_request(data: &[u8]) -> Generated {
     for (n, v) in &headers {
         bytes.extend_from_slice(n);
         bytes.push(b':');
-        if r.u8() % 4 != 0 {
+        if !r.u8().is_multiple_of(4) {
             bytes.push(b' ');
         }
         bytes.extend_from_slice(v);

@@ -390,8 +390,14 @@ impl App {
             return revoked_ok(user, None);
         }
         match store.revoke(&jti, exp, ctx.now) {
-            Ok(()) => {
+            Ok(done) => {
                 crate::log::info(&format!("revoked jti={jti} by user={}", user.name));
+                if let crate::revocation::Revoked::Compacted { live } = done {
+                    crate::log::info(&format!(
+                        "revocations: compacted {} to {live} live entries",
+                        store.path().display()
+                    ));
+                }
                 revoked_ok(user, Some(jti))
             }
             Err(crate::revocation::RevocationError::Full) => fault(

@@ -22,6 +22,10 @@ PATH defaults to conf/micro-gw.conf.";
 /// Longest password `hash-password` reads.
 const MAX_PASSWORD_BYTES: usize = 4096;
 
+/// Revocations are kept this long past their key's `exp`: the widest `clockSkewSeconds` any
+/// configuration (or a reload) can give the validator.
+const MAX_CLOCK_SKEW_SECONDS: i64 = apikey_sts::config::MAX_CLOCK_SKEW_SECONDS;
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, rest) = match args.first().map(String::as_str) {
@@ -97,7 +101,7 @@ fn check_config(path: &Path) -> Result<(), String> {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
-        let snap = apikey_sts::revocation::Snapshot::read(p, now)
+        let snap = apikey_sts::revocation::Snapshot::read(p, now, MAX_CLOCK_SKEW_SECONDS)
             .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
         println!(
             "revocations: {} live of {} records in {}{}",
@@ -207,7 +211,7 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
             // Read-only: the running server may be appending to the same log.
             let revoked = match &c.revocation_file {
                 Some(p) => Some(
-                    apikey_sts::revocation::Snapshot::read(p, now)
+                    apikey_sts::revocation::Snapshot::read(p, now, MAX_CLOCK_SKEW_SECONDS)
                         .map_err(|e| format!("{}: apikey.revocation.file: {e}", c.source))?,
                 ),
                 None => None,
@@ -295,8 +299,9 @@ fn open_revocations(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (mut store, report) = apikey_sts::revocation::RevocationStore::open(path, now)
-        .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
+    let (mut store, report) =
+        apikey_sts::revocation::RevocationStore::open(path, now, MAX_CLOCK_SKEW_SECONDS)
+            .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
     store.set_compact_every(config.revocation_compact_every);
     if let Some(torn) = &report.torn {
         log::warn(&format!(

@@ -10,12 +10,29 @@
 //! the log and fsyncs the folder. A crash at any point leaves either the old log or the new one,
 //! both complete. A stale `.tmp` is removed at the next start. Compaction holds the writer lock,
 //! so no revocation can land in the old file after it has been copied.
+//!
+//! One process writes a log. `open` takes an exclusive `flock` on `<file>.lock` before it reads
+//! or repairs anything, and holds it for the life of the store. A second server started with the
+//! same config (a second terminal, a typo'd unit) stops at that lock: were it to compact, it would
+//! rename a new file over the log while the first process went on appending to the old, unlinked
+//! inode, and every revocation acknowledged after that would vanish at the next restart. The
+//! lock is on a file beside the log, not the log itself, because compaction replaces the log's
+//! inode. `Snapshot` (for `verify` and `check-config`) takes no lock and never writes.
+//!
+//! An entry outlives its key's `exp` by a grace period given at open: the validator accepts a
+//! key until `exp + clockSkewSeconds`, so dropping the entry at `exp` would revive a revoked key
+//! for that long after a restart or compaction. Callers pass the largest skew any configuration
+//! may set, so a reload that widens the skew cannot revive anything either.
+//!
+//! The log, its compaction file and the lock file are created 0600: the list of revoked `jti`s
+//! is nobody else's business. An existing log with wider permissions is narrowed at open.
 
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
@@ -46,6 +63,11 @@ pub enum RevocationError {
         path: String,
         bytes: u64,
     },
+    /// Another process holds the log's lock file.
+    Locked {
+        path: String,
+        lock: String,
+    },
     BadJti,
     Full,
 }
@@ -65,6 +87,11 @@ impl fmt::Display for RevocationError {
                     "{path}: {bytes} bytes is over the {MAX_LOG_BYTES}-byte limit"
                 )
             }
+            RevocationError::Locked { path, lock } => write!(
+                f,
+                "{path}: another process holds this revocation log (lock {lock}); stop it, or \
+                 give this instance its own [apikey.revocation] file"
+            ),
             RevocationError::BadJti => write!(
                 f,
                 "jti must be 1..={MAX_JTI_BYTES} characters of A-Z a-z 0-9 - _ . :"
@@ -87,9 +114,22 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn live(&self, now: i64) -> bool {
-        self.expires_at.is_none_or(|e| e > now)
+    /// Whether a validator could still accept the key: until `exp + grace` inclusive.
+    fn live(&self, now: i64, grace: i64) -> bool {
+        self.expires_at
+            .is_none_or(|e| e.saturating_add(grace) >= now)
     }
+}
+
+/// What an acknowledged revocation did to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// The `jti` was already revoked at least as long: nothing was written.
+    Already,
+    /// One record was appended and fsync'd.
+    Appended,
+    /// Appended, then the log was rewritten to hold only its `live` entries.
+    Compacted { live: usize },
 }
 
 /// What loading found, for the startup log.
@@ -215,6 +255,10 @@ struct Writer {
 
 pub struct RevocationStore {
     path: PathBuf,
+    /// Held (flock) for the life of the store; released by the kernel when the process dies.
+    _lock: File,
+    /// Seconds an entry outlives its key's `exp`.
+    grace: i64,
     writer: Mutex<Writer>,
     map: RwLock<HashMap<String, Entry>>,
     compact_every: usize,
@@ -229,20 +273,61 @@ impl fmt::Debug for RevocationStore {
     }
 }
 
-fn tmp_path(path: &Path) -> PathBuf {
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
+    s.push(suffix);
     PathBuf::from(s)
 }
 
+fn tmp_path(path: &Path) -> PathBuf {
+    sibling(path, ".tmp")
+}
+
+/// The lock file that makes one process the log's only writer.
+pub fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".lock")
+}
+
+/// Owner read and write only, whatever the umask.
+const FILE_MODE: u32 = 0o600;
+
+fn private_options() -> OpenOptions {
+    let mut o = OpenOptions::new();
+    o.mode(FILE_MODE);
+    o
+}
+
 impl RevocationStore {
-    /// Loads (or creates) the log, repairs a torn tail, drops expired entries.
-    pub fn open(path: &Path, now: i64) -> Result<(RevocationStore, LoadReport), RevocationError> {
+    /// Locks the log against other writers, then loads (or creates) it, repairs a torn tail
+    /// and drops the entries whose `exp + grace` has passed.
+    pub fn open(
+        path: &Path,
+        now: i64,
+        grace: i64,
+    ) -> Result<(RevocationStore, LoadReport), RevocationError> {
         let p = path.display().to_string();
         let io_err = |op: &'static str| {
             let p = p.clone();
             move |error| RevocationError::Io { path: p, op, error }
         };
+        let lock = lock_path(path);
+        let lock_file = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .map_err(io_err("open the lock file"))?;
+        match lock_file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(RevocationError::Locked {
+                    path: p,
+                    lock: lock.display().to_string(),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err("lock")(e)),
+        }
         let mut report = LoadReport::default();
         let tmp = tmp_path(path);
         if tmp.exists() {
@@ -270,18 +355,29 @@ impl RevocationStore {
         report.torn = parsed.torn.clone();
         let mut map = HashMap::new();
         for (jti, e) in parsed.records {
-            if e.live(now) {
+            if e.live(now, grace) {
                 map.insert(jti, e);
             }
         }
         report.live = map.len();
-        let file = OpenOptions::new()
+        let file = private_options()
             .create(true)
             .append(true)
             .open(path)
             .map_err(io_err("open for appending"))?;
+        let mode = file
+            .metadata()
+            .map_err(io_err("stat"))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+                .map_err(io_err("narrow the permissions of"))?;
+        }
         let store = RevocationStore {
             path: path.to_path_buf(),
+            _lock: lock_file,
+            grace,
             writer: Mutex::new(Writer {
                 file,
                 records: report.records,
@@ -327,7 +423,7 @@ impl RevocationStore {
         jti: &str,
         expires_at: Option<i64>,
         now: i64,
-    ) -> Result<(), RevocationError> {
+    ) -> Result<Revoked, RevocationError> {
         if !valid_jti(jti) {
             return Err(RevocationError::BadJti);
         }
@@ -342,7 +438,7 @@ impl RevocationStore {
                 .get(jti)
                 .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
             {
-                return Ok(());
+                return Ok(Revoked::Already);
             }
             if map.len() >= MAX_REVOCATIONS {
                 return Err(RevocationError::Full);
@@ -366,13 +462,14 @@ impl RevocationStore {
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
                 .values()
-                .filter(|e| e.live(now))
+                .filter(|e| e.live(now, self.grace))
                 .count();
             if w.records > 2 * live + self.compact_every {
                 self.compact_locked(&mut w, now)?;
+                return Ok(Revoked::Compacted { live: w.records });
             }
         }
-        Ok(())
+        Ok(Revoked::Appended)
     }
 
     pub fn is_revoked(&self, jti: &str) -> bool {
@@ -387,7 +484,7 @@ impl RevocationStore {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<(String, Entry)> = map
             .iter()
-            .filter(|(_, e)| e.live(now))
+            .filter(|(_, e)| e.live(now, self.grace))
             .map(|(k, e)| (k.clone(), *e))
             .collect();
         v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
@@ -403,7 +500,7 @@ impl RevocationStore {
     fn compact_locked(&self, w: &mut Writer, now: i64) -> Result<(), RevocationError> {
         let live = {
             let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-            map.retain(|_, e| e.live(now));
+            map.retain(|_, e| e.live(now, self.grace));
             let mut v: Vec<(String, Entry)> = map.iter().map(|(k, e)| (k.clone(), *e)).collect();
             v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
             v
@@ -415,7 +512,12 @@ impl RevocationStore {
             out.push_str(&record(jti, e));
         }
         {
-            let mut f = File::create(&tmp).map_err(self.io("create the compaction file"))?;
+            let mut f = private_options()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(self.io("create the compaction file"))?;
             f.write_all(out.as_bytes())
                 .map_err(self.io("write the compaction file"))?;
             f.sync_all().map_err(self.io("fsync the compaction file"))?;
@@ -460,7 +562,8 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn read(path: &Path, now: i64) -> Result<Snapshot, RevocationError> {
+    /// `grace` as for `RevocationStore::open`.
+    pub fn read(path: &Path, now: i64, grace: i64) -> Result<Snapshot, RevocationError> {
         let p = path.display().to_string();
         let bytes = match std::fs::metadata(path) {
             Ok(m) if m.len() > MAX_LOG_BYTES => {
@@ -494,7 +597,7 @@ impl Snapshot {
         s.jtis = parsed
             .records
             .into_iter()
-            .filter(|(_, e)| e.live(now))
+            .filter(|(_, e)| e.live(now, grace))
             .map(|(j, _)| j)
             .collect();
         s.report.live = s.jtis.len();
@@ -527,19 +630,19 @@ mod tests {
     fn revoke_persists_across_reopen() {
         let d = dir("persist");
         let p = d.join("rev.log");
-        let (s, r) = RevocationStore::open(&p, 100).unwrap();
+        let (s, r) = RevocationStore::open(&p, 100, 0).unwrap();
         assert_eq!(r.records, 0);
         s.revoke("a-1", None, 100).unwrap();
         s.revoke("b-2", Some(500), 100).unwrap();
         s.revoke("a-1", None, 101).unwrap();
         assert!(s.is_revoked("a-1") && s.is_revoked("b-2") && !s.is_revoked("c"));
         drop(s);
-        let (s, r) = RevocationStore::open(&p, 200).unwrap();
+        let (s, r) = RevocationStore::open(&p, 200, 0).unwrap();
         assert_eq!((r.records, r.live, r.torn), (2, 2, None));
         assert!(s.is_revoked("a-1") && s.is_revoked("b-2"));
         // After b-2's exp it is dropped at the next start; a-1 never expires.
         drop(s);
-        let (s, r) = RevocationStore::open(&p, 501).unwrap();
+        let (s, r) = RevocationStore::open(&p, 501, 0).unwrap();
         assert_eq!(r.live, 1);
         assert!(s.is_revoked("a-1") && !s.is_revoked("b-2"));
         assert_eq!(s.list(501).len(), 1);
@@ -578,14 +681,14 @@ mod tests {
             .len();
         for cut in first_len + 1..good.len() {
             std::fs::write(&p, &good.as_bytes()[..cut]).unwrap();
-            let (s, r) = RevocationStore::open(&p, 0).unwrap();
+            let (s, r) = RevocationStore::open(&p, 0, 0).unwrap();
             assert!(s.is_revoked("x1"), "cut {cut}");
             assert!(!s.is_revoked("x2"), "cut {cut}");
             assert!(r.torn.is_some(), "cut {cut}");
             // The file was rewritten: a new record is not glued to the torn one.
             s.revoke("x3", None, 3).unwrap();
             drop(s);
-            let (s, r) = RevocationStore::open(&p, 0).unwrap();
+            let (s, r) = RevocationStore::open(&p, 0, 0).unwrap();
             assert!(s.is_revoked("x1") && s.is_revoked("x3") && r.torn.is_none());
         }
     }
@@ -609,7 +712,7 @@ mod tests {
             },
         );
         std::fs::write(&p, format!("{HEADER}{}{b}", a.replace("x1", "y1"))).unwrap();
-        let e = RevocationStore::open(&p, 0).unwrap_err();
+        let e = RevocationStore::open(&p, 0, 0).unwrap_err();
         assert!(
             e.to_string()
                 .contains("line 2 is damaged (checksum mismatch)"),
@@ -623,7 +726,7 @@ mod tests {
         let d = dir("tmp");
         let p = d.join("rev.log");
         std::fs::write(tmp_path(&p), "half a compaction").unwrap();
-        let (s, r) = RevocationStore::open(&p, 0).unwrap();
+        let (s, r) = RevocationStore::open(&p, 0, 0).unwrap();
         assert!(r.stale_tmp_removed);
         assert!(!tmp_path(&p).exists());
         for bad in ["", "has space", "new\nline", &"a".repeat(MAX_JTI_BYTES + 1)] {
@@ -639,7 +742,7 @@ mod tests {
     fn compaction_under_concurrent_revocations_loses_nothing() {
         let d = dir("compact");
         let p = d.join("rev.log");
-        let (s, _) = RevocationStore::open(&p, 0).unwrap();
+        let (s, _) = RevocationStore::open(&p, 0, 0).unwrap();
         let s = Arc::new(s);
         // Many short-lived entries force automatic compactions while others write.
         let threads: Vec<_> = (0..4)
@@ -661,7 +764,7 @@ mod tests {
         }
         drop(Arc::try_unwrap(s).unwrap());
         // Reopen before the short ones expire: every revocation is there.
-        let (s, r) = RevocationStore::open(&p, 6).unwrap();
+        let (s, r) = RevocationStore::open(&p, 6, 0).unwrap();
         assert_eq!(r.live, 3200, "{r:?}");
         for t in 0..4 {
             for i in 0..800 {
@@ -674,7 +777,7 @@ mod tests {
     fn expired_entries_trigger_automatic_compaction() {
         let d = dir("auto");
         let p = d.join("rev.log");
-        let (mut s, _) = RevocationStore::open(&p, 0).unwrap();
+        let (mut s, _) = RevocationStore::open(&p, 0, 0).unwrap();
         s.set_compact_every(4);
         let before = s.compactions();
         for i in 0..20 {
@@ -690,6 +793,83 @@ mod tests {
         assert!(!text.contains("short-"), "{text}");
         assert!(text.contains("long-0"));
         assert!(!s.is_revoked("short-0") && s.is_revoked("long-7"));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_changes_nothing() {
+        let d = dir("lock");
+        let p = d.join("rev.log");
+        let (s, _) = RevocationStore::open(&p, 0, 0).unwrap();
+        s.revoke("first", None, 1).unwrap();
+        // A dead entry and a stale compaction file: things a second open would otherwise act on.
+        s.revoke("dead", Some(1), 1).unwrap();
+        std::fs::write(tmp_path(&p), "stale").unwrap();
+        let before = std::fs::read(&p).unwrap();
+        let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap());
+        match RevocationStore::open(&p, 100, 0) {
+            Err(RevocationError::Locked { path, lock }) => {
+                assert_eq!(path, p.display().to_string());
+                assert_eq!(lock, lock_path(&p).display().to_string());
+            }
+            other => panic!("expected Locked, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(&p).unwrap(), before);
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap()),
+            inode
+        );
+        assert!(tmp_path(&p).exists());
+        // The first store keeps writing to the file that is still the log.
+        s.revoke("second", None, 2).unwrap();
+        // A reader needs no lock.
+        let snap = Snapshot::read(&p, 2, 0).unwrap();
+        assert!(snap.jtis.contains("first") && snap.jtis.contains("second"));
+        drop(s);
+        let (s, _) = RevocationStore::open(&p, 3, 0).unwrap();
+        assert!(s.is_revoked("first") && s.is_revoked("second"));
+    }
+
+    #[test]
+    fn entries_outlive_exp_by_the_grace_period() {
+        let d = dir("grace");
+        let p = d.join("rev.log");
+        let (s, _) = RevocationStore::open(&p, 0, 60).unwrap();
+        s.revoke("k", Some(100), 50).unwrap();
+        s.compact(160).unwrap();
+        assert!(
+            s.is_revoked("k"),
+            "dropped at compaction inside exp + grace"
+        );
+        assert_eq!(s.list(160).len(), 1);
+        drop(s);
+        let (s, r) = RevocationStore::open(&p, 160, 60).unwrap();
+        assert!(s.is_revoked("k"), "dropped at open inside exp + grace");
+        assert_eq!(r.live, 1);
+        assert_eq!(Snapshot::read(&p, 160, 60).unwrap().report.live, 1);
+        assert_eq!(Snapshot::read(&p, 161, 60).unwrap().report.live, 0);
+        drop(s);
+        let (s, r) = RevocationStore::open(&p, 161, 60).unwrap();
+        assert!(!s.is_revoked("k"));
+        assert_eq!(r.live, 0);
+    }
+
+    #[test]
+    fn log_lock_and_compaction_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = dir("mode");
+        let p = d.join("rev.log");
+        std::fs::write(&p, HEADER).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let (s, _) = RevocationStore::open(&p, 0, 0).unwrap();
+        assert_eq!(mode(&p), 0o600, "an existing log is narrowed");
+        assert_eq!(mode(&lock_path(&p)), 0o600);
+        s.revoke("a", None, 0).unwrap();
+        s.compact(0).unwrap();
+        assert_eq!(mode(&p), 0o600, "the compacted log");
+        let fresh = d.join("fresh.log");
+        let (_s2, _) = RevocationStore::open(&fresh, 0, 0).unwrap();
+        assert_eq!(mode(&fresh), 0o600, "a new log");
     }
 
     #[test]
