@@ -10,7 +10,10 @@
 //!   longer than `max_user_lock`.
 //! - IPv6 addresses are grouped by /64, because one host usually owns a whole /64.
 //! - Memory is bounded: each table holds at most `max_entries` entries. When it is full, the
-//!   entry seen longest ago is dropped.
+//!   unlocked entry seen longest ago is dropped. A locked entry stays until its lock has run out,
+//!   so a flood of made-up names or addresses cannot push a real lock out. When every entry is
+//!   locked, a new key is not tracked until a lock runs out: its failures go uncounted in that
+//!   table, which the other table (address or user) still covers, and every tracked lock holds.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -88,8 +91,8 @@ impl<K: Hash + Eq + Clone> Table<K> {
     }
 
     fn fail(&mut self, k: K, now: Instant, free: u32, p: &Policy, max_lock: Duration) {
-        if !self.map.contains_key(&k) && self.map.len() >= p.max_entries {
-            self.evict_oldest();
+        if !self.map.contains_key(&k) && self.map.len() >= p.max_entries && !self.evict(now) {
+            return;
         }
         let e = self.map.entry(k).or_insert(Entry {
             failures: 0,
@@ -111,14 +114,20 @@ impl<K: Hash + Eq + Clone> Table<K> {
         }
     }
 
-    fn evict_oldest(&mut self) {
-        if let Some(k) = self
+    /// Drops the unlocked entry seen longest ago; false when every entry is locked.
+    fn evict(&mut self, now: Instant) -> bool {
+        let victim = self
             .map
             .iter()
+            .filter(|(_, e)| e.locked_until.is_none_or(|u| u <= now))
             .min_by_key(|(_, e)| e.last_seen)
-            .map(|(k, _)| k.clone())
-        {
-            self.map.remove(&k);
+            .map(|(k, _)| k.clone());
+        match victim {
+            Some(k) => {
+                self.map.remove(&k);
+                true
+            }
+            None => false,
         }
     }
 }
@@ -347,6 +356,122 @@ mod tests {
         }
         let (a, u, k) = t.sizes();
         assert!(a <= 100 && u <= 100 && k <= 100, "{a} {u} {k}");
+    }
+
+    #[test]
+    fn a_flood_of_names_cannot_evict_a_lock() {
+        let t = Throttle::new(Policy {
+            max_entries: 50,
+            ..Policy::default()
+        });
+        let now = Instant::now();
+        // Fifteen failures: locked for 16 s, and the oldest entry in the table.
+        for i in 0..15 {
+            t.failure(ip(&format!("198.51.100.{i}")), Some("victim"), now);
+        }
+        let fresh = ip("203.0.113.9");
+        assert!(matches!(
+            t.check(fresh, Some("victim"), now),
+            Verdict::Locked(_)
+        ));
+        // Many more made-up names than the table holds, each failing once from its own address.
+        let soon = now + Duration::from_secs(1);
+        for i in 0..500u32 {
+            t.failure(
+                IpAddr::from((i + 1000).to_be_bytes()),
+                Some(&format!("x{i}")),
+                soon,
+            );
+        }
+        assert!(t.sizes().1 <= 50);
+        assert!(
+            matches!(t.check(fresh, Some("victim"), soon), Verdict::Locked(_)),
+            "the flood evicted a locked entry"
+        );
+        // Once the lock has run out, the entry may go like any other.
+        let later = now + Duration::from_secs(61);
+        for i in 0..500u32 {
+            t.failure(
+                IpAddr::from((i + 5000).to_be_bytes()),
+                Some(&format!("y{i}")),
+                later,
+            );
+        }
+        assert_eq!(t.check(fresh, Some("victim"), later), Verdict::Allow);
+    }
+
+    #[test]
+    fn a_full_table_of_locks_keeps_them_all() {
+        let t = Throttle::new(Policy {
+            max_entries: 3,
+            ..Policy::default()
+        });
+        let now = Instant::now();
+        for a in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            for _ in 0..6 {
+                t.failure(ip(a), None, now);
+            }
+        }
+        // At the cap, every entry locked: a fourth address is not tracked...
+        for _ in 0..10 {
+            t.failure(ip("10.0.0.4"), None, now);
+        }
+        assert_eq!(t.sizes().0, 3);
+        assert_eq!(t.check(ip("10.0.0.4"), None, now), Verdict::Allow);
+        // ...and the three locks hold.
+        for a in ["10.0.0.1", "10.0.0.2", "10.0.0.3"] {
+            assert!(
+                matches!(t.check(ip(a), None, now), Verdict::Locked(_)),
+                "{a}"
+            );
+        }
+    }
+
+    #[test]
+    fn eviction_drops_the_oldest_unlocked_entry() {
+        let t = Throttle::new(Policy {
+            max_entries: 2,
+            ..Policy::default()
+        });
+        let now = Instant::now();
+        let (old, new) = (ip("10.0.0.1"), ip("10.0.0.2"));
+        for _ in 0..5 {
+            t.failure(old, None, now);
+        }
+        let later = now + Duration::from_secs(1);
+        for _ in 0..5 {
+            t.failure(new, None, later);
+        }
+        // A third address at the cap: the oldest entry goes, the newer one keeps its count.
+        t.failure(ip("10.0.0.3"), None, later);
+        t.failure(new, None, later);
+        assert!(
+            matches!(t.check(new, None, later), Verdict::Locked(_)),
+            "the newer entry was evicted"
+        );
+        t.failure(old, None, later);
+        assert_eq!(
+            t.check(old, None, later),
+            Verdict::Allow,
+            "the oldest entry was kept"
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_addresses_count_as_their_ipv4_address() {
+        let t = Throttle::default();
+        let now = Instant::now();
+        for _ in 0..6 {
+            t.failure(ip("::ffff:10.0.0.1"), None, now);
+        }
+        assert!(matches!(
+            t.check(ip("10.0.0.1"), None, now),
+            Verdict::Locked(_)
+        ));
+        // On a `::` listener every IPv4 client is mapped: one must not lock out the others,
+        // which would share a /64 if the address were not unmapped.
+        assert_eq!(t.check(ip("::ffff:10.0.0.2"), None, now), Verdict::Allow);
+        assert_eq!(t.check(ip("::ffff:10.9.9.9"), None, now), Verdict::Allow);
     }
 
     #[test]
