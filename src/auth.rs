@@ -82,7 +82,8 @@ pub enum PasswordHash {
     Sha256(Vec<u8>),
     Sha384(Vec<u8>),
     Sha512(Vec<u8>),
-    /// `$pbkdf2-sha256$i=N,l=L$salt$hash` (PHC string format, B64 without padding).
+    /// `$pbkdf2-sha256$i=N,l=L$salt$hash` (PHC string format, B64 without padding), or
+    /// passlib's `$pbkdf2-sha256$N$salt$hash` (its "adapted base64" writes `.` for `+`).
     Pbkdf2Sha256 {
         iterations: u32,
         salt: Vec<u8>,
@@ -207,11 +208,16 @@ fn parse_pbkdf2(phc: &str) -> Result<PasswordHash, PasswordFormatError> {
     };
     let mut iterations = None;
     let mut length = None;
-    for kv in params.split(',') {
-        match kv.split_once('=') {
-            Some(("i", v)) => iterations = v.parse::<u32>().ok(),
-            Some(("l", v)) => length = v.parse::<usize>().ok(),
-            _ => return Err(bad("unknown parameter")),
+    // passlib's form: the rounds alone, no `i=`.
+    if !params.is_empty() && params.bytes().all(|b| b.is_ascii_digit()) {
+        iterations = params.parse::<u32>().ok();
+    } else {
+        for kv in params.split(',') {
+            match kv.split_once('=') {
+                Some(("i", v)) => iterations = v.parse::<u32>().ok(),
+                Some(("l", v)) => length = v.parse::<usize>().ok(),
+                _ => return Err(bad("unknown parameter")),
+            }
         }
     }
     let iterations = iterations.ok_or_else(|| bad("missing or invalid i="))?;
@@ -544,6 +550,54 @@ mod tests {
         db.slow_inflight.store(1, Ordering::SeqCst);
         assert_eq!(db.authenticate(&creds("wrong")), Login::Busy);
         assert!(matches!(db.authenticate(&creds("s3cret")), Login::Ok(_)));
+    }
+
+    #[test]
+    fn hashes_made_by_passlib_verify() {
+        // Made by passlib 1.7.4: pbkdf2_sha256.using(rounds=29000, salt=bytes(range(16)))
+        // .hash("correct horse"); its hash has a '.' where standard base64 has '+'.
+        let a = "$pbkdf2-sha256$29000$AAECAwQFBgcICQoLDA0ODw$ZvLORN3Wu1.2s6Mb0kBKZ43bylSsC/t0Vz5rE9nJPNg";
+        let h = PasswordHash::parse(a).unwrap();
+        assert!(h.verify(b"correct horse"));
+        assert!(!h.verify(b"correct horsf"));
+        // pbkdf2_sha256.using(rounds=12345, salt_size=16).hash("p\u{e4}ssw\u{f6}rd") (UTF-8).
+        let b = "$pbkdf2-sha256$12345$JgRAyLkXwrg3ZixlrDUmxA$nS2MSwToSAE1vDimTAjViavhYOchieNOmOp/cpUU6LQ";
+        assert!(PasswordHash::parse(b)
+            .unwrap()
+            .verify("p\u{e4}ssw\u{f6}rd".as_bytes()));
+        // The rounds are bounded as for `i=`.
+        assert!(PasswordHash::parse(&a.replace("$29000$", "$9999$")).is_err());
+        assert!(PasswordHash::parse(&a.replace("$29000$", "$$")).is_err());
+    }
+
+    #[test]
+    fn verified_login_cache_expires_and_is_bounded() {
+        let c = VerifiedCache::new();
+        assert!(c.enabled());
+        let now = Instant::now();
+        let d = c.digest("ops", b"pw");
+        c.insert(d, now);
+        assert!(c.hit(&d, now + VERIFIED_CACHE_TTL - Duration::from_millis(1)));
+        assert!(
+            !c.hit(&d, now + VERIFIED_CACHE_TTL),
+            "an entry outlived its TTL"
+        );
+        // At the bound: the 1,025th login drops the oldest one, not the newest.
+        let c = VerifiedCache::new();
+        let digests: Vec<[u8; 32]> = (0..=VERIFIED_CACHE_MAX)
+            .map(|i| c.digest(&format!("u{i}"), b"pw"))
+            .collect();
+        for (i, d) in digests.iter().enumerate() {
+            c.insert(*d, now + Duration::from_millis(i as u64));
+        }
+        let at = now + Duration::from_millis(VERIFIED_CACHE_MAX as u64);
+        assert_eq!(c.map.lock().unwrap().len(), VERIFIED_CACHE_MAX);
+        assert!(!c.hit(&digests[0], at), "the oldest entry was kept");
+        assert!(c.hit(&digests[1], at));
+        assert!(
+            c.hit(&digests[VERIFIED_CACHE_MAX], at),
+            "the newest entry was dropped"
+        );
     }
 
     #[test]
