@@ -41,6 +41,8 @@ pub struct App {
     pub keys: Option<Arc<KeySet>>,
     /// The durable revocation log, kept across reloads; None: revocation is not configured.
     pub revocations: Option<Arc<RevocationStore>>,
+    /// Live revocations a user without `apikey:admin` may hold.
+    pub revocations_per_user: usize,
 }
 
 /// The scope that may revoke any key by `jti` and list revocations.
@@ -175,6 +177,7 @@ impl App {
             jwks: None,
             keys: None,
             revocations: None,
+            revocations_per_user: config.revocation_max_per_user,
         }
     }
 
@@ -389,7 +392,15 @@ impl App {
         if !crate::revocation::valid_jti(&jti) {
             return revoked_ok(user, None);
         }
-        match store.revoke(&jti, exp, ctx.now) {
+        let by = if admin {
+            crate::revocation::Revoker::Admin(&user.name)
+        } else {
+            crate::revocation::Revoker::User {
+                name: &user.name,
+                cap: self.revocations_per_user,
+            }
+        };
+        match store.revoke(&jti, exp, ctx.now, by) {
             Ok(done) => {
                 crate::log::info(&format!("revoked jti={jti} by user={}", user.name));
                 if let crate::revocation::Revoked::Compacted { live } = done {
@@ -407,6 +418,9 @@ impl App {
                 "the revocation list is full",
             )
             .into(),
+            Err(e @ crate::revocation::RevocationError::UserCap { .. }) => {
+                forbidden(&e.to_string())
+            }
             Err(e) => internal_error(&e.to_string()),
         }
     }
@@ -607,6 +621,7 @@ mod tests {
             jwks: None,
             keys: None,
             revocations: None,
+            revocations_per_user: crate::revocation::MAX_PER_USER,
         }
     }
 

@@ -52,6 +52,8 @@ pub struct Config {
     pub revocation_file: Option<PathBuf>,
     /// `[apikey.revocation] compactEvery` (see `revocation::COMPACT_EVERY`).
     pub revocation_compact_every: usize,
+    /// `[apikey.revocation] maxPerUser` (see `revocation::MAX_PER_USER`).
+    pub revocation_max_per_user: usize,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
 }
@@ -301,7 +303,8 @@ impl Config {
         let limits = r.limits(&root)?;
         let verification_keys = r.verification_keys(&root, &issuer)?;
         let validator = r.validator(&root)?;
-        let (revocation_file, revocation_compact_every) = r.revocation(&root)?;
+        let (revocation_file, revocation_compact_every, revocation_max_per_user) =
+            r.revocation(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -313,6 +316,7 @@ impl Config {
             validator,
             revocation_file,
             revocation_compact_every,
+            revocation_max_per_user,
             warnings: r.warnings,
         })
     }
@@ -603,13 +607,22 @@ impl Reader<'_> {
         })
     }
 
-    fn revocation(&mut self, root: &Table) -> Result<(Option<PathBuf>, usize), ConfigError> {
+    fn revocation(&mut self, root: &Table) -> Result<(Option<PathBuf>, usize, usize), ConfigError> {
         let p = "apikey.revocation";
         let every = crate::revocation::COMPACT_EVERY;
+        let per_user = crate::revocation::MAX_PER_USER;
         let Some(t) = self.table(root, p)? else {
-            return Ok((None, every));
+            return Ok((None, every, per_user));
         };
-        self.warn_unknown(t, p, &["file", "compactEvery"]);
+        self.warn_unknown(t, p, &["file", "compactEvery", "maxPerUser"]);
+        let max = crate::revocation::MAX_REVOCATIONS as i64;
+        let per_user = match self.integer(t, p, "maxPerUser")? {
+            None => per_user,
+            Some(n) if (1..=max).contains(&n) => n as usize,
+            Some(n) => {
+                return Err(self.error(&join(p, "maxPerUser"), format!("{n} is not in 1..={max}")))
+            }
+        };
         let every = match self.integer(t, p, "compactEvery")? {
             None => every,
             Some(n) if (1..=1_000_000).contains(&n) => n as usize,
@@ -620,7 +633,7 @@ impl Reader<'_> {
                 ))
             }
         };
-        Ok((Some(self.path(t, p, "file")?), every))
+        Ok((Some(self.path(t, p, "file")?), every, per_user))
     }
 
     fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
@@ -1163,6 +1176,27 @@ mod tests {
             ))
         };
         assert_eq!(at(1).unwrap().revocation_compact_every, 1);
+        let per_user = |n: i64| {
+            parse(&format!(
+                "{SPEC}\n[apikey.revocation]\nfile = \"r\"\nmaxPerUser = {n}\n"
+            ))
+        };
+        assert_eq!(
+            parse(&format!("{SPEC}\n[apikey.revocation]\nfile = \"r\"\n"))
+                .unwrap()
+                .revocation_max_per_user,
+            crate::revocation::MAX_PER_USER
+        );
+        assert_eq!(per_user(1).unwrap().revocation_max_per_user, 1);
+        assert_eq!(
+            per_user(1_000_000).unwrap().revocation_max_per_user,
+            1_000_000
+        );
+        assert_eq!(per_user(0).unwrap_err().key, "apikey.revocation.maxPerUser");
+        assert_eq!(
+            per_user(1_000_001).unwrap_err().key,
+            "apikey.revocation.maxPerUser"
+        );
         assert_eq!(at(1_000_000).unwrap().revocation_compact_every, 1_000_000);
         assert_eq!(at(0).unwrap_err().key, "apikey.revocation.compactEvery");
         assert_eq!(

@@ -1,8 +1,10 @@
 //! Durable revocations: an append-only log, fsync'd before a revocation is acknowledged.
 //!
-//! Each record is one line: `<jti> <revoked_at> <expires_at|-> <check>`. The check is the first
-//! 16 hex digits of SHA-256 over the first three fields, so a record cut short by a crash, or
-//! damaged, is recognised. Loading keeps every intact record. A torn *last* record, which is what
+//! Each record is one line: `<jti> <revoked_at> <expires_at|-> <by> <check>`. `<by>` names who
+//! revoked it: 16 hex digits of the SHA-256 of the user name (fixed width, any name, no names on
+//! disk), or `-` when unknown. Lines without `<by>`, as older releases wrote them, still load.
+//! The check is the first 16 hex digits of SHA-256 over the fields before it, so a record cut
+//! short by a crash, or damaged, is recognised. Loading keeps every intact record. A torn *last* record, which is what
 //! a crash during an append leaves behind, is reported and cut off the file. A damaged record
 //! anywhere else stops startup: silently dropping a revocation would un-revoke a key.
 //!
@@ -24,6 +26,13 @@
 //! for that long after a restart or compaction. Callers pass the largest skew any configuration
 //! may set, so a reload that widens the skew cannot revive anything either.
 //!
+//! Capacity is shared fairly: a user without `apikey:admin` may hold at most a configured number
+//! of live revocations (`Revoker::User`'s cap), and the last `admin_reserve` places of the store
+//! are for admins only, so no user can fill the store and stop admins from revoking.
+//!
+//! Appends go through the `LogFile` trait, so that tests can see each write and fsync, and make
+//! either fail.
+//!
 //! The log, its compaction file and the lock file are created 0600: the list of revoked `jti`s
 //! is nobody else's business. An existing log with wider permissions is narrowed at open.
 
@@ -36,11 +45,16 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, RwLock};
 
-const HEADER: &str = "# apikey-sts revocations v1\n";
+const HEADER: &str = "# apikey-sts revocations v2\n";
 /// Longest `jti` accepted: ours are 36-character UUIDs; other issuers' may be longer.
 pub const MAX_JTI_BYTES: usize = 128;
 /// Most live revocations held; past it new revocations are refused (and said so).
 pub const MAX_REVOCATIONS: usize = 1_000_000;
+/// Places at the top of the store that only admins may fill.
+pub const ADMIN_RESERVE: usize = 10_000;
+/// Default for `[apikey.revocation] maxPerUser`: live revocations a user without `apikey:admin`
+/// may hold.
+pub const MAX_PER_USER: usize = 1_000;
 /// Default for `[apikey.revocation] compactEvery`: how many appends between compaction checks,
 /// and how many dead records beyond the live ones a log may carry before it is rewritten.
 pub const COMPACT_EVERY: usize = 1024;
@@ -70,6 +84,10 @@ pub enum RevocationError {
     },
     BadJti,
     Full,
+    /// The user already holds `cap` live revocations.
+    UserCap {
+        cap: usize,
+    },
 }
 
 impl fmt::Display for RevocationError {
@@ -96,9 +114,11 @@ impl fmt::Display for RevocationError {
                 f,
                 "jti must be 1..={MAX_JTI_BYTES} characters of A-Z a-z 0-9 - _ . :"
             ),
-            RevocationError::Full => write!(
+            RevocationError::Full => write!(f, "revocation store is full"),
+            RevocationError::UserCap { cap } => write!(
                 f,
-                "revocation store is full ({MAX_REVOCATIONS} live entries)"
+                "this user already holds {cap} live revocations, the most allowed \
+                 ([apikey.revocation] maxPerUser); an apikey:admin user can revoke more"
             ),
         }
     }
@@ -111,6 +131,31 @@ pub struct Entry {
     pub revoked_at: i64,
     /// The key's own `exp`; None for keys that never expire (they stay revoked for good).
     pub expires_at: Option<i64>,
+    /// Who revoked it (`owner_id` of the user name); None in records that do not say.
+    pub by: Option<u64>,
+}
+
+/// The fixed-width identity recorded for a user name.
+pub fn owner_id(user: &str) -> u64 {
+    let d = Sha256::digest(user.as_bytes());
+    u64::from_be_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+}
+
+/// Who asks for a revocation, and so which limits apply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoker<'a> {
+    /// An `apikey:admin` user: no per-user cap, and the admin reserve is open.
+    Admin(&'a str),
+    /// Any other user: at most `cap` live revocations.
+    User { name: &'a str, cap: usize },
+}
+
+impl Revoker<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Revoker::Admin(n) | Revoker::User { name: n, .. } => n,
+        }
+    }
 }
 
 impl Entry {
@@ -159,22 +204,28 @@ fn check(body: &str) -> String {
 
 fn record(jti: &str, e: &Entry) -> String {
     let exp = e.expires_at.map_or("-".to_string(), |x| x.to_string());
-    let body = format!("{jti} {} {exp}", e.revoked_at);
+    let by = e.by.map_or("-".to_string(), |b| format!("{b:016x}"));
+    let body = format!("{jti} {} {exp} {by}", e.revoked_at);
     let c = check(&body);
     format!("{body} {c}\n")
 }
 
 fn parse_record(line: &str) -> Result<(String, Entry), &'static str> {
-    let mut f = line.split(' ');
-    let (Some(jti), Some(at), Some(exp), Some(c), None) =
-        (f.next(), f.next(), f.next(), f.next(), f.next())
-    else {
-        return Err("wrong number of fields");
+    let fields: Vec<&str> = line.splitn(6, ' ').collect();
+    let (jti, at, exp, by, c) = match fields[..] {
+        [jti, at, exp, c] => (jti, at, exp, None, c),
+        [jti, at, exp, by, c] => (jti, at, exp, Some(by), c),
+        _ => return Err("wrong number of fields"),
     };
-    let body_len = jti.len() + at.len() + exp.len() + 2;
+    let body_len = line.len() - c.len() - 1;
     if check(&line[..body_len]) != c {
         return Err("checksum mismatch");
     }
+    let by = match by {
+        None | Some("-") => None,
+        Some(h) if h.len() == 16 => Some(u64::from_str_radix(h, 16).map_err(|_| "invalid by")?),
+        Some(_) => return Err("invalid by"),
+    };
     if !valid_jti(jti) {
         return Err("invalid jti");
     }
@@ -188,6 +239,7 @@ fn parse_record(line: &str) -> Result<(String, Entry), &'static str> {
         Entry {
             revoked_at,
             expires_at,
+            by,
         },
     ))
 }
@@ -246,11 +298,72 @@ pub fn parse_log(bytes: &[u8]) -> Result<Parsed, (usize, &'static str)> {
     })
 }
 
+/// The file operations an append needs.
+pub trait LogFile: Send {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
+    /// Makes the appended bytes durable (fsync of the data).
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl LogFile for File {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.write_all(bytes)
+    }
+    fn sync(&mut self) -> io::Result<()> {
+        self.sync_data()
+    }
+}
+
+/// Opens the log for appending (at open, and again after each compaction).
+type Opener = Box<dyn Fn(&Path) -> io::Result<Box<dyn LogFile>> + Send + Sync>;
+
+fn open_for_append(path: &Path) -> io::Result<Box<dyn LogFile>> {
+    let f = private_options().create(true).append(true).open(path)?;
+    Ok(Box::new(f))
+}
+
 struct Writer {
-    file: File,
+    file: Box<dyn LogFile>,
     /// Records in the file (live or not).
     records: usize,
     appends: usize,
+}
+
+/// The live entries, and how many of them each user revoked.
+#[derive(Default)]
+struct Live {
+    entries: HashMap<String, Entry>,
+    per_owner: HashMap<u64, usize>,
+}
+
+impl Live {
+    fn insert(&mut self, jti: String, e: Entry) {
+        if let Some(old) = self.entries.insert(jti, e) {
+            self.forget_owner(old.by);
+        }
+        if let Some(b) = e.by {
+            *self.per_owner.entry(b).or_insert(0) += 1;
+        }
+    }
+
+    fn forget_owner(&mut self, by: Option<u64>) {
+        if let Some(b) = by {
+            if let Some(n) = self.per_owner.get_mut(&b) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_owner.remove(&b);
+                }
+            }
+        }
+    }
+
+    fn retain_live(&mut self, now: i64, grace: i64) {
+        self.entries.retain(|_, e| e.live(now, grace));
+        self.per_owner.clear();
+        for b in self.entries.values().filter_map(|e| e.by) {
+            *self.per_owner.entry(b).or_insert(0) += 1;
+        }
+    }
 }
 
 pub struct RevocationStore {
@@ -260,8 +373,11 @@ pub struct RevocationStore {
     /// Seconds an entry outlives its key's `exp`.
     grace: i64,
     writer: Mutex<Writer>,
-    map: RwLock<HashMap<String, Entry>>,
+    opener: Opener,
+    map: RwLock<Live>,
     compact_every: usize,
+    max_live: usize,
+    admin_reserve: usize,
     compactions: std::sync::atomic::AtomicUsize,
 }
 
@@ -304,6 +420,16 @@ impl RevocationStore {
         path: &Path,
         now: i64,
         grace: i64,
+    ) -> Result<(RevocationStore, LoadReport), RevocationError> {
+        Self::open_with(path, now, grace, Box::new(open_for_append))
+    }
+
+    /// As `open`, appending through the files `opener` gives.
+    fn open_with(
+        path: &Path,
+        now: i64,
+        grace: i64,
+        opener: Opener,
     ) -> Result<(RevocationStore, LoadReport), RevocationError> {
         let p = path.display().to_string();
         let io_err = |op: &'static str| {
@@ -353,25 +479,20 @@ impl RevocationStore {
         })?;
         report.records = parsed.records.len();
         report.torn = parsed.torn.clone();
-        let mut map = HashMap::new();
+        let mut map = Live::default();
         for (jti, e) in parsed.records {
             if e.live(now, grace) {
                 map.insert(jti, e);
             }
         }
-        report.live = map.len();
-        let file = private_options()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io_err("open for appending"))?;
-        let mode = file
-            .metadata()
+        report.live = map.entries.len();
+        let file = opener(path).map_err(io_err("open for appending"))?;
+        let mode = std::fs::metadata(path)
             .map_err(io_err("stat"))?
             .permissions()
             .mode();
         if mode & 0o077 != 0 {
-            file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE))
                 .map_err(io_err("narrow the permissions of"))?;
         }
         let store = RevocationStore {
@@ -383,8 +504,11 @@ impl RevocationStore {
                 records: report.records,
                 appends: 0,
             }),
+            opener,
             map: RwLock::new(map),
             compact_every: COMPACT_EVERY,
+            max_live: MAX_REVOCATIONS,
+            admin_reserve: ADMIN_RESERVE,
             compactions: std::sync::atomic::AtomicUsize::new(0),
         };
         // Rewrite at startup when anything is to be dropped: a torn tail must not have new
@@ -402,6 +526,13 @@ impl RevocationStore {
     /// See `COMPACT_EVERY`; at least 1.
     pub fn set_compact_every(&mut self, n: usize) {
         self.compact_every = n.max(1);
+    }
+
+    /// Most live entries, and how many of the last places only admins may fill (see
+    /// `MAX_REVOCATIONS`, `ADMIN_RESERVE`).
+    pub fn set_capacity(&mut self, max_live: usize, admin_reserve: usize) {
+        self.max_live = max_live;
+        self.admin_reserve = admin_reserve.min(max_live);
     }
 
     /// Compactions done since open (for logs and tests).
@@ -423,31 +554,44 @@ impl RevocationStore {
         jti: &str,
         expires_at: Option<i64>,
         now: i64,
+        by: Revoker<'_>,
     ) -> Result<Revoked, RevocationError> {
         if !valid_jti(jti) {
             return Err(RevocationError::BadJti);
         }
+        let owner = owner_id(by.name());
         let entry = Entry {
             revoked_at: now,
             expires_at,
+            by: Some(owner),
         };
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         {
             let map = self.map.read().unwrap_or_else(|e| e.into_inner());
             if map
+                .entries
                 .get(jti)
                 .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
             {
                 return Ok(Revoked::Already);
             }
-            if map.len() >= MAX_REVOCATIONS {
+            let room = match by {
+                Revoker::Admin(_) => self.max_live,
+                Revoker::User { cap, .. } => {
+                    if map.per_owner.get(&owner).copied().unwrap_or(0) >= cap {
+                        return Err(RevocationError::UserCap { cap });
+                    }
+                    self.max_live - self.admin_reserve
+                }
+            };
+            if map.entries.len() >= room {
                 return Err(RevocationError::Full);
             }
         }
         w.file
-            .write_all(record(jti, &entry).as_bytes())
+            .append(record(jti, &entry).as_bytes())
             .map_err(self.io("append"))?;
-        w.file.sync_data().map_err(self.io("fsync"))?;
+        w.file.sync().map_err(self.io("fsync"))?;
         w.records += 1;
         w.appends += 1;
         self.map
@@ -461,6 +605,7 @@ impl RevocationStore {
                 .map
                 .read()
                 .unwrap_or_else(|e| e.into_inner())
+                .entries
                 .values()
                 .filter(|e| e.live(now, self.grace))
                 .count();
@@ -476,6 +621,7 @@ impl RevocationStore {
         self.map
             .read()
             .unwrap_or_else(|e| e.into_inner())
+            .entries
             .contains_key(jti)
     }
 
@@ -483,6 +629,7 @@ impl RevocationStore {
     pub fn list(&self, now: i64) -> Vec<(String, Entry)> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<(String, Entry)> = map
+            .entries
             .iter()
             .filter(|(_, e)| e.live(now, self.grace))
             .map(|(k, e)| (k.clone(), *e))
@@ -500,8 +647,9 @@ impl RevocationStore {
     fn compact_locked(&self, w: &mut Writer, now: i64) -> Result<(), RevocationError> {
         let live = {
             let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
-            map.retain(|_, e| e.live(now, self.grace));
-            let mut v: Vec<(String, Entry)> = map.iter().map(|(k, e)| (k.clone(), *e)).collect();
+            map.retain_live(now, self.grace);
+            let mut v: Vec<(String, Entry)> =
+                map.entries.iter().map(|(k, e)| (k.clone(), *e)).collect();
             v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
             v
         };
@@ -532,10 +680,7 @@ impl RevocationStore {
         if let Ok(d) = File::open(dir) {
             let _ = d.sync_all();
         }
-        w.file = OpenOptions::new()
-            .append(true)
-            .open(&self.path)
-            .map_err(self.io("reopen after compaction"))?;
+        w.file = (self.opener)(&self.path).map_err(self.io("reopen after compaction"))?;
         w.records = live.len();
         self.compactions
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -619,6 +764,8 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
+    const ADMIN: Revoker<'static> = Revoker::Admin("root");
+
     fn dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("apikey-sts-rev-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
@@ -632,9 +779,9 @@ mod tests {
         let p = d.join("rev.log");
         let (s, r) = RevocationStore::open(&p, 100, 0).unwrap();
         assert_eq!(r.records, 0);
-        s.revoke("a-1", None, 100).unwrap();
-        s.revoke("b-2", Some(500), 100).unwrap();
-        s.revoke("a-1", None, 101).unwrap();
+        s.revoke("a-1", None, 100, ADMIN).unwrap();
+        s.revoke("b-2", Some(500), 100, ADMIN).unwrap();
+        s.revoke("a-1", None, 101, ADMIN).unwrap();
         assert!(s.is_revoked("a-1") && s.is_revoked("b-2") && !s.is_revoked("c"));
         drop(s);
         let (s, r) = RevocationStore::open(&p, 200, 0).unwrap();
@@ -658,14 +805,16 @@ mod tests {
                 "x1",
                 &Entry {
                     revoked_at: 1,
-                    expires_at: None
+                    expires_at: None,
+                    by: None,
                 }
             ),
             record(
                 "x2",
                 &Entry {
                     revoked_at: 2,
-                    expires_at: None
+                    expires_at: None,
+                    by: None,
                 }
             )
         );
@@ -676,6 +825,7 @@ mod tests {
                 &Entry {
                     revoked_at: 1,
                     expires_at: None,
+                    by: None,
                 },
             )
             .len();
@@ -686,7 +836,7 @@ mod tests {
             assert!(!s.is_revoked("x2"), "cut {cut}");
             assert!(r.torn.is_some(), "cut {cut}");
             // The file was rewritten: a new record is not glued to the torn one.
-            s.revoke("x3", None, 3).unwrap();
+            s.revoke("x3", None, 3, ADMIN).unwrap();
             drop(s);
             let (s, r) = RevocationStore::open(&p, 0, 0).unwrap();
             assert!(s.is_revoked("x1") && s.is_revoked("x3") && r.torn.is_none());
@@ -702,6 +852,7 @@ mod tests {
             &Entry {
                 revoked_at: 1,
                 expires_at: None,
+                by: None,
             },
         );
         let b = record(
@@ -709,6 +860,7 @@ mod tests {
             &Entry {
                 revoked_at: 2,
                 expires_at: None,
+                by: None,
             },
         );
         std::fs::write(&p, format!("{HEADER}{}{b}", a.replace("x1", "y1"))).unwrap();
@@ -731,11 +883,11 @@ mod tests {
         assert!(!tmp_path(&p).exists());
         for bad in ["", "has space", "new\nline", &"a".repeat(MAX_JTI_BYTES + 1)] {
             assert!(matches!(
-                s.revoke(bad, None, 0),
+                s.revoke(bad, None, 0, ADMIN),
                 Err(RevocationError::BadJti)
             ));
         }
-        assert!(s.revoke(&"a".repeat(MAX_JTI_BYTES), None, 0).is_ok());
+        assert!(s.revoke(&"a".repeat(MAX_JTI_BYTES), None, 0, ADMIN).is_ok());
     }
 
     #[test]
@@ -751,7 +903,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..800 {
                         let exp = if i % 2 == 0 { Some(10) } else { None };
-                        s.revoke(&format!("t{t}-{i}"), exp, 5).unwrap();
+                        s.revoke(&format!("t{t}-{i}"), exp, 5, ADMIN).unwrap();
                         if i % 100 == 0 {
                             s.compact(5).unwrap();
                         }
@@ -781,12 +933,12 @@ mod tests {
         s.set_compact_every(4);
         let before = s.compactions();
         for i in 0..20 {
-            s.revoke(&format!("short-{i}"), Some(10), 1).unwrap();
+            s.revoke(&format!("short-{i}"), Some(10), 1, ADMIN).unwrap();
         }
         // Nothing has expired yet: the log holds all 20, no automatic rewrite needed.
         assert_eq!(s.compactions(), before);
         for i in 0..8 {
-            s.revoke(&format!("long-{i}"), None, 11).unwrap();
+            s.revoke(&format!("long-{i}"), None, 11, ADMIN).unwrap();
         }
         assert!(s.compactions() > before);
         let text = std::fs::read_to_string(&p).unwrap();
@@ -800,9 +952,9 @@ mod tests {
         let d = dir("lock");
         let p = d.join("rev.log");
         let (s, _) = RevocationStore::open(&p, 0, 0).unwrap();
-        s.revoke("first", None, 1).unwrap();
+        s.revoke("first", None, 1, ADMIN).unwrap();
         // A dead entry and a stale compaction file: things a second open would otherwise act on.
-        s.revoke("dead", Some(1), 1).unwrap();
+        s.revoke("dead", Some(1), 1, ADMIN).unwrap();
         std::fs::write(tmp_path(&p), "stale").unwrap();
         let before = std::fs::read(&p).unwrap();
         let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&p).unwrap());
@@ -820,7 +972,7 @@ mod tests {
         );
         assert!(tmp_path(&p).exists());
         // The first store keeps writing to the file that is still the log.
-        s.revoke("second", None, 2).unwrap();
+        s.revoke("second", None, 2, ADMIN).unwrap();
         // A reader needs no lock.
         let snap = Snapshot::read(&p, 2, 0).unwrap();
         assert!(snap.jtis.contains("first") && snap.jtis.contains("second"));
@@ -834,7 +986,7 @@ mod tests {
         let d = dir("grace");
         let p = d.join("rev.log");
         let (s, _) = RevocationStore::open(&p, 0, 60).unwrap();
-        s.revoke("k", Some(100), 50).unwrap();
+        s.revoke("k", Some(100), 50, ADMIN).unwrap();
         s.compact(160).unwrap();
         assert!(
             s.is_revoked("k"),
@@ -864,12 +1016,230 @@ mod tests {
         let (s, _) = RevocationStore::open(&p, 0, 0).unwrap();
         assert_eq!(mode(&p), 0o600, "an existing log is narrowed");
         assert_eq!(mode(&lock_path(&p)), 0o600);
-        s.revoke("a", None, 0).unwrap();
+        s.revoke("a", None, 0, ADMIN).unwrap();
         s.compact(0).unwrap();
         assert_eq!(mode(&p), 0o600, "the compacted log");
         let fresh = d.join("fresh.log");
         let (_s2, _) = RevocationStore::open(&fresh, 0, 0).unwrap();
         assert_eq!(mode(&fresh), 0o600, "a new log");
+    }
+
+    /// What the store did to its log file, and which operation to fail.
+    #[derive(Clone, Default)]
+    struct Watch {
+        events: Arc<Mutex<Vec<&'static str>>>,
+        fail: Arc<Mutex<Option<&'static str>>>,
+    }
+
+    struct WatchedFile {
+        file: File,
+        watch: Watch,
+    }
+
+    impl WatchedFile {
+        fn note(&self, op: &'static str) -> io::Result<()> {
+            self.watch.events.lock().unwrap().push(op);
+            if *self.watch.fail.lock().unwrap() == Some(op) {
+                return Err(io::Error::other("injected failure"));
+            }
+            Ok(())
+        }
+    }
+
+    impl LogFile for WatchedFile {
+        fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+            self.note("write")?;
+            self.file.write_all(bytes)
+        }
+        fn sync(&mut self) -> io::Result<()> {
+            self.note("sync")?;
+            self.file.sync_data()
+        }
+    }
+
+    fn watched(p: &Path, w: &Watch) -> RevocationStore {
+        let w = w.clone();
+        let opener: Opener = Box::new(move |path| {
+            let file = private_options().create(true).append(true).open(path)?;
+            Ok(Box::new(WatchedFile {
+                file,
+                watch: w.clone(),
+            }))
+        });
+        RevocationStore::open_with(p, 0, 0, opener).unwrap().0
+    }
+
+    #[test]
+    fn every_acknowledged_revocation_is_synced_after_its_write() {
+        let d = dir("sync");
+        let p = d.join("rev.log");
+        let w = Watch::default();
+        let s = watched(&p, &w);
+        w.events.lock().unwrap().clear();
+        for i in 0..5 {
+            assert_eq!(
+                s.revoke(&format!("k{i}"), None, 1, ADMIN).unwrap(),
+                Revoked::Appended
+            );
+            let ev = w.events.lock().unwrap().clone();
+            assert_eq!(
+                ev,
+                vec!["write", "sync"].repeat(i + 1),
+                "after revocation {i}"
+            );
+        }
+        // Nothing to write for a repeat.
+        assert_eq!(s.revoke("k0", None, 2, ADMIN).unwrap(), Revoked::Already);
+        assert_eq!(w.events.lock().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn a_failed_write_or_sync_is_not_acknowledged() {
+        let d = dir("fail");
+        let p = d.join("rev.log");
+        let w = Watch::default();
+        let s = watched(&p, &w);
+        s.revoke("before", None, 1, ADMIN).unwrap();
+        let len = std::fs::metadata(&p).unwrap().len();
+        *w.fail.lock().unwrap() = Some("write");
+        match s.revoke("lost-write", None, 1, ADMIN) {
+            Err(RevocationError::Io { op: "append", .. }) => {}
+            other => panic!("a failed write gave {other:?}"),
+        }
+        assert!(!s.is_revoked("lost-write"));
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), len);
+        *w.fail.lock().unwrap() = Some("sync");
+        match s.revoke("lost-sync", None, 1, ADMIN) {
+            Err(RevocationError::Io { op: "fsync", .. }) => {}
+            other => panic!("a failed fsync gave {other:?}"),
+        }
+        assert!(!s.is_revoked("lost-sync"));
+        // Once the file works again, so does revoking; the earlier entry is intact.
+        *w.fail.lock().unwrap() = None;
+        s.revoke("after", None, 1, ADMIN).unwrap();
+        assert!(s.is_revoked("before") && s.is_revoked("after"));
+    }
+
+    #[test]
+    fn users_are_capped_and_admins_keep_a_reserve() {
+        let d = dir("cap");
+        let p = d.join("rev.log");
+        let (mut s, _) = RevocationStore::open(&p, 0, 0).unwrap();
+        s.set_capacity(10, 4);
+        let bob = Revoker::User {
+            name: "bob",
+            cap: 3,
+        };
+        for i in 0..3 {
+            s.revoke(&format!("bob-{i}"), None, 1, bob).unwrap();
+        }
+        // At the cap: the fourth is refused, a repeat is still fine.
+        assert!(matches!(
+            s.revoke("bob-3", None, 1, bob),
+            Err(RevocationError::UserCap { cap: 3 })
+        ));
+        assert_eq!(s.revoke("bob-0", None, 1, bob).unwrap(), Revoked::Already);
+        // The count survives a restart (it is in the log), and expiry frees places.
+        s.revoke(
+            "alice-0",
+            None,
+            1,
+            Revoker::User {
+                name: "alice",
+                cap: 3,
+            },
+        )
+        .unwrap();
+        drop(s);
+        let (mut s, _) = RevocationStore::open(&p, 2, 0).unwrap();
+        s.set_capacity(10, 4);
+        assert!(matches!(
+            s.revoke("bob-3", None, 2, bob),
+            Err(RevocationError::UserCap { cap: 3 })
+        ));
+        s.revoke(
+            "carol-0",
+            None,
+            2,
+            Revoker::User {
+                name: "carol",
+                cap: 3,
+            },
+        )
+        .unwrap();
+        s.revoke(
+            "carol-1",
+            None,
+            2,
+            Revoker::User {
+                name: "carol",
+                cap: 3,
+            },
+        )
+        .unwrap();
+        // 6 live: users may fill up to 10 - 4 = 6; admins up to 10.
+        assert!(matches!(
+            s.revoke(
+                "dave-0",
+                None,
+                2,
+                Revoker::User {
+                    name: "dave",
+                    cap: 3
+                }
+            ),
+            Err(RevocationError::Full)
+        ));
+        for i in 0..4 {
+            s.revoke(&format!("admin-{i}"), None, 2, ADMIN).unwrap();
+        }
+        assert!(matches!(
+            s.revoke("admin-4", None, 2, ADMIN),
+            Err(RevocationError::Full)
+        ));
+        // Short-lived entries of bob's free his places once they are dropped.
+        let (mut s2, _) = RevocationStore::open(&d.join("cap2.log"), 0, 0).unwrap();
+        s2.set_capacity(10, 0);
+        for i in 0..3 {
+            s2.revoke(&format!("b{i}"), Some(5), 1, bob).unwrap();
+        }
+        assert!(s2.revoke("b3", Some(5), 1, bob).is_err());
+        s2.compact(6).unwrap();
+        s2.revoke("b3", Some(50), 6, bob).unwrap();
+    }
+
+    #[test]
+    fn records_without_by_still_load() {
+        // A record as older releases wrote it: four fields, the check over the first three.
+        let body = "old-1 5 -";
+        let line = format!("{body} {}\n", check(body));
+        let parsed = parse_log(format!("# apikey-sts revocations v1\n{line}").as_bytes()).unwrap();
+        assert_eq!(
+            parsed.records,
+            vec![(
+                "old-1".to_string(),
+                Entry {
+                    revoked_at: 5,
+                    expires_at: None,
+                    by: None
+                }
+            )]
+        );
+        let e = Entry {
+            revoked_at: 1,
+            expires_at: Some(2),
+            by: Some(owner_id("bob")),
+        };
+        let parsed = parse_log(record("new-1", &e).as_bytes()).unwrap();
+        assert_eq!(parsed.records, vec![("new-1".to_string(), e)]);
+        for bad in [
+            "x 1 - zzzzzzzzzzzzzzzz 0000000000000000",
+            "x 1 - 12 0000000000000000",
+        ] {
+            let body_len = bad.len() - 17;
+            let line = format!("{} {}\n", &bad[..body_len], check(&bad[..body_len]));
+            assert!(parse_log(line.as_bytes()).unwrap().torn.is_some(), "{bad}");
+        }
     }
 
     #[test]
@@ -880,14 +1250,16 @@ mod tests {
                 "x1",
                 &Entry {
                     revoked_at: 1,
-                    expires_at: Some(9)
+                    expires_at: Some(9),
+                    by: None,
                 }
             ),
             record(
                 "x2",
                 &Entry {
                     revoked_at: 2,
-                    expires_at: None
+                    expires_at: None,
+                    by: None,
                 }
             )
         );

@@ -54,6 +54,7 @@ fn broken_app() -> App {
         jwks: None,
         keys: None,
         revocations: None,
+        revocations_per_user: apikey_sts::revocation::MAX_PER_USER,
     }
 }
 

@@ -13,13 +13,21 @@ const BOB_AUTH: &str = "Basic Ym9iOmJvYg=="; // bob:bob
 /// The bundled config plus a validator, an admin-scoped user and a plain one; the revocation
 /// log lives at `log` (outside the server's temp dir, so it survives restarts).
 fn config(log: &Path) -> String {
+    config_with(log, "")
+}
+
+/// As `config`, with more keys in `[apikey.revocation]`.
+fn config_with(log: &Path, revocation_keys: &str) -> String {
     let root = apikey_sts::auth::hash_password(b"root", 10_000).unwrap();
     let bob = apikey_sts::auth::hash_password(b"bob", 10_000).unwrap();
     default_config(&format!(
         "[validator]\nport = 0\n\n[b7a.users.root]\npassword = '{root}'\nscopes = \"apikey:admin\"\n\
          [b7a.users.bob]\npassword = '{bob}'\n"
     ))
-    .replace("file = \"revocations.log\"", &format!("file = \"{}\"", log.display()))
+    .replace(
+        "file = \"revocations.log\"",
+        &format!("file = \"{}\"\n{revocation_keys}", log.display()),
+    )
 }
 
 fn start(dir: &TempDir, log: &Path) -> Server {
@@ -486,4 +494,47 @@ fn a_revoked_key_stays_refused_after_exp_across_a_restart() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(validate(srv.plain_addr.unwrap(), &fresh), 200);
+}
+
+#[test]
+fn a_user_holds_at_most_max_per_user_revocations_and_admins_more() {
+    let dir = TempDir::new("rev-cap");
+    let log = log_path(&dir);
+    let srv_dir = TempDir::new("rev-srv");
+    let conf = srv_dir.write("micro-gw.conf", config_with(&log, "maxPerUser = 2"));
+    let srv = Server::start_with(srv_dir, conf, &[]).unwrap_or_else(|l| panic!("{l}"));
+    let mut c = srv.client();
+    let bob_keys: Vec<String> = (0..3)
+        .map(|_| {
+            c.get("/apikey", &format!("Authorization: {BOB_AUTH}\r\n"))
+                .text()
+        })
+        .collect();
+    for k in &bob_keys[..2] {
+        assert_eq!(form(&mut c, BOB_AUTH, &format!("token={k}")).status, 200);
+    }
+    // Past the cap: a clear 403, and the key is not revoked.
+    let r = form(&mut c, BOB_AUTH, &format!("token={}", bob_keys[2]));
+    assert_eq!(r.status, 403, "{}", r.text());
+    assert!(r.text().contains("maxPerUser"), "{}", r.text());
+    // Revoking one already revoked is still fine.
+    assert_eq!(
+        form(&mut c, BOB_AUTH, &format!("token={}", bob_keys[0])).status,
+        200
+    );
+    // An admin is not capped, and may revoke bob's third key.
+    for i in 0..3 {
+        assert_eq!(
+            form(&mut c, ROOT_AUTH, &format!("jti=admin-{i}")).status,
+            200
+        );
+    }
+    assert_eq!(
+        form(&mut c, ROOT_AUTH, &format!("token={}", bob_keys[2])).status,
+        200
+    );
+    let v = srv.plain_addr.unwrap();
+    for k in &bob_keys {
+        assert_eq!(validate(v, k), 401);
+    }
 }
