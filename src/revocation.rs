@@ -1082,11 +1082,7 @@ mod tests {
                 Revoked::Appended
             );
             let ev = w.events.lock().unwrap().clone();
-            assert_eq!(
-                ev,
-                vec!["write", "sync"].repeat(i + 1),
-                "after revocation {i}"
-            );
+            assert_eq!(ev, ["write", "sync"].repeat(i + 1), "after revocation {i}");
         }
         // Nothing to write for a repeat.
         assert_eq!(s.revoke("k0", None, 2, ADMIN).unwrap(), Revoked::Already);
