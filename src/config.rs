@@ -279,11 +279,9 @@ impl Config {
         base_dir: &Path,
         env: &Environment<'_>,
     ) -> Result<Config, ConfigError> {
-        let root: Table = text.parse().map_err(|e: toml::de::Error| ConfigError {
-            file: source.to_string(),
-            key: String::new(),
-            message: format!("not valid TOML: {}", one_line(&e.to_string())),
-        })?;
+        let root: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| syntax_error(text, source, &e))?;
         let mut r = Reader {
             source,
             base_dir,
@@ -323,6 +321,56 @@ impl Config {
 }
 
 /// toml errors span several lines with a caret diagram; we promise one line.
+/// A TOML syntax error as the file, the key path where it can be told, the line and column, and
+/// the parser's reason. Never the text of the line: an unterminated `keyStorePassword = "...`
+/// would put the password in the log.
+fn syntax_error(text: &str, source: &str, e: &toml::de::Error) -> ConfigError {
+    let at = e.span().map_or(0, |s| s.start).min(text.len());
+    let before = text.get(..at).unwrap_or("");
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = text
+        .get(line_start..at)
+        .map_or(1, |l| l.chars().count() + 1);
+    // The table is the last header above the error; the key, the bare key left of `=` on the
+    // error's line. Both are names, not values; anything else is left out.
+    let is_name = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b' '))
+    };
+    let table = before
+        .lines()
+        .take(line_no.saturating_sub(1))
+        .filter_map(|l| {
+            let l = l.trim();
+            let inner = l.strip_prefix('[')?.trim_start_matches('[');
+            let inner = inner.split(']').next()?.trim();
+            is_name(inner).then(|| inner.replace(' ', ""))
+        })
+        .last();
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| is_name(k) && !k.contains(' '))
+        .map(str::to_string);
+    let path = match (table, key) {
+        (Some(t), Some(k)) => join(&t, &k),
+        (Some(t), None) => t,
+        (None, Some(k)) => k,
+        (None, None) => String::new(),
+    };
+    ConfigError {
+        file: source.to_string(),
+        key: path,
+        message: format!(
+            "not valid TOML at line {line_no}, column {column}: {}",
+            one_line(e.message())
+        ),
+    }
+}
+
 fn one_line(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
@@ -1208,8 +1256,53 @@ mod tests {
     #[test]
     fn invalid_toml_is_one_line() {
         let e = parse("[listenerConfig\nhost=").unwrap_err();
-        assert!(e.to_string().starts_with("test.conf: not valid TOML"));
+        assert!(
+            e.to_string()
+                .starts_with("test.conf: not valid TOML at line 1"),
+            "{e}"
+        );
         assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn toml_syntax_errors_never_quote_the_line() {
+        let cases = [
+            // (text, key path, line)
+            (
+                "[listenerConfig]\nhost = \"h\"\nkeyStorePassword = \"Sup3rS3cret\n",
+                "listenerConfig.keyStorePassword",
+                3,
+            ),
+            (
+                "[apikey.issuer.tokenConfig]\nkeyStorePassword = 'Sup3rS3cret\n",
+                "apikey.issuer.tokenConfig.keyStorePassword",
+                2,
+            ),
+            (
+                "[b7a.users.admin]\npassword = Sup3rS3cret\n",
+                "b7a.users.admin.password",
+                2,
+            ),
+            ("password = \"x\" Sup3rS3cret\n", "password", 1),
+            (
+                "[[apikey.issuer.api]]\nname = \"\"\"Sup3rS3cret",
+                "apikey.issuer.api.name",
+                2,
+            ),
+            ("Sup3rS3cret\n", "", 1),
+            ("[a]\nSup3r S3cret = 1 2\n", "a", 2),
+        ];
+        for (text, key, line) in cases {
+            let e = parse(text).unwrap_err();
+            let shown = e.to_string();
+            assert!(!shown.contains("Sup3r"), "{text:?} -> {shown}");
+            assert_eq!(e.key, key, "{text:?} -> {shown}");
+            assert!(
+                e.message
+                    .starts_with(&format!("not valid TOML at line {line}, column ")),
+                "{text:?} -> {shown}"
+            );
+        }
     }
 
     #[test]
