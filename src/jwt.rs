@@ -19,6 +19,11 @@ pub enum JwtError {
     Algorithm(String),
     UnknownKey(String),
     BadSignature,
+    /// The header or the claims name one member twice (see `strict_json`).
+    DuplicateMember(String),
+    /// The header has `crit`: RFC 7515 §4.1.11 says a recipient must reject a JWS whose
+    /// critical extensions it does not understand, and we understand none.
+    CriticalExtension,
 }
 
 impl fmt::Display for JwtError {
@@ -39,6 +44,12 @@ impl fmt::Display for JwtError {
                 write!(f, "token key id {kid:?} is not a known signing key")
             }
             JwtError::BadSignature => f.write_str("token signature does not verify"),
+            JwtError::DuplicateMember(name) => {
+                write!(f, "malformed token: member {name:?} appears more than once")
+            }
+            JwtError::CriticalExtension => {
+                f.write_str("token header lists critical extensions (crit); none is supported")
+            }
         }
     }
 }
@@ -159,11 +170,45 @@ pub struct Verified {
     pub claims: serde_json::Value,
 }
 
+/// A segment without its base64 padding. Some releases of the original padded their segments,
+/// so padding is accepted, but only as much as base64 itself would add: `sig`, `sig=` and
+/// `sig===` must not be three spellings of one token.
+fn unpad(part: &str) -> Result<&str, JwtError> {
+    let bare = part.trim_end_matches('=');
+    let pad = part.len() - bare.len();
+    if pad > 0 && (pad > 2 || !part.len().is_multiple_of(4)) {
+        return Err(JwtError::Malformed("segment has wrong base64 padding"));
+    }
+    Ok(bare)
+}
+
 fn b64(part: &str) -> Result<Vec<u8>, JwtError> {
-    // Some releases of the original padded their segments; accept a trailing '='.
     URL_SAFE_NO_PAD
-        .decode(part.trim_end_matches('='))
+        .decode(unpad(part)?)
         .map_err(|_| JwtError::Malformed("segment is not base64url"))
+}
+
+/// The one spelling of a token that caches and logs use: the signature segment without padding
+/// (the header and claims segments are signed as they are, so their spelling is fixed). A token
+/// `verify` would refuse for its padding comes back unchanged.
+pub fn canonical(token: &str) -> std::borrow::Cow<'_, str> {
+    match token.rsplit_once('.') {
+        Some((signed, sig)) if sig.ends_with('=') => match unpad(sig) {
+            Ok(bare) => format!("{signed}.{bare}").into(),
+            Err(_) => token.into(),
+        },
+        _ => token.into(),
+    }
+}
+
+/// Strict JSON (no duplicate members) of one decoded segment.
+fn json(bytes: &[u8], what: &'static str) -> Result<serde_json::Value, JwtError> {
+    crate::strict_json::parse(bytes).map_err(|e| match e {
+        crate::strict_json::StrictJsonError::DuplicateMember(name) => {
+            JwtError::DuplicateMember(name)
+        }
+        crate::strict_json::StrictJsonError::Syntax => JwtError::Malformed(what),
+    })
 }
 
 /// Checks structure, algorithm and signature. `key_for` maps a `kid` (None when the header has
@@ -181,8 +226,13 @@ pub fn verify<'k>(
     else {
         return Err(JwtError::Malformed("expected three dot-separated segments"));
     };
-    let header: Header = serde_json::from_slice(&b64(h)?)
-        .map_err(|_| JwtError::Malformed("header is not a JSON object with alg"))?;
+    const BAD_HEADER: &str = "header is not a JSON object with alg";
+    let header = json(&b64(h)?, BAD_HEADER)?;
+    if header.get("crit").is_some() {
+        return Err(JwtError::CriticalExtension);
+    }
+    let header: Header =
+        serde_json::from_value(header).map_err(|_| JwtError::Malformed(BAD_HEADER))?;
     if header.alg != "RS256" {
         return Err(JwtError::Algorithm(header.alg));
     }
@@ -193,8 +243,7 @@ pub fn verify<'k>(
     VerifyingKey::<Sha256>::new(key.clone())
         .verify(signed.as_bytes(), &sig)
         .map_err(|_| JwtError::BadSignature)?;
-    let claims: serde_json::Value =
-        serde_json::from_slice(&b64(c)?).map_err(|_| JwtError::Malformed("claims are not JSON"))?;
+    let claims = json(&b64(c)?, "claims are not JSON")?;
     if !claims.is_object() {
         return Err(JwtError::Malformed("claims are not a JSON object"));
     }
@@ -288,9 +337,26 @@ pub(crate) mod tests {
         let t = encode("ballerina", &claims(), &signer).unwrap();
         let v = verify(&t, &keys).unwrap();
         assert_eq!(v.claims["sub"], "admin");
-        // A trailing '=' on a segment (padded producers) is accepted.
-        let padded = format!("{t}=");
+        // The signature with the padding base64 would give it (padded producers) is accepted,
+        // and has the unpadded token as its canonical form; any other padding is refused.
+        let sig_len = t.rsplit('.').next().unwrap().len();
+        let pad = (4 - sig_len % 4) % 4;
+        assert!(pad > 0, "the test key's signature needs padding");
+        let padded = format!("{t}{}", "=".repeat(pad));
         assert!(verify(&padded, &keys).is_ok());
+        assert_eq!(canonical(&padded), t.as_str());
+        assert_eq!(canonical(&t), t.as_str());
+        for wrong in 1..=4 {
+            if wrong == pad {
+                continue;
+            }
+            let bad = format!("{t}{}", "=".repeat(wrong));
+            assert!(
+                matches!(verify(&bad, &keys), Err(JwtError::Malformed(_))),
+                "{wrong} '='"
+            );
+            assert_eq!(canonical(&bad), bad.as_str());
+        }
         // Flip one claim character.
         let mut parts: Vec<String> = t.split('.').map(String::from).collect();
         let mut c = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
@@ -304,6 +370,58 @@ pub(crate) mod tests {
             verify(&t.replacen("eyJ", "eyK", 1), &keys).unwrap_err(),
             JwtError::Malformed(_) | JwtError::BadSignature
         ));
+    }
+
+    /// A token over any header and claims text, signed with the test key.
+    fn sign_raw(header: &str, claims: &str) -> String {
+        let signer = RsaSigner::new(test_key().clone());
+        let mut t = URL_SAFE_NO_PAD.encode(header);
+        t.push('.');
+        URL_SAFE_NO_PAD.encode_string(claims, &mut t);
+        let sig = signer.sign(t.as_bytes()).unwrap();
+        t.push('.');
+        URL_SAFE_NO_PAD.encode_string(sig, &mut t);
+        t
+    }
+
+    #[test]
+    fn critical_extensions_and_duplicate_members_are_refused() {
+        let public = test_key().to_public_key();
+        let keys = |kid: Option<&str>| (kid == Some("k")).then_some(&public);
+        let header = r#"{"alg":"RS256","kid":"k"}"#;
+        let claims = r#"{"sub":"alice","jti":"j"}"#;
+        assert!(verify(&sign_raw(header, claims), &keys).is_ok());
+        for crit in [r#"["exp"]"#, "[]", r#""x""#] {
+            let h = format!(r#"{{"alg":"RS256","kid":"k","crit":{crit}}}"#);
+            assert_eq!(
+                verify(&sign_raw(&h, claims), &keys).unwrap_err(),
+                JwtError::CriticalExtension,
+                "{h}"
+            );
+        }
+        assert_eq!(
+            verify(&sign_raw(header, r#"{"sub":"alice","sub":"admin"}"#), &keys).unwrap_err(),
+            JwtError::DuplicateMember("sub".into())
+        );
+        assert_eq!(
+            verify(
+                &sign_raw(
+                    header,
+                    r#"{"sub":"a","allowedAPIs":[{"name":"x","name":"y"}]}"#
+                ),
+                &keys
+            )
+            .unwrap_err(),
+            JwtError::DuplicateMember("name".into())
+        );
+        assert_eq!(
+            verify(
+                &sign_raw(r#"{"alg":"RS256","kid":"k","kid":"k"}"#, claims),
+                &keys
+            )
+            .unwrap_err(),
+            JwtError::DuplicateMember("kid".into())
+        );
     }
 
     #[test]

@@ -18,5 +18,6 @@ pub mod revocation;
 pub mod secret;
 pub mod server;
 pub mod startup;
+pub mod strict_json;
 pub mod throttle;
 pub mod validator;

@@ -19,7 +19,7 @@ pub const AUTH_FAILURE_REASONS: [&str; 4] = [
 ];
 
 /// `result` label values of `apikey_sts_validations_total`; the validator's rejection reasons.
-pub const VALIDATION_RESULTS: [&str; 16] = [
+pub const VALIDATION_RESULTS: [&str; 17] = [
     "valid",
     "missing",
     "malformed",
@@ -27,6 +27,7 @@ pub const VALIDATION_RESULTS: [&str; 16] = [
     "bad_algorithm",
     "unknown_key",
     "bad_signature",
+    "critical_extension",
     "wrong_issuer",
     "wrong_audience",
     "expired",

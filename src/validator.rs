@@ -103,7 +103,8 @@ impl Rejection {
         match self {
             Rejection::Missing => "missing",
             Rejection::Token(JwtError::TooLong(_)) => "too_long",
-            Rejection::Token(JwtError::Malformed(_)) => "malformed",
+            Rejection::Token(JwtError::Malformed(_) | JwtError::DuplicateMember(_)) => "malformed",
+            Rejection::Token(JwtError::CriticalExtension) => "critical_extension",
             Rejection::Token(JwtError::Algorithm(_)) => "bad_algorithm",
             Rejection::Token(JwtError::UnknownKey(_)) => "unknown_key",
             Rejection::Token(JwtError::BadSignature) => "bad_signature",

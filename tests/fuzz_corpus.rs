@@ -165,7 +165,20 @@ fn write_jwt_seeds() {
     let seeds: Vec<(&str, String)> = vec![
         ("valid-never-expires", never.clone()),
         ("valid-600s-audience", short.clone()),
-        ("valid-padded-signature", format!("{never}=")),
+        // An RSA-2048 signature is 256 bytes: base64 pads it with "==".
+        ("valid-padded-signature", format!("{never}==")),
+        ("wrong-padding", format!("{never}=")),
+        (
+            "critical-extension",
+            sign_raw(
+                r#"{"alg":"RS256","crit":["exp"]}"#,
+                r#"{"sub":"admin","iat":0}"#,
+            ),
+        ),
+        (
+            "duplicate-sub",
+            sign_raw(r#"{"alg":"RS256"}"#, r#"{"sub":"alice","sub":"admin"}"#),
+        ),
         (
             "valid-no-kid",
             sign_raw(r#"{"alg":"RS256"}"#, r#"{"sub":"admin","iat":0}"#),
