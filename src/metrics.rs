@@ -302,7 +302,13 @@ mod tests {
     #[test]
     fn gauge_and_seconds_format() {
         set_open_connections(7);
-        assert!(render().contains("apikey_sts_open_connections "));
+        assert!(
+            render()
+                .lines()
+                .any(|l| l == "apikey_sts_open_connections 7"),
+            "{}",
+            render()
+        );
         assert_eq!(seconds(1_234_567), "1.234567");
         assert_eq!(seconds(5), "0.000005");
     }

@@ -1239,7 +1239,7 @@ mod tests {
     }
 
     #[test]
-    fn parse_log_never_panics_on_prefixes_and_flips() {
+    fn parse_log_on_every_prefix_and_bit_flip() {
         let log = format!(
             "{HEADER}{}{}",
             record(
@@ -1260,11 +1260,32 @@ mod tests {
             )
         );
         let b = log.as_bytes();
+        let all = parse_log(b).unwrap();
+        assert_eq!((all.records.len(), all.torn.is_none()), (2, true));
+        let first_end = HEADER.len() + log[HEADER.len()..].find('\n').unwrap() + 1;
         for i in 0..b.len() {
-            let _ = parse_log(&b[..i]);
+            // A prefix is a log cut short by a crash: never an error, and it keeps exactly the
+            // complete records before the cut.
+            let p = parse_log(&b[..i]).unwrap_or_else(|e| panic!("prefix {i}: {e:?}"));
+            let want = usize::from(i >= first_end);
+            assert_eq!(p.records, all.records[..want], "prefix {i}");
+            assert!(p.good_len <= i);
+            assert_eq!(p.torn.is_some(), p.good_len < i, "prefix {i}");
+            // A flipped byte never yields a record that was not written: the damaged line is
+            // refused (an error, or a torn tail when it is the last).
             let mut m = b.to_vec();
             m[i] ^= 0x41;
-            let _ = parse_log(&m);
+            if let Ok(p) = parse_log(&m) {
+                for r in &p.records {
+                    assert!(all.records.contains(r), "flip at {i} made {r:?}");
+                }
+                if i >= HEADER.len() {
+                    assert!(
+                        p.records.len() < 2 || p.torn.is_some(),
+                        "flip at {i} unnoticed"
+                    );
+                }
+            }
         }
     }
 }

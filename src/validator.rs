@@ -1096,9 +1096,12 @@ mod tests {
             "", ".", "..", "%", "%%", "%zz", "%e2%82", "a.b.c", &long, &at, "\u{0}", "é.é.é",
         ] {
             let q = format!("/validate?apikey={k}");
-            let _ = v.validate(&req(&q, &[]), NOW);
-            let _ = v.validate(&req("/validate", &[("X-Original-URI", &q)]), NOW);
-            let _ = v.check(k, None, NOW);
+            for r in [req(&q, &[]), req("/validate", &[("X-Original-URI", &q)])] {
+                let (resp, accepted) = v.validate(&r, NOW);
+                assert_eq!(resp.status, 401, "{k:?}");
+                assert!(accepted.is_none(), "{k:?}");
+            }
+            assert!(v.check(k, None, NOW).is_err(), "{k:?}");
         }
         assert_eq!(v.check(&long, None, NOW).unwrap_err().label(), "too_long");
         assert_eq!(percent_decode("a%2"), "a%2");

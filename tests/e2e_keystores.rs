@@ -454,7 +454,21 @@ fn unreadable_file() {
         format!("keystore {path}: cannot read file: Is a directory (os error 21)")
     );
 
-    // chmod 000: only meaningful when permissions apply to us (not as root).
+    // A symbolic link loop cannot be opened, whoever we run as (CI runs as root).
+    let (a, b) = (dir.0.join("loop-a.p12"), dir.0.join("loop-b.p12"));
+    std::os::unix::fs::symlink(&b, &a).unwrap();
+    std::os::unix::fs::symlink(&a, &b).unwrap();
+    let path = path_str(&a);
+    let msg = fails_both_ways(store(path, PW, "ballerina"), "");
+    assert_eq!(
+        msg,
+        format!(
+            "keystore {path}: cannot read file: Too many levels of symbolic links (os error 40)"
+        )
+    );
+
+    // chmod 000: only meaningful when permissions apply to us (not as root); the two cases
+    // above hold for root too.
     use std::os::unix::fs::PermissionsExt;
     let file = dir.write(
         "locked.p12",

@@ -249,8 +249,6 @@ fn nginx_auth_request_admits_good_keys_and_refuses_bad_ones() {
     let nginx = Nginx::start(plain);
 
     let good = issue(&srv, "");
-    let short = issue(&srv, r#"{"validityTime":3}"#);
-    let exp = claims(&short)["exp"].as_i64().unwrap();
 
     // A good key, in each place a client may put it.
     let r = nginx.get("/petstore/pets/1", &format!("apikey: {good}\r\n"));
@@ -268,20 +266,29 @@ fn nginx_auth_request_admits_good_keys_and_refuses_bad_ones() {
         nginx.get("/myapi/x", &format!("apikey: {good}\r\n")).status,
         200
     );
-    // The short-lived key is good until it expires. Judged only when the answer came back
-    // before `exp` (so the server surely checked it in time): a loaded CI machine may be slow.
-    let status = nginx
-        .get("/petstore/a", &format!("apikey: {short}\r\n"))
-        .status;
-    let answered = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    if answered < exp {
-        assert_eq!(status, 200);
-    } else {
-        eprintln!("short-lived key expired before its first check; validity check skipped");
+    // A short-lived key is good until it expires. Its answer can be judged only when it came
+    // back before `exp` (the server surely checked it in time); on a machine so loaded that it
+    // did not, a new key is tried, and the test fails only if none of five can be judged.
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    };
+    let mut judged = None;
+    for _ in 0..5 {
+        let short = issue(&srv, r#"{"validityTime":3}"#);
+        let exp = claims(&short)["exp"].as_i64().unwrap();
+        let status = nginx
+            .get("/petstore/a", &format!("apikey: {short}\r\n"))
+            .status;
+        if now() < exp {
+            assert_eq!(status, 200, "a short-lived key refused before its exp");
+            judged = Some((short, exp));
+            break;
+        }
     }
+    let (short, exp) = judged.expect("five short-lived keys expired before their first check");
 
     // Refusals: 401 for missing or bad keys, 403 for a good key on an API it does not cover.
     let tampered = with_claims(&good, |c| c["sub"] = "root".into());
