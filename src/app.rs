@@ -1,14 +1,17 @@
 //! The request handler: a typed request in, a typed response out, no I/O.
 
-use crate::auth::{self, Login, UserDb};
-use crate::config::{ApiEntry, Config, User};
+use crate::auth::{self, Login, User, UserDb};
+use crate::config::{ApiEntry, Config};
+use crate::fault::{
+    fault, internal_error, method_not_allowed, not_found, FAULT_INVALID_CREDENTIALS,
+    FAULT_MISSING_CREDENTIALS, FAULT_UNCLASSIFIED,
+};
 use crate::http::{Request, Response};
 use crate::jwks::KeySet;
 use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::revocation::RevocationStore;
-use crate::server::{Context, Handler};
+use crate::service::{Context, Handler, Outcome};
 use crate::throttle::{Throttle, Verdict};
-use serde::Serialize;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,11 +19,6 @@ use std::time::{Duration, Instant};
 /// Longest validity a client may ask for: keeps `exp` far from integer overflow and within what
 /// JavaScript verifiers represent exactly.
 pub const MAX_VALIDITY_SECONDS: i64 = 100 * 366 * 24 * 3600;
-
-/// Fault codes of the original gateway.
-pub const FAULT_UNCLASSIFIED: u32 = 900900;
-pub const FAULT_INVALID_CREDENTIALS: u32 = 900901;
-pub const FAULT_MISSING_CREDENTIALS: u32 = 900902;
 
 /// What the issuer needs, fixed at startup (and at each reload).
 pub struct App {
@@ -45,49 +43,6 @@ pub struct App {
 
 /// The scope that may revoke any key by `jti` and list revocations.
 pub const ADMIN_SCOPE: &str = "apikey:admin";
-
-/// The response plus what the request log may say about it.
-pub struct Outcome {
-    pub response: Response,
-    pub user: Option<String>,
-    pub jti: Option<String>,
-}
-
-impl From<Response> for Outcome {
-    fn from(response: Response) -> Self {
-        Outcome {
-            response,
-            user: None,
-            jti: None,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct FaultBody<'a> {
-    fault: Fault<'a>,
-}
-
-/// Field order as the original sends it.
-#[derive(Serialize)]
-struct Fault<'a> {
-    code: u32,
-    message: &'a str,
-    description: &'a str,
-}
-
-/// The original gateway's error body: `{"fault":{"code":..,"message":..,"description":..}}`.
-pub fn fault(status: u16, code: u32, message: &str, description: &str) -> Response {
-    let body = FaultBody {
-        fault: Fault {
-            code,
-            message,
-            description,
-        },
-    };
-    let body = serde_json::to_vec(&body).unwrap_or_default();
-    Response::new(status, "application/json", body)
-}
 
 fn expand_apis(apis: &[ApiEntry]) -> Vec<AllowedApi> {
     apis.iter()
@@ -203,9 +158,9 @@ impl App {
             // Public keys: no authentication.
             "/.well-known/jwks.json" | "/apikey/jwks" => match &self.jwks {
                 Some(j) => j.respond(req).into(),
-                None => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
+                None => not_found().into(),
             },
-            _ => fault(404, FAULT_UNCLASSIFIED, "Not Found", "no such resource").into(),
+            _ => not_found().into(),
         }
     }
 
@@ -521,16 +476,6 @@ impl Handler for App {
     }
 }
 
-fn method_not_allowed(allow: &str) -> Response {
-    fault(
-        405,
-        FAULT_UNCLASSIFIED,
-        "Method Not Allowed",
-        "method not allowed on this resource",
-    )
-    .header("Allow", allow)
-}
-
 fn unauthorized(code: u32, message: &str, description: &str) -> Response {
     fault(401, code, message, description).header("WWW-Authenticate", r#"Basic realm="apikey-sts""#)
 }
@@ -556,23 +501,10 @@ fn invalid_credentials() -> Response {
     )
 }
 
-/// The details go to the log, not to the client.
-pub fn internal_error(detail: &str) -> Outcome {
-    crate::log::error(&format!("internal error: {detail}"));
-    fault(
-        500,
-        FAULT_UNCLASSIFIED,
-        "Internal Server Error",
-        "the server could not complete the request",
-    )
-    .into()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::auth::PasswordHash;
-    use crate::config::User;
     use crate::jwt::tests::test_key;
     use crate::jwt::RsaSigner;
 

@@ -1,6 +1,5 @@
 //! Basic authentication: the `Authorization` header decoder and the `[b7a.users]` password formats.
 
-use crate::config::User;
 use crate::secret::Secret;
 use base64::Engine;
 use sha1::Sha1;
@@ -11,6 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
+
+/// A `[b7a.users.NAME]` entry: who may log in, with what, and with which scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub password: PasswordHash,
+    pub scopes: Vec<String>,
+}
 
 /// Why a request carries no usable credentials. Messages never echo the header value.
 #[derive(Debug, Clone, PartialEq, Eq)]

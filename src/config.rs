@@ -4,12 +4,17 @@
 //! error names the exact key (`apikey.issuer.tokenConfig.validityTime`) and every unknown
 //! section or key becomes a warning instead of a startup failure.
 
-use crate::auth::PasswordHash;
+use crate::auth::{PasswordHash, User};
 use crate::secret::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::{Table, Value};
+
+/// Default for `[apikey.revocation] compactEvery`: how many appends between compaction checks
+/// of the revocation log, and how many dead records beyond the live ones it may carry before it
+/// is rewritten.
+pub const COMPACT_EVERY: usize = 1024;
 
 /// A config problem: the file, the key at fault (dotted path, may be empty) and what is wrong.
 /// Secret values are never part of the message.
@@ -50,7 +55,7 @@ pub struct Config {
     pub validator: Option<ValidatorConfig>,
     /// `[apikey.revocation] file`: the durable revocation log; None disables revocation.
     pub revocation_file: Option<PathBuf>,
-    /// `[apikey.revocation] compactEvery` (see `revocation::COMPACT_EVERY`).
+    /// `[apikey.revocation] compactEvery` (see `COMPACT_EVERY`).
     pub revocation_compact_every: usize,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
@@ -166,13 +171,6 @@ impl Default for ValidatorConfig {
             cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub password: PasswordHash,
-    pub scopes: Vec<String>,
 }
 
 /// Every size, count and time limit of the server, with its default.
@@ -605,7 +603,7 @@ impl Reader<'_> {
 
     fn revocation(&mut self, root: &Table) -> Result<(Option<PathBuf>, usize), ConfigError> {
         let p = "apikey.revocation";
-        let every = crate::revocation::COMPACT_EVERY;
+        let every = COMPACT_EVERY;
         let Some(t) = self.table(root, p)? else {
             return Ok((None, every));
         };

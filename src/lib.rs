@@ -8,6 +8,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod fault;
 pub mod http;
 pub mod jwks;
 pub mod jwt;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod revocation;
 pub mod secret;
 pub mod server;
+pub mod service;
 pub mod startup;
 pub mod throttle;
 pub mod validator;

@@ -146,7 +146,9 @@ fn hash_password(iterations: u32) -> Result<(), String> {
 }
 
 /// Binds every listener the config asks for.
-fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server::Kind)>, String> {
+fn bind_listeners(
+    config: &Config,
+) -> Result<Vec<(std::net::TcpListener, apikey_sts::service::ListenerKind)>, String> {
     let addr = format!("{}:{}", config.listener.host, config.listener.https_port);
     let https = std::net::TcpListener::bind(&addr).map_err(|e| {
         format!(
@@ -159,7 +161,7 @@ fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server:
         "listening on https://{local} (workers={}, maxConnections={})",
         config.limits.workers, config.limits.max_connections
     ));
-    let mut listeners = vec![(https, server::Kind::Https)];
+    let mut listeners = vec![(https, apikey_sts::service::ListenerKind::Https)];
     if let Some(v) = &config.validator {
         let addr = format!("{}:{}", v.host, v.port);
         let plain = std::net::TcpListener::bind(&addr)
@@ -169,7 +171,7 @@ fn bind_listeners(config: &Config) -> Result<Vec<(std::net::TcpListener, server:
         log::info(&format!(
             "listening on http://{local} (validator, metrics, JWKS)"
         ));
-        listeners.push((plain, server::Kind::Plain));
+        listeners.push((plain, apikey_sts::service::ListenerKind::Plain));
     }
     Ok(listeners)
 }
@@ -217,7 +219,7 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
                 None => None,
             };
             let revoked =
-                revoked.map(|s| Arc::new(s) as Arc<dyn apikey_sts::validator::Revocation>);
+                revoked.map(|s| Arc::new(s) as Arc<dyn apikey_sts::revocation::Revocation>);
             apikey_sts::validator::verify_report(&c, &token, api, now, revoked)
                 .map_err(|e| e.to_string())
         });

@@ -5,7 +5,7 @@
 //! never a lock or an allocation, so instrumenting the hot paths costs nanoseconds. Label values
 //! come from fixed lists so the series count is bounded whatever clients send.
 
-use crate::server::Kind;
+use crate::service::ListenerKind;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -116,10 +116,10 @@ pub fn validation_cache(hit: bool) {
 }
 
 /// Time from a complete request to its response being queued.
-pub fn request_served(kind: Kind, took: Duration) {
+pub fn request_served(kind: ListenerKind, took: Duration) {
     let i = match kind {
-        Kind::Https => 0,
-        Kind::Plain => 1,
+        ListenerKind::Https => 0,
+        ListenerKind::Plain => 1,
     };
     let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     METRICS.latency[i].observe(us);
@@ -267,9 +267,9 @@ mod tests {
     fn histogram_is_cumulative_with_bucket_edges() {
         let before = render();
         // Exactly at the first bound, just past it, and past every bound.
-        request_served(Kind::Plain, Duration::from_micros(100));
-        request_served(Kind::Plain, Duration::from_micros(101));
-        request_served(Kind::Plain, Duration::from_secs(3600));
+        request_served(ListenerKind::Plain, Duration::from_micros(100));
+        request_served(ListenerKind::Plain, Duration::from_micros(101));
+        request_served(ListenerKind::Plain, Duration::from_secs(3600));
         let after = render();
         let b = |t: &str, le: &str| {
             sample(

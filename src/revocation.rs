@@ -41,9 +41,7 @@ const HEADER: &str = "# apikey-sts revocations v1\n";
 pub const MAX_JTI_BYTES: usize = 128;
 /// Most live revocations held; past it new revocations are refused (and said so).
 pub const MAX_REVOCATIONS: usize = 1_000_000;
-/// Default for `[apikey.revocation] compactEvery`: how many appends between compaction checks,
-/// and how many dead records beyond the live ones a log may carry before it is rewritten.
-pub const COMPACT_EVERY: usize = 1024;
+pub use crate::config::COMPACT_EVERY;
 /// Largest log file read at startup.
 pub const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -543,8 +541,24 @@ impl RevocationStore {
     }
 }
 
+/// The revocation lookup the validator makes: consulted on every validation after the signature
+/// is known good, cache hit or not, so a revoked key stops working at once. `claims` is the
+/// verified claims object (`jti`, `sub`, `iat`, ...).
+pub trait Revocation: Send + Sync {
+    fn is_revoked(&self, claims: &serde_json::Value) -> bool;
+}
+
+/// For a validator with no revocation log configured.
+pub struct NothingRevoked;
+
+impl Revocation for NothingRevoked {
+    fn is_revoked(&self, _: &serde_json::Value) -> bool {
+        false
+    }
+}
+
 /// Validators refuse a token whose `jti` is in the store, on every request (cache hit or not).
-impl crate::validator::Revocation for RevocationStore {
+impl Revocation for RevocationStore {
     fn is_revoked(&self, claims: &serde_json::Value) -> bool {
         claims
             .get("jti")
@@ -605,7 +619,7 @@ impl Snapshot {
     }
 }
 
-impl crate::validator::Revocation for Snapshot {
+impl Revocation for Snapshot {
     fn is_revoked(&self, claims: &serde_json::Value) -> bool {
         claims
             .get("jti")

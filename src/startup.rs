@@ -222,7 +222,7 @@ fn verification(
     (
         Arc<crate::jwks::KeySet>,
         Arc<crate::jwks::Jwks>,
-        Option<Arc<dyn crate::server::Handler>>,
+        Option<Arc<dyn crate::service::Handler>>,
     ),
     StartupError,
 > {
@@ -243,10 +243,10 @@ fn verification(
         let v =
             crate::validator::Validator::from_config(config, Arc::clone(&keys), Arc::clone(&jwks));
         let v = match &persistent.revocations {
-            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn crate::validator::Revocation>),
+            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn crate::revocation::Revocation>),
             None => v,
         };
-        Arc::new(v) as Arc<dyn crate::server::Handler>
+        Arc::new(v) as Arc<dyn crate::service::Handler>
     });
     Ok((keys, jwks, plain))
 }

@@ -6,20 +6,22 @@
 //! result is cached; every other check runs on every request, so a cached key expires on time.
 
 use crate::config::{Config, ValidatorConfig};
+use crate::fault::{
+    fault, method_not_allowed, not_found, FAULT_FORBIDDEN, FAULT_INVALID_CREDENTIALS,
+    FAULT_MISSING_CREDENTIALS,
+};
 use crate::http::{Request, Response};
 use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, JwtError, Verified};
-use crate::server::{Context, Handler};
-use crate::{app, metrics};
+use crate::metrics;
+use crate::revocation::{NothingRevoked, Revocation};
+use crate::service::{Context, Handler, Outcome};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::{Arc, Mutex};
-
-/// Fault code of the original gateway for "resource forbidden".
-pub const FAULT_FORBIDDEN: u32 = 900908;
 
 /// Why a key was refused. Messages name the header or claim at fault; they go to the gateway
 /// (and the log line's status), never include the key itself.
@@ -117,22 +119,6 @@ impl Rejection {
             Rejection::ApiNotAllowed { .. } => "api_not_allowed",
             Rejection::ApiUnspecified { .. } => "api_unspecified",
         }
-    }
-}
-
-/// Revocation hook: consulted on every validation after the signature is known good, cache hit
-/// or not, so a revoked key stops working at once. `claims` is the verified claims object (`jti`,
-/// `sub`, `iat`, ...).
-pub trait Revocation: Send + Sync {
-    fn is_revoked(&self, claims: &Value) -> bool;
-}
-
-/// The default until a revocation list exists.
-pub struct NothingRevoked;
-
-impl Revocation for NothingRevoked {
-    fn is_revoked(&self, _: &Value) -> bool {
-        false
     }
 }
 
@@ -508,12 +494,10 @@ impl Validator {
                 let status = r.status();
                 let (code, message) = match (status, &r) {
                     (403, _) => (FAULT_FORBIDDEN, "Forbidden"),
-                    (_, Rejection::Missing) => {
-                        (app::FAULT_MISSING_CREDENTIALS, "Missing Credentials")
-                    }
-                    _ => (app::FAULT_INVALID_CREDENTIALS, "Invalid Credentials"),
+                    (_, Rejection::Missing) => (FAULT_MISSING_CREDENTIALS, "Missing Credentials"),
+                    _ => (FAULT_INVALID_CREDENTIALS, "Invalid Credentials"),
                 };
-                let mut resp = app::fault(status, code, message, &r.to_string())
+                let mut resp = fault(status, code, message, &r.to_string())
                     .header("Cache-Control", "no-store");
                 if status == 401 {
                     resp = resp.header("WWW-Authenticate", "APIKey realm=\"apikey-sts\"");
@@ -523,12 +507,12 @@ impl Validator {
         }
     }
 
-    pub fn route(&self, req: &Request, ctx: &Context) -> app::Outcome {
+    pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
         match req.path() {
             "/validate" => {
                 // auth_request subrequests keep the client's method: any method validates.
                 let (response, accepted) = self.validate(req, ctx.now);
-                app::Outcome {
+                Outcome {
                     response,
                     user: accepted
                         .as_ref()
@@ -548,34 +532,21 @@ impl Validator {
             "/health" => get_only(req, || {
                 Response::new(200, "application/json", r#"{"status":"UP"}"#)
             }),
-            _ => app::fault(
-                404,
-                app::FAULT_UNCLASSIFIED,
-                "Not Found",
-                "no such resource",
-            )
-            .into(),
+            _ => not_found().into(),
         }
     }
 }
 
-fn get_only(req: &Request, ok: impl FnOnce() -> Response) -> app::Outcome {
+fn get_only(req: &Request, ok: impl FnOnce() -> Response) -> Outcome {
     if req.method == "GET" || req.method == "HEAD" {
         ok().into()
     } else {
-        app::fault(
-            405,
-            app::FAULT_UNCLASSIFIED,
-            "Method Not Allowed",
-            "method not allowed on this resource",
-        )
-        .header("Allow", "GET, HEAD")
-        .into()
+        method_not_allowed("GET, HEAD").into()
     }
 }
 
 impl Handler for Validator {
-    fn handle(&self, req: &Request, ctx: &Context) -> app::Outcome {
+    fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
         self.route(req, ctx)
     }
 }
@@ -808,7 +779,7 @@ mod tests {
         assert_eq!(r.status, 401);
         assert_eq!(
             serde_json::from_slice::<Value>(&r.body).unwrap()["fault"]["code"],
-            app::FAULT_MISSING_CREDENTIALS
+            FAULT_MISSING_CREDENTIALS
         );
         // Configured names replace the defaults.
         let mut custom = rules();

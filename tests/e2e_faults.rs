@@ -1,13 +1,14 @@
 //! Failures inside a request: the real server loop (in-process, real sockets and TLS) with
 //! handlers that panic or whose signer fails. Each gets a 500 fault and the server goes on.
 mod common;
-use apikey_sts::app::{App, Outcome};
-use apikey_sts::auth::{PasswordHash, UserDb};
-use apikey_sts::config::{Limits, User};
+use apikey_sts::app::App;
+use apikey_sts::auth::{PasswordHash, User, UserDb};
+use apikey_sts::config::Limits;
 use apikey_sts::http::{Request, Response};
 use apikey_sts::jwt::{JwtError, Signer};
 use apikey_sts::keystore::Keystore;
-use apikey_sts::server::{self, Context, Handler, Kind, Shared, State};
+use apikey_sts::server::{self, Shared, State};
+use apikey_sts::service::{Context, Handler, ListenerKind, Outcome};
 use common::*;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -75,7 +76,11 @@ fn panics_and_signer_errors_answer_500_and_the_server_keeps_serving() {
     };
     let s2 = Arc::clone(&shared);
     let server = std::thread::spawn(move || {
-        server::run(vec![(https, Kind::Https), (plain, Kind::Plain)], s2, limits)
+        server::run(
+            vec![(https, ListenerKind::Https), (plain, ListenerKind::Plain)],
+            s2,
+            limits,
+        )
     });
 
     // Plain listener: a panicking handler, twice (more than one worker's worth), then a good
