@@ -1152,7 +1152,7 @@ pub fn revoke_body(data: &[u8]) {
 }
 
 fn validator() -> &'static apikey_sts::validator::Validator {
-    use apikey_sts::jwks::{Jwks, KeySet, PublishedKey};
+    use apikey_sts::jwks::{KeySet, PublishedKey};
     use apikey_sts::validator::{Rules, Validator, VerifyCache};
     use std::sync::Arc;
     static V: OnceLock<Validator> = OnceLock::new();
@@ -1169,7 +1169,6 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             )])
             .expect("one key"),
         );
-        let jwks = Arc::new(Jwks::new(&keys));
         let rules = Rules {
             issuer: "https://localhost:9095/apikey".into(),
             audience: None,
@@ -1180,7 +1179,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             api_name_header: "X-API-Name".into(),
             api_version_header: "X-API-Version".into(),
         };
-        Validator::new(rules, keys, jwks, VerifyCache::new(64, 60))
+        Validator::new(rules, keys, VerifyCache::new(64, 60))
     })
 }
 

@@ -6,6 +6,7 @@ use crate::fault::{
     fault, internal_error, method_not_allowed, not_found, FAULT_INVALID_CREDENTIALS,
     FAULT_MISSING_CREDENTIALS, FAULT_UNCLASSIFIED,
 };
+use crate::form;
 use crate::http::{Request, Response};
 use crate::jwks::KeySet;
 use crate::jwt::{self, AllowedApi, Claims, Signer};
@@ -434,10 +435,10 @@ pub fn parse_revoke_body(
         let (mut token, mut jti) = (None, None);
         for pair in text.trim().split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let v = percent_decode(v).ok_or(BodyError::NotForm)?;
-            match percent_decode(k).ok_or(BodyError::NotForm)?.as_str() {
-                "token" => token = Some(v),
-                "jti" => jti = Some(v),
+            let v = form::decode(v).ok_or(BodyError::NotForm)?;
+            match &*form::decode(k).ok_or(BodyError::NotForm)? {
+                "token" => token = Some(v.into_owned()),
+                "jti" => jti = Some(v.into_owned()),
                 _ => {}
             }
         }
@@ -448,26 +449,6 @@ pub fn parse_revoke_body(
         (_, Some(j)) if !j.is_empty() => Ok(RevokeTarget::Jti(j)),
         _ => Err(BodyError::NoTarget),
     }
-}
-
-/// `application/x-www-form-urlencoded` value decoding; None on bad escapes or non-UTF-8.
-fn percent_decode(s: &str) -> Option<String> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 2;
-            }
-            c => out.push(c),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).ok()
 }
 
 impl Handler for App {

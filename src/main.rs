@@ -1,6 +1,8 @@
 //! Command line: runs the service, or one of the maintenance commands.
 #![forbid(unsafe_code)]
 
+mod cli;
+
 use apikey_sts::{auth, config::Config, log, server, startup, throttle::Throttle};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -220,8 +222,7 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
             };
             let revoked =
                 revoked.map(|s| Arc::new(s) as Arc<dyn apikey_sts::revocation::Revocation>);
-            apikey_sts::validator::verify_report(&c, &token, api, now, revoked)
-                .map_err(|e| e.to_string())
+            cli::verify::verify_report(&c, &token, api, now, revoked).map_err(|e| e.to_string())
         });
     match report {
         Ok((text, valid)) => {

@@ -5,9 +5,12 @@ use crate::config::Config;
 use crate::config::SignerKind;
 use crate::jwt::{ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
-use crate::revocation::RevocationStore;
+use crate::plain_listener::PlainListener;
+use crate::revocation::{Revocation, RevocationStore};
 use crate::server::State;
+use crate::service::Handler;
 use crate::throttle::Throttle;
+use crate::validator::Validator;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
@@ -222,7 +225,7 @@ fn verification(
     (
         Arc<crate::jwks::KeySet>,
         Arc<crate::jwks::Jwks>,
-        Option<Arc<dyn crate::service::Handler>>,
+        Option<Arc<dyn Handler>>,
     ),
     StartupError,
 > {
@@ -240,13 +243,12 @@ fn verification(
     }
     let jwks = Arc::new(crate::jwks::Jwks::new(&keys));
     let plain = config.validator.as_ref().map(|_| {
-        let v =
-            crate::validator::Validator::from_config(config, Arc::clone(&keys), Arc::clone(&jwks));
+        let v = Validator::from_config(config, Arc::clone(&keys));
         let v = match &persistent.revocations {
-            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn crate::revocation::Revocation>),
+            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
             None => v,
         };
-        Arc::new(v) as Arc<dyn crate::service::Handler>
+        Arc::new(PlainListener::new(v, Arc::clone(&jwks))) as Arc<dyn Handler>
     });
     Ok((keys, jwks, plain))
 }

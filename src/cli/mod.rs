@@ -1,0 +1,3 @@
+//! The command line's subcommands.
+
+pub mod verify;
