@@ -8,7 +8,7 @@ use crate::fault::{
 };
 use crate::form;
 use crate::http::{Request, Response};
-use crate::jwks::KeySet;
+use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::revocation::RevocationStore;
 use crate::service::{Context, Handler, Outcome};
@@ -33,11 +33,10 @@ pub struct App {
     pub signer: Box<dyn Signer>,
     /// Shared with the previous `App` across reloads, so a reload does not forgive attackers.
     pub throttle: Arc<Throttle>,
-    /// The public key set, served at `/.well-known/jwks.json` and `/apikey/jwks`; set by
-    /// `startup` (None: those paths are 404).
-    pub jwks: Option<Arc<crate::jwks::Jwks>>,
-    /// Keys that tokens presented for revocation are checked against; set by `startup`.
-    pub keys: Option<Arc<KeySet>>,
+    /// The public key set, served at `/.well-known/jwks.json` and `/apikey/jwks`.
+    pub jwks: Arc<Jwks>,
+    /// Keys that tokens presented for revocation are checked against.
+    pub keys: Arc<KeySet>,
     /// The durable revocation log, kept across reloads; None: revocation is not configured.
     pub revocations: Option<Arc<RevocationStore>>,
 }
@@ -114,7 +113,13 @@ pub fn effective_validity(configured: i64, requested: Option<i64>) -> i64 {
 }
 
 impl App {
-    pub fn new(config: &Config, signer: Box<dyn Signer>, throttle: Arc<Throttle>) -> App {
+    pub fn new(
+        config: &Config,
+        signer: Box<dyn Signer>,
+        throttle: Arc<Throttle>,
+        keys: Arc<KeySet>,
+        revocations: Option<Arc<RevocationStore>>,
+    ) -> App {
         let i = &config.issuer;
         // Leave at least one worker free of PBKDF2 work.
         let max_slow = config.limits.workers.saturating_sub(1).max(1);
@@ -128,9 +133,9 @@ impl App {
             users: UserDb::new(&config.users, max_slow),
             signer,
             throttle,
-            jwks: None,
-            keys: None,
-            revocations: None,
+            jwks: Arc::new(Jwks::new(&keys)),
+            keys,
+            revocations,
         }
     }
 
@@ -157,10 +162,7 @@ impl App {
                 _ => method_not_allowed("GET").into(),
             },
             // Public keys: no authentication.
-            "/.well-known/jwks.json" | "/apikey/jwks" => match &self.jwks {
-                Some(j) => j.respond(req).into(),
-                None => not_found().into(),
-            },
+            "/.well-known/jwks.json" | "/apikey/jwks" => self.jwks.respond(req).into(),
             _ => not_found().into(),
         }
     }
@@ -325,8 +327,8 @@ impl App {
                 (j, None)
             }
             RevokeTarget::Token(t) => {
-                let keys = self.keys.as_deref();
-                let verified = keys.and_then(|k| jwt::verify(&t, &|kid| k.key_for(kid)).ok());
+                let keys = &self.keys;
+                let verified = jwt::verify(&t, &|kid| keys.key_for(kid)).ok();
                 // RFC 7009 2.2: a token we did not issue is not an error.
                 let Some(v) = verified else {
                     return revoked_ok(user, None);
@@ -517,8 +519,8 @@ mod tests {
             ),
             signer: Box::new(RsaSigner::new(test_key().clone())),
             throttle: Arc::default(),
-            jwks: None,
-            keys: None,
+            jwks: Arc::new(Jwks::new(&KeySet::new(vec![]).unwrap())),
+            keys: Arc::new(KeySet::new(vec![]).unwrap()),
             revocations: None,
         }
     }

@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::config::Config;
 use crate::config::SignerKind;
+use crate::jwks::KeySet;
 use crate::jwt::{ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::plain_listener::PlainListener;
@@ -122,11 +123,22 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     let tls_entry = ks.entry(&l.certificate_alias)?;
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
-    let mut app = App::new(config, signer, throttle);
-    let (keys, jwks, plain) = verification(config, &issuer_ks, &mut warnings, persistent)?;
-    app.jwks = Some(jwks);
-    app.keys = Some(keys);
-    app.revocations = persistent.revocations.clone();
+    let keys = verification_keys(config, &issuer_ks, &mut warnings)?;
+    let app = App::new(
+        config,
+        signer,
+        throttle,
+        Arc::clone(&keys),
+        persistent.revocations.clone(),
+    );
+    let plain = config.validator.as_ref().map(|_| {
+        let v = Validator::from_config(config, keys);
+        let v = match &persistent.revocations {
+            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
+            None => v,
+        };
+        Arc::new(PlainListener::new(v, Arc::clone(&app.jwks))) as Arc<dyn Handler>
+    });
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.
     if app
@@ -214,23 +226,13 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
     Ok(cfg)
 }
 
-/// The published key set and, when `[validator]` is on, the validator listener's handler.
-#[allow(clippy::type_complexity)]
-fn verification(
+/// The signing key and `[[apikey.verificationKeys]]`: what tokens are verified against.
+fn verification_keys(
     config: &Config,
     issuer_ks: &Keystore,
     warnings: &mut Vec<String>,
-    persistent: &Persistent,
-) -> Result<
-    (
-        Arc<crate::jwks::KeySet>,
-        Arc<crate::jwks::Jwks>,
-        Option<Arc<dyn Handler>>,
-    ),
-    StartupError,
-> {
-    let keys =
-        Arc::new(crate::jwks::KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?);
+) -> Result<Arc<KeySet>, StartupError> {
+    let keys = Arc::new(KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?);
     if let Some(alias) = &config.validation.certificate_alias {
         if !keys.contains(alias) {
             warnings.push(format!(
@@ -241,14 +243,5 @@ fn verification(
             ));
         }
     }
-    let jwks = Arc::new(crate::jwks::Jwks::new(&keys));
-    let plain = config.validator.as_ref().map(|_| {
-        let v = Validator::from_config(config, Arc::clone(&keys));
-        let v = match &persistent.revocations {
-            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
-            None => v,
-        };
-        Arc::new(PlainListener::new(v, Arc::clone(&jwks))) as Arc<dyn Handler>
-    });
-    Ok((keys, jwks, plain))
+    Ok(keys)
 }

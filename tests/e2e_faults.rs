@@ -5,6 +5,7 @@ use apikey_sts::app::App;
 use apikey_sts::auth::{PasswordHash, User, UserDb};
 use apikey_sts::config::Limits;
 use apikey_sts::http::{Request, Response};
+use apikey_sts::jwks::{Jwks, KeySet};
 use apikey_sts::jwt::{JwtError, Signer};
 use apikey_sts::keystore::Keystore;
 use apikey_sts::server::{self, Shared, State};
@@ -52,8 +53,8 @@ fn broken_app() -> App {
         ),
         signer: Box::new(BrokenSigner),
         throttle: Arc::default(),
-        jwks: None,
-        keys: None,
+        jwks: Arc::new(Jwks::new(&KeySet::new(vec![]).unwrap())),
+        keys: Arc::new(KeySet::new(vec![]).unwrap()),
         revocations: None,
     }
 }

@@ -1,15 +1,71 @@
 //! `apikey-sts verify`: a key's header and claims, and whether this configuration accepts it.
 
+use super::{unix_now, usage_error, Error, UsageError, VerifyArgs, MAX_CLOCK_SKEW_SECONDS};
 use apikey_sts::config::Config;
 use apikey_sts::jwks::{JwksError, KeySet};
-use apikey_sts::revocation::Revocation;
+use apikey_sts::log;
+use apikey_sts::revocation::{Revocation, Snapshot};
 use apikey_sts::validator::{ApiRef, Rules, Validator, VerifyCache};
 use serde_json::Value;
+use std::io::Read;
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
+
+/// Exit 0 valid, 1 invalid, 2 usage or config error.
+pub(super) fn main(config_path: &Path, args: VerifyArgs) -> ExitCode {
+    let token = match args.token.as_deref() {
+        None => return usage_error(&UsageError::NoToken),
+        Some("-") => {
+            let mut s = String::new();
+            let limit = apikey_sts::jwt::MAX_TOKEN_BYTES as u64 + 2;
+            if let Err(e) = std::io::stdin().take(limit).read_to_string(&mut s) {
+                return usage_error(&UsageError::TokenStdin(e));
+            }
+            s
+        }
+        Some(t) => t.to_string(),
+    };
+    let api = args.api.as_deref().map(|name| ApiRef {
+        name: Some(name),
+        version: args.version.as_deref(),
+    });
+    match report_for(config_path, &token, api) {
+        Ok((text, valid)) => {
+            print!("{text}");
+            ExitCode::from(if valid { 0 } else { 1 })
+        }
+        Err(e) => {
+            log::error(&e.to_string());
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn report_for(
+    config_path: &Path,
+    token: &str,
+    api: Option<ApiRef<'_>>,
+) -> Result<(String, bool), Error> {
+    let now = unix_now();
+    let c = Config::load(config_path)?;
+    // Read-only: the running server may be appending to the same log.
+    let revoked = match &c.revocation_file {
+        Some(p) => Some(
+            Snapshot::read(p, now, MAX_CLOCK_SKEW_SECONDS).map_err(|error| Error::Revocation {
+                source: c.source.clone(),
+                error,
+            })?,
+        ),
+        None => None,
+    };
+    let revoked = revoked.map(|s| Arc::new(s) as Arc<dyn Revocation>);
+    report(&c, token, api, now, revoked).map_err(Error::Keys)
+}
 
 /// `apikey-sts verify TOKEN`: the report to print and whether the key is valid, using the
 /// configured keys and the validator's checks. `api` is checked only when given.
-pub fn verify_report(
+fn report(
     config: &Config,
     token: &str,
     api: Option<ApiRef<'_>>,
