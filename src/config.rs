@@ -749,7 +749,7 @@ impl Reader<'_> {
     }
 }
 
-/// Key rotation and the validator (issue 6).
+/// `[[apikey.verificationKeys]]` (key rotation) and `[validator]`.
 impl Reader<'_> {
     fn verification_keys(
         &mut self,

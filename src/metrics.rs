@@ -10,33 +10,94 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// `reason` label values of `apikey_sts_auth_failures_total`.
-pub const AUTH_FAILURE_REASONS: [&str; 4] = [
-    "missing_credentials",
-    "invalid_credentials",
-    "throttled",
-    "other",
-];
+/// Why an `/apikey` request was refused: the `reason` label of
+/// `apikey_sts_auth_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingCredentials,
+    InvalidCredentials,
+    Throttled,
+}
 
-/// `result` label values of `apikey_sts_validations_total`; the validator's rejection reasons.
-pub const VALIDATION_RESULTS: [&str; 16] = [
-    "valid",
-    "missing",
-    "malformed",
-    "too_long",
-    "bad_algorithm",
-    "unknown_key",
-    "bad_signature",
-    "wrong_issuer",
-    "wrong_audience",
-    "expired",
-    "not_yet_valid",
-    "bad_claim",
-    "revoked",
-    "api_not_allowed",
-    "api_unspecified",
-    "other",
-];
+impl AuthFailure {
+    pub const ALL: [AuthFailure; 3] = [
+        AuthFailure::MissingCredentials,
+        AuthFailure::InvalidCredentials,
+        AuthFailure::Throttled,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthFailure::MissingCredentials => "missing_credentials",
+            AuthFailure::InvalidCredentials => "invalid_credentials",
+            AuthFailure::Throttled => "throttled",
+        }
+    }
+}
+
+/// A `/validate` answer: the `result` label of `apikey_sts_validations_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationResult {
+    Valid,
+    Missing,
+    Malformed,
+    TooLong,
+    BadAlgorithm,
+    UnknownKey,
+    BadSignature,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NotYetValid,
+    BadClaim,
+    Revoked,
+    ApiNotAllowed,
+    ApiUnspecified,
+    /// A failure of the server's own (the signer or the RNG), not of the key.
+    Other,
+}
+
+impl ValidationResult {
+    pub const ALL: [ValidationResult; 16] = [
+        ValidationResult::Valid,
+        ValidationResult::Missing,
+        ValidationResult::Malformed,
+        ValidationResult::TooLong,
+        ValidationResult::BadAlgorithm,
+        ValidationResult::UnknownKey,
+        ValidationResult::BadSignature,
+        ValidationResult::WrongIssuer,
+        ValidationResult::WrongAudience,
+        ValidationResult::Expired,
+        ValidationResult::NotYetValid,
+        ValidationResult::BadClaim,
+        ValidationResult::Revoked,
+        ValidationResult::ApiNotAllowed,
+        ValidationResult::ApiUnspecified,
+        ValidationResult::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ValidationResult::Valid => "valid",
+            ValidationResult::Missing => "missing",
+            ValidationResult::Malformed => "malformed",
+            ValidationResult::TooLong => "too_long",
+            ValidationResult::BadAlgorithm => "bad_algorithm",
+            ValidationResult::UnknownKey => "unknown_key",
+            ValidationResult::BadSignature => "bad_signature",
+            ValidationResult::WrongIssuer => "wrong_issuer",
+            ValidationResult::WrongAudience => "wrong_audience",
+            ValidationResult::Expired => "expired",
+            ValidationResult::NotYetValid => "not_yet_valid",
+            ValidationResult::BadClaim => "bad_claim",
+            ValidationResult::Revoked => "revoked",
+            ValidationResult::ApiNotAllowed => "api_not_allowed",
+            ValidationResult::ApiUnspecified => "api_unspecified",
+            ValidationResult::Other => "other",
+        }
+    }
+}
 
 /// Upper bounds of the latency buckets, in microseconds (100 µs .. 5 s).
 const BUCKETS_US: [u64; 15] = [
@@ -71,8 +132,8 @@ impl Histogram {
 
 struct Metrics {
     keys_issued: AtomicU64,
-    auth_failures: [AtomicU64; AUTH_FAILURE_REASONS.len()],
-    validations: [AtomicU64; VALIDATION_RESULTS.len()],
+    auth_failures: [AtomicU64; AuthFailure::ALL.len()],
+    validations: [AtomicU64; ValidationResult::ALL.len()],
     /// [hit, miss]
     cache: [AtomicU64; 2],
     latency: [Histogram; LISTENERS.len()],
@@ -81,33 +142,26 @@ struct Metrics {
 
 static METRICS: Metrics = Metrics {
     keys_issued: AtomicU64::new(0),
-    auth_failures: [const { AtomicU64::new(0) }; AUTH_FAILURE_REASONS.len()],
-    validations: [const { AtomicU64::new(0) }; VALIDATION_RESULTS.len()],
+    auth_failures: [const { AtomicU64::new(0) }; AuthFailure::ALL.len()],
+    validations: [const { AtomicU64::new(0) }; ValidationResult::ALL.len()],
     cache: [const { AtomicU64::new(0) }; 2],
     latency: [const { Histogram::new() }; LISTENERS.len()],
     open_connections: AtomicU64::new(0),
 };
-
-/// Index of `label` in `list`, else of its last entry ("other").
-fn index(list: &[&str], label: &str) -> usize {
-    list.iter()
-        .position(|l| *l == label)
-        .unwrap_or(list.len() - 1)
-}
 
 /// One API key issued.
 pub fn key_issued() {
     METRICS.keys_issued.fetch_add(1, Ordering::Relaxed);
 }
 
-/// A refused `/apikey` request; `reason` is one of `AUTH_FAILURE_REASONS`.
-pub fn auth_failure(reason: &str) {
-    METRICS.auth_failures[index(&AUTH_FAILURE_REASONS, reason)].fetch_add(1, Ordering::Relaxed);
+/// A refused `/apikey` request.
+pub fn auth_failure(reason: AuthFailure) {
+    METRICS.auth_failures[reason as usize].fetch_add(1, Ordering::Relaxed);
 }
 
-/// One `/validate` answer; `result` is one of `VALIDATION_RESULTS`.
-pub fn validation(result: &str) {
-    METRICS.validations[index(&VALIDATION_RESULTS, result)].fetch_add(1, Ordering::Relaxed);
+/// One `/validate` answer.
+pub fn validation(result: ValidationResult) {
+    METRICS.validations[result as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// A verified-key cache lookup.
@@ -158,10 +212,11 @@ pub fn render() -> String {
         "# HELP apikey_sts_auth_failures_total Refused /apikey requests, by reason.\n\
          # TYPE apikey_sts_auth_failures_total counter"
     );
-    for (label, v) in AUTH_FAILURE_REASONS.iter().zip(&m.auth_failures) {
+    for (reason, v) in AuthFailure::ALL.iter().zip(&m.auth_failures) {
         let _ = writeln!(
             out,
-            "apikey_sts_auth_failures_total{{reason=\"{label}\"}} {}",
+            "apikey_sts_auth_failures_total{{reason=\"{}\"}} {}",
+            reason.label(),
             load(v)
         );
     }
@@ -170,10 +225,11 @@ pub fn render() -> String {
         "# HELP apikey_sts_validations_total /validate answers, by result.\n\
          # TYPE apikey_sts_validations_total counter"
     );
-    for (label, v) in VALIDATION_RESULTS.iter().zip(&m.validations) {
+    for (result, v) in ValidationResult::ALL.iter().zip(&m.validations) {
         let _ = writeln!(
             out,
-            "apikey_sts_validations_total{{result=\"{label}\"}} {}",
+            "apikey_sts_validations_total{{result=\"{}\"}} {}",
+            result.label(),
             load(v)
         );
     }
@@ -233,13 +289,12 @@ mod tests {
     }
 
     #[test]
-    fn counters_move_and_unknown_labels_fall_into_other() {
+    fn counters_move_and_every_label_is_rendered() {
         let before = render();
         key_issued();
-        auth_failure("invalid_credentials");
-        auth_failure("made-up");
-        validation("expired");
-        validation("\"}\n injected 1");
+        auth_failure(AuthFailure::InvalidCredentials);
+        validation(ValidationResult::Expired);
+        validation(ValidationResult::Other);
         validation_cache(true);
         validation_cache(false);
         let after = render();
@@ -249,7 +304,6 @@ mod tests {
                 "apikey_sts_auth_failures_total{reason=\"invalid_credentials\"}",
                 1,
             ),
-            ("apikey_sts_auth_failures_total{reason=\"other\"}", 1),
             ("apikey_sts_validations_total{result=\"expired\"}", 1),
             ("apikey_sts_validations_total{result=\"other\"}", 1),
             ("apikey_sts_validation_cache_total{result=\"hit\"}", 1),
@@ -260,7 +314,21 @@ mod tests {
                 "{series}"
             );
         }
-        assert!(!after.contains("injected"));
+        // The arrays are indexed by the enums: each variant has its own slot, in `ALL` order.
+        for (i, r) in AuthFailure::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            sample(
+                &after,
+                &format!("apikey_sts_auth_failures_total{{reason=\"{}\"}}", r.label()),
+            );
+        }
+        for (i, r) in ValidationResult::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            sample(
+                &after,
+                &format!("apikey_sts_validations_total{{result=\"{}\"}}", r.label()),
+            );
+        }
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub fn valid_jti(jti: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-fn check(body: &str) -> String {
+fn record_checksum(body: &str) -> String {
     Sha256::digest(body.as_bytes())[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -158,7 +158,7 @@ fn check(body: &str) -> String {
 fn record(jti: &str, e: &Entry) -> String {
     let exp = e.expires_at.map_or("-".to_string(), |x| x.to_string());
     let body = format!("{jti} {} {exp}", e.revoked_at);
-    let c = check(&body);
+    let c = record_checksum(&body);
     format!("{body} {c}\n")
 }
 
@@ -170,7 +170,7 @@ fn parse_record(line: &str) -> Result<(String, Entry), &'static str> {
         return Err("wrong number of fields");
     };
     let body_len = jti.len() + at.len() + exp.len() + 2;
-    if check(&line[..body_len]) != c {
+    if record_checksum(&line[..body_len]) != c {
         return Err("checksum mismatch");
     }
     if !valid_jti(jti) {

@@ -1,10 +1,10 @@
 //! Turns a `Config` into running state: keystores loaded, signer and TLS built, warnings said.
 
-use crate::app::App;
 use crate::config::Config;
 use crate::config::SignerKind;
+use crate::issuer::Issuer;
 use crate::jwks::KeySet;
-use crate::jwt::{ProviderSigner, RsaSigner, Signer};
+use crate::jwt::{JwtError, ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::plain_listener::PlainListener;
 use crate::revocation::{Revocation, RevocationStore};
@@ -22,11 +22,11 @@ pub enum StartupError {
     Keystore(KeystoreError),
     Tls {
         path: String,
-        message: String,
+        error: TlsKeyError,
     },
     Signer {
         path: String,
-        message: String,
+        error: JwtError,
     },
     /// Verification keys (`[[apikey.verificationKeys]]`).
     Keys(crate::jwks::JwksError),
@@ -36,11 +36,11 @@ impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartupError::Keystore(e) => e.fmt(f),
-            StartupError::Tls { path, message } => {
-                write!(f, "{path}: cannot serve TLS with this key: {message}")
+            StartupError::Tls { path, error } => {
+                write!(f, "{path}: cannot serve TLS with this key: {error}")
             }
-            StartupError::Signer { path, message } => {
-                write!(f, "{path}: cannot sign with this key: {message}")
+            StartupError::Signer { path, error } => {
+                write!(f, "{path}: cannot sign with this key: {error}")
             }
             StartupError::Keys(e) => e.fmt(f),
         }
@@ -48,6 +48,25 @@ impl fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
+
+/// Why rustls cannot serve with a keystore entry.
+#[derive(Debug)]
+pub enum TlsKeyError {
+    /// The provider does not support the key (its message).
+    Unsupported(rustls::Error),
+    NoPublicKey,
+}
+
+impl fmt::Display for TlsKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsKeyError::Unsupported(e) => e.fmt(f),
+            TlsKeyError::NoPublicKey => {
+                f.write_str("cannot derive the public key to check the certificate")
+            }
+        }
+    }
+}
 
 impl From<KeystoreError> for StartupError {
     fn from(e: KeystoreError) -> Self {
@@ -65,19 +84,19 @@ pub struct Built {
 }
 
 pub fn build(config: &Config) -> Result<Built, StartupError> {
-    build_with(config, &Persistent::default())
+    build_with(config, &KeptAcrossReloads::default())
 }
 
 /// State that outlives reloads: brute-force bookkeeping and the open revocation log.
 #[derive(Clone, Default)]
-pub struct Persistent {
+pub struct KeptAcrossReloads {
     pub throttle: Arc<Throttle>,
     pub revocations: Option<Arc<RevocationStore>>,
 }
 
-/// As `build`, keeping the running instance's persistent state (reload).
-pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, StartupError> {
-    let throttle = Arc::clone(&persistent.throttle);
+/// As `build`, keeping the running instance's kept state (reload).
+pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, StartupError> {
+    let throttle = Arc::clone(&kept.throttle);
     let mut warnings = config.warnings.clone();
     let issuer = &config.issuer;
     let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
@@ -87,10 +106,10 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     let signer: Box<dyn Signer> = match issuer.signer {
         SignerKind::Rsa => Box::new(RsaSigner::new(rsa_key)),
         SignerKind::Provider => {
-            Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|e| {
+            Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|error| {
                 StartupError::Signer {
                     path: issuer.key_store_path.display().to_string(),
-                    message: e.to_string(),
+                    error,
                 }
             })?)
         }
@@ -124,24 +143,24 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
     let keys = verification_keys(config, &issuer_ks, &mut warnings)?;
-    let app = App::new(
+    let service = Issuer::new(
         config,
         signer,
         throttle,
         Arc::clone(&keys),
-        persistent.revocations.clone(),
+        kept.revocations.clone(),
     );
     let plain = config.validator.as_ref().map(|_| {
         let v = Validator::from_config(config, keys);
-        let v = match &persistent.revocations {
+        let v = match &kept.revocations {
             Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
             None => v,
         };
-        Arc::new(PlainListener::new(v, Arc::clone(&app.jwks))) as Arc<dyn Handler>
+        Arc::new(PlainListener::new(v, Arc::clone(&service.jwks))) as Arc<dyn Handler>
     });
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.
-    if app
+    if service
         .users
         .user("admin")
         .is_some_and(|u| !u.password.is_slow() && u.password.verify(b"admin"))
@@ -154,7 +173,7 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     }
     Ok(Built {
         state: State {
-            https: Arc::new(app),
+            https: Arc::new(service),
             tls: Arc::new(tls),
             plain,
         },
@@ -199,20 +218,20 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
         .iter()
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
-    let tls_err = |message: String| StartupError::Tls {
+    let tls_err = |error: TlsKeyError| StartupError::Tls {
         path: path.to_string(),
-        message,
+        error,
     };
     // Borrows the (zeroized-on-drop) PKCS#8 bytes instead of copying them into rustls.
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(entry.key_pkcs8_der.as_slice()));
     let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
-        .map_err(|e| tls_err(e.to_string()))?;
+        .map_err(|e| tls_err(TlsKeyError::Unsupported(e)))?;
     // Our own key/certificate check instead of rustls' `with_single_cert`, whose check parses
     // the leaf with webpki and so rejects X.509 v1 certificates (`openssl x509 -req` without
     // extensions makes those), and reports a mismatch without naming the entry.
     let spki = signing_key
         .public_key()
-        .ok_or_else(|| tls_err("cannot derive the public key to check the certificate".into()))?;
+        .ok_or_else(|| tls_err(TlsKeyError::NoPublicKey))?;
     entry.check_public_key(spki.as_ref())?;
     let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
     let mut cfg = ServerConfig::builder()

@@ -1,10 +1,10 @@
 //! Failures inside a request: the real server loop (in-process, real sockets and TLS) with
 //! handlers that panic or whose signer fails. Each gets a 500 fault and the server goes on.
 mod common;
-use apikey_sts::app::App;
 use apikey_sts::auth::{PasswordHash, User, UserDb};
 use apikey_sts::config::Limits;
 use apikey_sts::http::{Request, Response};
+use apikey_sts::issuer::Issuer;
 use apikey_sts::jwks::{Jwks, KeySet};
 use apikey_sts::jwt::{JwtError, Signer};
 use apikey_sts::keystore::Keystore;
@@ -31,12 +31,12 @@ struct BrokenSigner;
 
 impl Signer for BrokenSigner {
     fn sign(&self, _: &[u8]) -> Result<Vec<u8>, JwtError> {
-        Err(JwtError::Sign("HSM unplugged".into()))
+        Err(JwtError::Signing("HSM unplugged".into()))
     }
 }
 
-fn broken_app() -> App {
-    App {
+fn broken_app() -> Issuer {
+    Issuer {
         enabled: true,
         issuer: "https://localhost:9095/apikey".into(),
         audience: None,

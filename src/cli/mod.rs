@@ -148,7 +148,7 @@ pub enum Error {
     PasswordStdin(std::io::Error),
     PasswordTooLong(usize),
     PasswordEmpty,
-    Rng(String),
+    Rng(getrandom::Error),
 }
 
 impl fmt::Display for Error {
@@ -174,7 +174,7 @@ impl fmt::Display for Error {
             Error::PasswordStdin(e) => write!(f, "cannot read the password from stdin: {e}"),
             Error::PasswordTooLong(max) => write!(f, "password is longer than {max} bytes"),
             Error::PasswordEmpty => f.write_str("empty password on stdin"),
-            Error::Rng(e) => f.write_str(e),
+            Error::Rng(e) => write!(f, "OS RNG failed: {e}"),
         }
     }
 }

@@ -5,11 +5,11 @@ use super::Error;
 use apikey_sts::config::Config;
 use apikey_sts::log;
 use apikey_sts::server::Shared;
-use apikey_sts::startup::{self, Built, Persistent};
+use apikey_sts::startup::{self, Built, KeptAcrossReloads};
 use std::path::Path;
 
-pub fn reload(path: &Path, running: &Config, shared: &Shared, persistent: &Persistent) {
-    match rebuild(path, running, persistent) {
+pub fn reload(path: &Path, running: &Config, shared: &Shared, kept: &KeptAcrossReloads) {
+    match rebuild(path, running, kept) {
         Ok(b) => {
             for w in &b.warnings {
                 log::warn(w);
@@ -23,7 +23,7 @@ pub fn reload(path: &Path, running: &Config, shared: &Shared, persistent: &Persi
     }
 }
 
-fn rebuild(path: &Path, running: &Config, persistent: &Persistent) -> Result<Built, Error> {
+fn rebuild(path: &Path, running: &Config, kept: &KeptAcrossReloads) -> Result<Built, Error> {
     let c = Config::load(path)?;
     if c.listener.host != running.listener.host
         || c.listener.https_port != running.listener.https_port
@@ -36,5 +36,5 @@ fn rebuild(path: &Path, running: &Config, persistent: &Persistent) -> Result<Bui
     if c.revocation_file != running.revocation_file {
         log::warn("reload: [apikey.revocation] file applies only after a restart");
     }
-    Ok(startup::build_with(&c, persistent)?)
+    Ok(startup::build_with(&c, kept)?)
 }

@@ -7,7 +7,7 @@ use apikey_sts::log;
 use apikey_sts::revocation::RevocationStore;
 use apikey_sts::server::{self, Shared};
 use apikey_sts::service::ListenerKind;
-use apikey_sts::startup::{self, Persistent};
+use apikey_sts::startup::{self, KeptAcrossReloads};
 use apikey_sts::throttle::Throttle;
 use std::net::TcpListener;
 use std::path::Path;
@@ -17,11 +17,11 @@ use std::time::Duration;
 
 pub fn main(config_path: &Path) -> Result<(), Error> {
     let mut config = Config::load(config_path)?;
-    let persistent = Persistent {
+    let kept = KeptAcrossReloads {
         throttle: Arc::new(Throttle::default()),
         revocations: open_revocations(&config)?,
     };
-    let built = startup::build_with(&config, &persistent)?;
+    let built = startup::build_with(&config, &kept)?;
     // `config` lives as long as the process (reload compares against it): keep no passwords.
     config.forget_keystore_passwords();
     for w in &built.warnings {
@@ -53,7 +53,7 @@ pub fn main(config_path: &Path) -> Result<(), Error> {
             break;
         }
         if reload.swap(false, Ordering::Relaxed) {
-            reload::reload(config_path, &config, &shared, &persistent);
+            reload::reload(config_path, &config, &shared, &kept);
         }
     }
     match server.join() {

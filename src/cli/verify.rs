@@ -5,7 +5,7 @@ use apikey_sts::config::Config;
 use apikey_sts::jwks::{JwksError, KeySet};
 use apikey_sts::log;
 use apikey_sts::revocation::{Revocation, Snapshot};
-use apikey_sts::validator::{ApiRef, Rules, Validator, VerifyCache};
+use apikey_sts::validator::{ApiRef, Rules, SignatureCache, Validator};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -73,7 +73,7 @@ fn report(
     revocation: Option<Arc<dyn Revocation>>,
 ) -> Result<(String, bool), JwksError> {
     let keys = Arc::new(KeySet::load(config, None)?);
-    let v = Validator::new(Rules::from_config(config), keys, VerifyCache::new(0, 1));
+    let v = Validator::new(Rules::from_config(config), keys, SignatureCache::new(0, 1));
     let v = match revocation {
         Some(r) => v.with_revocation(r),
         None => v,

@@ -30,16 +30,16 @@ struct CacheInner {
 /// Verified signatures by SHA-256 of the whole token: a hit means these exact bytes were
 /// verified with this key set, so it is as safe as verifying again. Bounded (oldest evicted) and
 /// expiring. One mutex: a hit holds it for a hash lookup and an `Arc` clone.
-pub struct VerifyCache {
+pub struct SignatureCache {
     max_entries: usize,
     ttl_seconds: i64,
     inner: Mutex<CacheInner>,
 }
 
-impl VerifyCache {
+impl SignatureCache {
     /// `max_entries` 0 turns caching off.
-    pub fn new(max_entries: usize, ttl_seconds: i64) -> VerifyCache {
-        VerifyCache {
+    pub fn new(max_entries: usize, ttl_seconds: i64) -> SignatureCache {
+        SignatureCache {
             max_entries,
             ttl_seconds,
             inner: Mutex::new(CacheInner::default()),
@@ -127,7 +127,7 @@ mod tests {
 
     #[test]
     fn cache_is_bounded_and_expires() {
-        let cache = VerifyCache::new(2, 300);
+        let cache = SignatureCache::new(2, 300);
         let entry = |exp: Option<i64>| {
             Arc::new(Verified {
                 header: jwt::Header {
@@ -159,12 +159,12 @@ mod tests {
         cache.insert([5; 32], entry(Some(NOW)), NOW);
         assert!(cache.get(&[5; 32], NOW).is_none());
         // Re-inserting a present key does not evict another.
-        let c2 = VerifyCache::new(1, 300);
+        let c2 = SignatureCache::new(1, 300);
         c2.insert([1; 32], entry(None), NOW);
         c2.insert([1; 32], entry(None), NOW);
         assert_eq!(c2.len(), 1);
         // Churn with expiries keeps the order queue bounded.
-        let c3 = VerifyCache::new(4, 1);
+        let c3 = SignatureCache::new(4, 1);
         for i in 0..1000u32 {
             let mut d = [0u8; 32];
             d[..4].copy_from_slice(&i.to_le_bytes());
@@ -173,7 +173,7 @@ mod tests {
         }
         assert!(c3.lock().order.len() <= 8);
         // Disabled.
-        let off = VerifyCache::new(0, 300);
+        let off = SignatureCache::new(0, 300);
         off.insert([1; 32], entry(None), NOW);
         assert!(off.get(&[1; 32], NOW).is_none());
         assert!(off.is_empty());

@@ -15,16 +15,16 @@ mod rules;
 #[cfg(test)]
 pub(crate) mod tests;
 
-pub use cache::{cache_key, VerifyCache};
+pub use cache::{cache_key, SignatureCache};
 pub use check::Accepted;
-pub use rejection::Rejection;
+pub use rejection::{Rejection, TimeClaim};
 pub use rules::{ApiRef, Rules};
 
 use crate::config::{Config, ValidatorConfig};
 use crate::fault::{fault, FAULT_FORBIDDEN, FAULT_INVALID_CREDENTIALS, FAULT_MISSING_CREDENTIALS};
 use crate::http::{Request, Response};
 use crate::jwks::KeySet;
-use crate::metrics;
+use crate::metrics::{self, ValidationResult};
 use crate::revocation::{NothingRevoked, Revocation};
 use std::sync::Arc;
 
@@ -32,12 +32,12 @@ use std::sync::Arc;
 pub struct Validator {
     pub rules: Rules,
     keys: Arc<KeySet>,
-    cache: VerifyCache,
+    cache: SignatureCache,
     revocation: Arc<dyn Revocation>,
 }
 
 impl Validator {
-    pub fn new(rules: Rules, keys: Arc<KeySet>, cache: VerifyCache) -> Self {
+    pub fn new(rules: Rules, keys: Arc<KeySet>, cache: SignatureCache) -> Self {
         Validator {
             rules,
             keys,
@@ -51,7 +51,7 @@ impl Validator {
         Validator::new(
             Rules::from_config(config),
             keys,
-            VerifyCache::new(v.cache_max_entries, v.cache_ttl_seconds),
+            SignatureCache::new(v.cache_max_entries, v.cache_ttl_seconds),
         )
     }
 
@@ -61,7 +61,7 @@ impl Validator {
         self
     }
 
-    pub fn cache(&self) -> &VerifyCache {
+    pub fn cache(&self) -> &SignatureCache {
         &self.cache
     }
 
@@ -80,7 +80,7 @@ impl Validator {
         };
         match result {
             Ok(accepted) => {
-                metrics::validation("valid");
+                metrics::validation(ValidationResult::Valid);
                 let sub = accepted.claim("sub").unwrap_or("");
                 let keytype = accepted.claim("keytype").unwrap_or("");
                 let jti = accepted.claim("jti").unwrap_or("");
@@ -95,7 +95,7 @@ impl Validator {
                 (resp, Some(accepted))
             }
             Err(r) => {
-                metrics::validation(r.label());
+                metrics::validation(r.result());
                 let status = r.status();
                 let (code, message) = match (status, &r) {
                     (403, _) => (FAULT_FORBIDDEN, "Forbidden"),

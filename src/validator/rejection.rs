@@ -1,6 +1,7 @@
 //! Why a key was refused, with its HTTP status and metrics label.
 
 use crate::jwt::JwtError;
+use crate::metrics::ValidationResult;
 use std::fmt;
 
 /// Why a key was refused. Messages name the header or claim at fault; they go to the gateway
@@ -22,7 +23,7 @@ pub enum Rejection {
         nbf: i64,
     },
     /// A registered claim has the wrong type.
-    BadClaim(&'static str),
+    BadClaim(TimeClaim),
     Revoked,
     /// The API named in the request headers is not in the key's allowedAPIs/subscribedAPIs.
     ApiNotAllowed {
@@ -47,7 +48,7 @@ impl fmt::Display for Rejection {
             }
             Rejection::Expired { exp } => write!(f, "key expired (claim exp = {exp})"),
             Rejection::NotYetValid { nbf } => write!(f, "key not valid yet (claim nbf = {nbf})"),
-            Rejection::BadClaim(c) => write!(f, "claim {c} has the wrong type"),
+            Rejection::BadClaim(c) => write!(f, "claim {} has the wrong type", c.name()),
             Rejection::Revoked => f.write_str("key has been revoked"),
             Rejection::ApiNotAllowed {
                 header,
@@ -80,24 +81,45 @@ impl Rejection {
         }
     }
 
-    /// The `result` label of `apikey_sts_validations_total`.
-    pub fn label(&self) -> &'static str {
+    /// The `result` of `apikey_sts_validations_total`.
+    pub fn result(&self) -> ValidationResult {
         match self {
-            Rejection::Missing => "missing",
-            Rejection::Token(JwtError::TooLong(_)) => "too_long",
-            Rejection::Token(JwtError::Malformed(_)) => "malformed",
-            Rejection::Token(JwtError::Algorithm(_)) => "bad_algorithm",
-            Rejection::Token(JwtError::UnknownKey(_)) => "unknown_key",
-            Rejection::Token(JwtError::BadSignature) => "bad_signature",
-            Rejection::Token(JwtError::Sign(_)) => "other",
-            Rejection::WrongIssuer => "wrong_issuer",
-            Rejection::WrongAudience => "wrong_audience",
-            Rejection::Expired { .. } => "expired",
-            Rejection::NotYetValid { .. } => "not_yet_valid",
-            Rejection::BadClaim(_) => "bad_claim",
-            Rejection::Revoked => "revoked",
-            Rejection::ApiNotAllowed { .. } => "api_not_allowed",
-            Rejection::ApiUnspecified { .. } => "api_unspecified",
+            Rejection::Missing => ValidationResult::Missing,
+            Rejection::Token(JwtError::TooLong(_)) => ValidationResult::TooLong,
+            Rejection::Token(JwtError::Malformed(_)) => ValidationResult::Malformed,
+            Rejection::Token(JwtError::Algorithm(_)) => ValidationResult::BadAlgorithm,
+            Rejection::Token(JwtError::UnknownKey(_)) => ValidationResult::UnknownKey,
+            Rejection::Token(JwtError::BadSignature) => ValidationResult::BadSignature,
+            Rejection::Token(
+                JwtError::Signing(_)
+                | JwtError::KeyRejected(_)
+                | JwtError::KeyCannotSignRs256
+                | JwtError::Rng(_),
+            ) => ValidationResult::Other,
+            Rejection::WrongIssuer => ValidationResult::WrongIssuer,
+            Rejection::WrongAudience => ValidationResult::WrongAudience,
+            Rejection::Expired { .. } => ValidationResult::Expired,
+            Rejection::NotYetValid { .. } => ValidationResult::NotYetValid,
+            Rejection::BadClaim(_) => ValidationResult::BadClaim,
+            Rejection::Revoked => ValidationResult::Revoked,
+            Rejection::ApiNotAllowed { .. } => ValidationResult::ApiNotAllowed,
+            Rejection::ApiUnspecified { .. } => ValidationResult::ApiUnspecified,
+        }
+    }
+}
+
+/// The NumericDate claims the validator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeClaim {
+    Exp,
+    Nbf,
+}
+
+impl TimeClaim {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeClaim::Exp => "exp",
+            TimeClaim::Nbf => "nbf",
         }
     }
 }

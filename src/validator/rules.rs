@@ -1,7 +1,7 @@
 //! The checks `[apikey.tokenConfigs]` and `[validator]` configure, and the claim checks that
 //! apply them to a verified token.
 
-use super::Rejection;
+use super::{Rejection, TimeClaim};
 use crate::config::Config;
 use serde_json::Value;
 
@@ -70,14 +70,14 @@ impl Rules {
         }
         let skew = self.clock_skew_seconds;
         if let Some(v) = claims.get("exp") {
-            let exp = numeric_date(Some(v)).ok_or(Rejection::BadClaim("exp"))?;
+            let exp = numeric_date(Some(v)).ok_or(Rejection::BadClaim(TimeClaim::Exp))?;
             // RFC 7519 4.1.4: not accepted on or after exp; the skew forgives slow clocks.
             if now >= exp.saturating_add(skew) {
                 return Err(Rejection::Expired { exp });
             }
         }
         if let Some(v) = claims.get("nbf") {
-            let nbf = numeric_date(Some(v)).ok_or(Rejection::BadClaim("nbf"))?;
+            let nbf = numeric_date(Some(v)).ok_or(Rejection::BadClaim(TimeClaim::Nbf))?;
             if now.saturating_add(skew) < nbf {
                 return Err(Rejection::NotYetValid { nbf });
             }

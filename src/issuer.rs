@@ -1,4 +1,7 @@
-//! The request handler: a typed request in, a typed response out, no I/O.
+//! The HTTPS listener's handler: issuing API keys (`/apikey`), revoking them (`/apikey/revoke`,
+//! `/apikey/revoked`), the JWKS and `/health`. No network I/O: the server reads and writes the
+//! socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
+//! the OS RNG and may run PBKDF2 for the login.
 
 use crate::auth::{self, Login, User, UserDb};
 use crate::config::{ApiEntry, Config};
@@ -10,6 +13,7 @@ use crate::form;
 use crate::http::{Request, Response};
 use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
+use crate::metrics::{self, AuthFailure};
 use crate::revocation::RevocationStore;
 use crate::service::{Context, Handler, Outcome};
 use crate::throttle::{Throttle, Verdict};
@@ -21,8 +25,8 @@ use std::time::{Duration, Instant};
 /// JavaScript verifiers represent exactly.
 pub const MAX_VALIDITY_SECONDS: i64 = 100 * 366 * 24 * 3600;
 
-/// What the issuer needs, fixed at startup (and at each reload).
-pub struct App {
+/// The issuer: what it needs, fixed at startup (and at each reload).
+pub struct Issuer {
     pub enabled: bool,
     pub issuer: String,
     pub audience: Option<String>,
@@ -31,7 +35,7 @@ pub struct App {
     pub allowed_apis: Vec<AllowedApi>,
     pub users: UserDb,
     pub signer: Box<dyn Signer>,
-    /// Shared with the previous `App` across reloads, so a reload does not forgive attackers.
+    /// Shared with the previous `Issuer` across reloads, so a reload does not forgive attackers.
     pub throttle: Arc<Throttle>,
     /// The public key set, served at `/.well-known/jwks.json` and `/apikey/jwks`.
     pub jwks: Arc<Jwks>,
@@ -112,18 +116,18 @@ pub fn effective_validity(configured: i64, requested: Option<i64>) -> i64 {
     }
 }
 
-impl App {
+impl Issuer {
     pub fn new(
         config: &Config,
         signer: Box<dyn Signer>,
         throttle: Arc<Throttle>,
         keys: Arc<KeySet>,
         revocations: Option<Arc<RevocationStore>>,
-    ) -> App {
+    ) -> Issuer {
         let i = &config.issuer;
         // Leave at least one worker free of PBKDF2 work.
         let max_slow = config.limits.workers.saturating_sub(1).max(1);
-        App {
+        Issuer {
             enabled: i.enabled,
             issuer: i.issuer.clone(),
             audience: i.audience.clone(),
@@ -174,7 +178,7 @@ impl App {
         let creds = match auth::decode_basic(req.header("authorization")) {
             Ok(c) => c,
             Err(auth::AuthError::Missing) => {
-                crate::metrics::auth_failure("missing_credentials");
+                metrics::auth_failure(AuthFailure::MissingCredentials);
                 return Err(unauthorized(
                     FAULT_MISSING_CREDENTIALS,
                     "Missing Credentials",
@@ -183,13 +187,13 @@ impl App {
                 .into());
             }
             Err(_) => {
-                crate::metrics::auth_failure("invalid_credentials");
+                metrics::auth_failure(AuthFailure::InvalidCredentials);
                 self.throttle.failure(ip, None, clock);
                 return Err(invalid_credentials().into());
             }
         };
         if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
-            crate::metrics::auth_failure("throttled");
+            metrics::auth_failure(AuthFailure::Throttled);
             return Err(too_many_attempts(wait).into());
         }
         let user = match self.users.authenticate(&creds) {
@@ -198,7 +202,7 @@ impl App {
                 u
             }
             Login::Invalid => {
-                crate::metrics::auth_failure("invalid_credentials");
+                metrics::auth_failure(AuthFailure::InvalidCredentials);
                 self.throttle.failure(ip, Some(&creds.user), clock);
                 return Err(invalid_credentials().into());
             }
@@ -257,7 +261,7 @@ impl App {
             Ok(t) => t,
             Err(e) => return internal_error(&e.to_string()),
         };
-        crate::metrics::key_issued();
+        metrics::key_issued();
         let wants_json = req
             .header_str("accept")
             .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
@@ -277,7 +281,7 @@ impl App {
     }
 }
 
-impl App {
+impl Issuer {
     /// The caller and the revocation log, or the refusal to send.
     fn login_for_revocation(
         &self,
@@ -453,7 +457,7 @@ pub fn parse_revoke_body(
     }
 }
 
-impl Handler for App {
+impl Handler for Issuer {
     fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
         self.route(req, ctx)
     }
@@ -491,8 +495,8 @@ mod tests {
     use crate::jwt::tests::test_key;
     use crate::jwt::RsaSigner;
 
-    fn app(validity: i64) -> App {
-        App {
+    fn issuer(validity: i64) -> Issuer {
+        Issuer {
             enabled: true,
             issuer: "https://localhost:9095/apikey".into(),
             audience: None,
@@ -555,7 +559,7 @@ mod tests {
 
     #[test]
     fn issues_token_with_expanded_apis() {
-        let out = app(-1).route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(1000));
+        let out = issuer(-1).route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(1000));
         assert_eq!(out.response.status, 200);
         assert_eq!(out.user.as_deref(), Some("admin"));
         let token = String::from_utf8(out.response.body).unwrap();
@@ -581,7 +585,7 @@ mod tests {
         assert_eq!(effective_validity(3600, Some(-5)), 3600);
         assert_eq!(effective_validity(-1, None), -1);
         assert_eq!(effective_validity(-1, Some(i64::MAX)), MAX_VALIDITY_SECONDS);
-        let out = app(-1).route(
+        let out = issuer(-1).route(
             &req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":600}"#),
             &ctx(50),
         );
@@ -597,7 +601,7 @@ mod tests {
             r#"{"validityTime":"600"}"#,
             r#"{"validityTime":1.5}"#,
         ] {
-            let out = app(-1).route(&req("POST", "/apikey", Some(ADMIN), body), &ctx(0));
+            let out = issuer(-1).route(&req("POST", "/apikey", Some(ADMIN), body), &ctx(0));
             assert_eq!(out.response.status, 400, "{body}");
             let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
             assert_eq!(v["fault"]["code"], FAULT_UNCLASSIFIED);
@@ -608,7 +612,7 @@ mod tests {
 
     #[test]
     fn credentials_problems_are_401_and_indistinguishable() {
-        let a = app(-1);
+        let a = issuer(-1);
         let missing = a.route(&req("GET", "/apikey", None, ""), &ctx(0)).response;
         assert_eq!(missing.status, 401);
         assert_eq!(
@@ -637,7 +641,7 @@ mod tests {
 
     #[test]
     fn routes_and_methods() {
-        let a = app(-1);
+        let a = issuer(-1);
         let r = a
             .route(&req("DELETE", "/apikey", Some(ADMIN), ""), &ctx(0))
             .response;
@@ -668,7 +672,7 @@ mod tests {
         let mut r = req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":60}"#);
         r.headers
             .push(("Accept".into(), b"application/json".to_vec()));
-        let out = app(-1).route(&r, &ctx(10));
+        let out = issuer(-1).route(&r, &ctx(10));
         let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
         assert_eq!(v["expiresAt"], 70);
         assert_eq!(v["jti"], out.jti.unwrap().as_str());
@@ -677,13 +681,13 @@ mod tests {
         r.headers
             .push(("Accept".into(), b"application/json".to_vec()));
         let v: serde_json::Value =
-            serde_json::from_slice(&app(-1).route(&r, &ctx(10)).response.body).unwrap();
+            serde_json::from_slice(&issuer(-1).route(&r, &ctx(10)).response.body).unwrap();
         assert!(v["expiresAt"].is_null());
     }
 
     #[test]
     fn repeated_failures_get_429_with_retry_after() {
-        let a = app(-1);
+        let a = issuer(-1);
         let bad = || {
             a.route(
                 &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""),
@@ -748,7 +752,7 @@ mod tests {
 
     #[test]
     fn revoke_without_store_is_503_after_login() {
-        let a = app(-1);
+        let a = issuer(-1);
         let mut r = req("POST", "/apikey/revoke", Some(ADMIN), "jti=abc");
         r.headers.push((
             "Content-Type".into(),
@@ -761,7 +765,7 @@ mod tests {
 
     #[test]
     fn disabled_issuer_is_503() {
-        let mut a = app(-1);
+        let mut a = issuer(-1);
         a.enabled = false;
         assert_eq!(
             a.route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(0))
