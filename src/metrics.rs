@@ -16,6 +16,7 @@ use std::time::Duration;
 pub enum AuthFailure {
     MissingCredentials,
     InvalidCredentials,
+    /// Stays last (see the assertions at `METRICS`).
     Throttled,
 }
 
@@ -53,7 +54,7 @@ pub enum ValidationResult {
     Revoked,
     ApiNotAllowed,
     ApiUnspecified,
-    /// A failure of the server's own (the signer or the RNG), not of the key.
+    /// A failure of the server's own (the signer or the RNG), not of the key. Stays last.
     Other,
 }
 
@@ -104,7 +105,6 @@ const BUCKETS_US: [u64; 15] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000, 5_000_000,
 ];
-const LISTENERS: [&str; 2] = ["https", "plain"];
 
 struct Histogram {
     /// Non-cumulative counts; the last slot is for observations above every bound.
@@ -136,16 +136,22 @@ struct Metrics {
     validations: [AtomicU64; ValidationResult::ALL.len()],
     /// [hit, miss]
     cache: [AtomicU64; 2],
-    latency: [Histogram; LISTENERS.len()],
+    latency: [Histogram; ListenerKind::ALL.len()],
     open_connections: AtomicU64,
 }
+
+// The counters are indexed by discriminant: `ALL` lists every variant in declaration order, and
+// a variant added after the last one below would be past the end of `ALL`.
+const _: () = assert!(AuthFailure::Throttled as usize + 1 == AuthFailure::ALL.len());
+const _: () = assert!(ValidationResult::Other as usize + 1 == ValidationResult::ALL.len());
+const _: () = assert!(ListenerKind::Plain as usize + 1 == ListenerKind::ALL.len());
 
 static METRICS: Metrics = Metrics {
     keys_issued: AtomicU64::new(0),
     auth_failures: [const { AtomicU64::new(0) }; AuthFailure::ALL.len()],
     validations: [const { AtomicU64::new(0) }; ValidationResult::ALL.len()],
     cache: [const { AtomicU64::new(0) }; 2],
-    latency: [const { Histogram::new() }; LISTENERS.len()],
+    latency: [const { Histogram::new() }; ListenerKind::ALL.len()],
     open_connections: AtomicU64::new(0),
 };
 
@@ -171,10 +177,7 @@ pub fn validation_cache(hit: bool) {
 
 /// Time from a complete request to its response being queued.
 pub fn request_served(kind: ListenerKind, took: Duration) {
-    let i = match kind {
-        ListenerKind::Https => 0,
-        ListenerKind::Plain => 1,
-    };
+    let i = kind as usize;
     let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     METRICS.latency[i].observe(us);
 }
@@ -247,7 +250,8 @@ pub fn render() -> String {
         "# HELP apikey_sts_request_duration_seconds Request handling time, by listener.\n\
          # TYPE apikey_sts_request_duration_seconds histogram"
     );
-    for (listener, h) in LISTENERS.iter().zip(&m.latency) {
+    for (kind, h) in ListenerKind::ALL.iter().zip(&m.latency) {
+        let listener = kind.label();
         let mut cumulative = 0;
         for (bound, v) in BUCKETS_US.iter().zip(&h.buckets) {
             cumulative += load(v);
@@ -321,6 +325,9 @@ mod tests {
                 &after,
                 &format!("apikey_sts_auth_failures_total{{reason=\"{}\"}}", r.label()),
             );
+        }
+        for (i, k) in ListenerKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
         }
         for (i, r) in ValidationResult::ALL.iter().enumerate() {
             assert_eq!(*r as usize, i);

@@ -8,8 +8,21 @@ use std::net::SocketAddr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerKind {
     Https,
-    /// Plain HTTP, meant for loopback (the validator and metrics).
+    /// Plain HTTP, meant for loopback (the validator and metrics). Stays last: the request
+    /// metrics are indexed by discriminant.
     Plain,
+}
+
+impl ListenerKind {
+    pub const ALL: [ListenerKind; 2] = [ListenerKind::Https, ListenerKind::Plain];
+
+    /// The `listener` label of the request metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            ListenerKind::Https => "https",
+            ListenerKind::Plain => "plain",
+        }
+    }
 }
 
 /// Facts about the request that are not in its bytes.
