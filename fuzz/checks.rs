@@ -214,7 +214,7 @@ pub fn check_request(req: &Request, used: usize, buf: &[u8], l: &ParseLimits) {
         }
         None => {}
     }
-    // Accessors used by the app and the server must be total.
+    // Accessors used by the handlers and the server must be total.
     let _ = (
         req.path(),
         req.query(),
