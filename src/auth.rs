@@ -1,6 +1,5 @@
 //! Basic authentication: the `Authorization` header decoder and the `[b7a.users]` password formats.
 
-use crate::config::User;
 use crate::secret::Secret;
 use base64::Engine;
 use sha1::Sha1;
@@ -11,6 +10,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
+
+/// A `[b7a.users.NAME]` entry: who may log in, with what, and with which scopes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    pub password: PasswordHash,
+    pub scopes: Vec<String>,
+}
 
 /// Why a request carries no usable credentials. Messages never echo the header value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,9 +254,9 @@ fn parse_pbkdf2(phc: &str) -> Result<PasswordHash, PasswordFormatError> {
 }
 
 /// The config value for `password`, salted from the OS RNG.
-pub fn hash_password(password: &[u8], iterations: u32) -> Result<String, String> {
+pub fn hash_password(password: &[u8], iterations: u32) -> Result<String, getrandom::Error> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(|e| format!("OS RNG failed: {e}"))?;
+    getrandom::fill(&mut salt)?;
     let mut hash = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password, &salt, iterations, &mut hash);
     Ok(format!(
@@ -269,23 +276,23 @@ pub enum Login<'a> {
 }
 
 /// How long a verified slow-hash login is remembered.
-pub const VERIFIED_CACHE_TTL: Duration = Duration::from_secs(300);
+pub const LOGIN_CACHE_TTL: Duration = Duration::from_secs(300);
 /// Most remembered logins; past it the oldest is dropped.
-pub const VERIFIED_CACHE_MAX: usize = 1024;
+pub const LOGIN_CACHE_MAX: usize = 1024;
 
 /// Remembers recent successful slow-hash logins under a keyed digest, so that a client that logs
 /// in again costs one HMAC instead of a PBKDF2. Wrong passwords never hit it.
-struct VerifiedCache {
+struct LoginCache {
     key: [u8; 32],
     map: Mutex<HashMap<[u8; 32], Instant>>,
 }
 
-impl VerifiedCache {
-    fn new() -> VerifiedCache {
+impl LoginCache {
+    fn new() -> LoginCache {
         let mut key = [0u8; 32];
         // Without OS randomness the cache is merely disabled (all-zero key is never used).
         let ok = getrandom::fill(&mut key).is_ok();
-        VerifiedCache {
+        LoginCache {
             key: if ok { key } else { [0; 32] },
             map: Mutex::new(HashMap::new()),
         }
@@ -312,15 +319,15 @@ impl VerifiedCache {
 
     fn insert(&self, d: [u8; 32], now: Instant) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() >= VERIFIED_CACHE_MAX {
+        if map.len() >= LOGIN_CACHE_MAX {
             map.retain(|_, exp| *exp > now);
-            if map.len() >= VERIFIED_CACHE_MAX {
+            if map.len() >= LOGIN_CACHE_MAX {
                 if let Some(k) = map.iter().min_by_key(|(_, e)| **e).map(|(k, _)| *k) {
                     map.remove(&k);
                 }
             }
         }
-        map.insert(d, now + VERIFIED_CACHE_TTL);
+        map.insert(d, now + LOGIN_CACHE_TTL);
     }
 }
 
@@ -329,7 +336,7 @@ pub struct UserDb {
     users: HashMap<String, User>,
     /// Checked when the user is unknown, so that unknown and known users cost the same.
     decoy: Option<PasswordHash>,
-    cache: VerifiedCache,
+    cache: LoginCache,
     /// Slow hashes running now, and the most allowed at once.
     slow_inflight: AtomicUsize,
     max_slow: usize,
@@ -357,7 +364,7 @@ impl UserDb {
         UserDb {
             decoy,
             users: users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
-            cache: VerifiedCache::new(),
+            cache: LoginCache::new(),
             slow_inflight: AtomicUsize::new(0),
             max_slow: max_slow.max(1),
         }
@@ -572,30 +579,30 @@ mod tests {
 
     #[test]
     fn verified_login_cache_expires_and_is_bounded() {
-        let c = VerifiedCache::new();
+        let c = LoginCache::new();
         assert!(c.enabled());
         let now = Instant::now();
         let d = c.digest("ops", b"pw");
         c.insert(d, now);
-        assert!(c.hit(&d, now + VERIFIED_CACHE_TTL - Duration::from_millis(1)));
+        assert!(c.hit(&d, now + LOGIN_CACHE_TTL - Duration::from_millis(1)));
         assert!(
-            !c.hit(&d, now + VERIFIED_CACHE_TTL),
+            !c.hit(&d, now + LOGIN_CACHE_TTL),
             "an entry outlived its TTL"
         );
         // At the bound: the 1,025th login drops the oldest one, not the newest.
-        let c = VerifiedCache::new();
-        let digests: Vec<[u8; 32]> = (0..=VERIFIED_CACHE_MAX)
+        let c = LoginCache::new();
+        let digests: Vec<[u8; 32]> = (0..=LOGIN_CACHE_MAX)
             .map(|i| c.digest(&format!("u{i}"), b"pw"))
             .collect();
         for (i, d) in digests.iter().enumerate() {
             c.insert(*d, now + Duration::from_millis(i as u64));
         }
-        let at = now + Duration::from_millis(VERIFIED_CACHE_MAX as u64);
-        assert_eq!(c.map.lock().unwrap().len(), VERIFIED_CACHE_MAX);
+        let at = now + Duration::from_millis(LOGIN_CACHE_MAX as u64);
+        assert_eq!(c.map.lock().unwrap().len(), LOGIN_CACHE_MAX);
         assert!(!c.hit(&digests[0], at), "the oldest entry was kept");
         assert!(c.hit(&digests[1], at));
         assert!(
-            c.hit(&digests[VERIFIED_CACHE_MAX], at),
+            c.hit(&digests[LOGIN_CACHE_MAX], at),
             "the newest entry was dropped"
         );
     }

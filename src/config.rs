@@ -4,12 +4,20 @@
 //! error names the exact key (`apikey.issuer.tokenConfig.validityTime`) and every unknown
 //! section or key becomes a warning instead of a startup failure.
 
-use crate::auth::PasswordHash;
+use crate::auth::{PasswordHash, User};
 use crate::secret::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::{Table, Value};
+
+/// Default for `[apikey.revocation] compactEvery`: how many appends between compaction checks
+/// of the revocation log, and how many dead records beyond the live ones it may carry before it
+/// is rewritten.
+pub const COMPACT_EVERY: usize = 1024;
+/// Default for `[apikey.revocation] maxPerUser`: live revocations a user without `apikey:admin`
+/// may hold.
+pub const MAX_PER_USER: usize = 1_000;
 
 /// A config problem: the file, the key at fault (dotted path, may be empty) and what is wrong.
 /// Secret values are never part of the message.
@@ -50,9 +58,9 @@ pub struct Config {
     pub validator: Option<ValidatorConfig>,
     /// `[apikey.revocation] file`: the durable revocation log; None disables revocation.
     pub revocation_file: Option<PathBuf>,
-    /// `[apikey.revocation] compactEvery` (see `revocation::COMPACT_EVERY`).
+    /// `[apikey.revocation] compactEvery` (see `COMPACT_EVERY`).
     pub revocation_compact_every: usize,
-    /// `[apikey.revocation] maxPerUser` (see `revocation::MAX_PER_USER`).
+    /// `[apikey.revocation] maxPerUser` (see `MAX_PER_USER`).
     pub revocation_max_per_user: usize,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
@@ -168,13 +176,6 @@ impl Default for ValidatorConfig {
             cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
         }
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub password: PasswordHash,
-    pub scopes: Vec<String>,
 }
 
 /// Every size, count and time limit of the server, with its default.
@@ -657,13 +658,13 @@ impl Reader<'_> {
 
     fn revocation(&mut self, root: &Table) -> Result<(Option<PathBuf>, usize, usize), ConfigError> {
         let p = "apikey.revocation";
-        let every = crate::revocation::COMPACT_EVERY;
-        let per_user = crate::revocation::MAX_PER_USER;
+        let every = COMPACT_EVERY;
+        let per_user = MAX_PER_USER;
         let Some(t) = self.table(root, p)? else {
             return Ok((None, every, per_user));
         };
         self.warn_unknown(t, p, &["file", "compactEvery", "maxPerUser"]);
-        let max = crate::revocation::MAX_REVOCATIONS as i64;
+        let max: i64 = 1_000_000;
         let per_user = match self.integer(t, p, "maxPerUser")? {
             None => per_user,
             Some(n) if (1..=max).contains(&n) => n as usize,
@@ -812,7 +813,7 @@ impl Reader<'_> {
     }
 }
 
-/// Key rotation and the validator (issue 6).
+/// `[[apikey.verificationKeys]]` (key rotation) and `[validator]`.
 impl Reader<'_> {
     fn verification_keys(
         &mut self,
@@ -1233,7 +1234,7 @@ mod tests {
             parse(&format!("{SPEC}\n[apikey.revocation]\nfile = \"r\"\n"))
                 .unwrap()
                 .revocation_max_per_user,
-            crate::revocation::MAX_PER_USER
+            MAX_PER_USER
         );
         assert_eq!(per_user(1).unwrap().revocation_max_per_user, 1);
         assert_eq!(

@@ -409,7 +409,7 @@ fn dechunk(buf: &[u8], limits: &ParseLimits) -> Result<Option<(Vec<u8>, usize)>,
     }
 }
 
-/// A response; `to_bytes` adds the framing headers.
+/// A response; `write_to` adds the framing headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Response {
     pub status: u16,

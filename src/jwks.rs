@@ -262,9 +262,9 @@ impl Jwks {
     /// Answers `GET`/`HEAD` for the key set; `If-None-Match` with our ETag gets a 304.
     pub fn respond(&self, req: &Request) -> Response {
         if req.method != "GET" && req.method != "HEAD" {
-            return crate::app::fault(
+            return crate::fault::fault(
                 405,
-                crate::app::FAULT_UNCLASSIFIED,
+                crate::fault::FAULT_UNCLASSIFIED,
                 "Method Not Allowed",
                 "method not allowed on this resource",
             )

@@ -11,8 +11,14 @@ use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JwtError {
-    /// The signer failed; a server-side fault, never the client's.
-    Sign(String),
+    /// The signer failed to sign (its own message); a server-side fault, never the client's.
+    Signing(String),
+    /// The crypto provider refused the signing key (its message).
+    KeyRejected(String),
+    /// The key cannot make RSA PKCS#1 v1.5 SHA-256 signatures.
+    KeyCannotSignRs256,
+    /// The OS random number generator failed (drawing a `jti`).
+    Rng(getrandom::Error),
     TooLong(usize),
     Malformed(&'static str),
     /// Anything but RS256, `none` included.
@@ -29,7 +35,12 @@ pub enum JwtError {
 impl fmt::Display for JwtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            JwtError::Sign(e) => write!(f, "signing failed: {e}"),
+            JwtError::Signing(e) => write!(f, "signing failed: {e}"),
+            JwtError::KeyRejected(e) => write!(f, "signing failed: provider rejected the key: {e}"),
+            JwtError::KeyCannotSignRs256 => {
+                f.write_str("signing failed: key cannot sign RSA PKCS#1 SHA-256")
+            }
+            JwtError::Rng(e) => write!(f, "signing failed: OS RNG failed: {e}"),
             JwtError::TooLong(n) => {
                 write!(
                     f,
@@ -55,6 +66,19 @@ impl fmt::Display for JwtError {
 }
 
 impl std::error::Error for JwtError {}
+
+impl JwtError {
+    /// A failure of the server's own (signer, key or RNG), never caused by a token.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(
+            self,
+            JwtError::Signing(_)
+                | JwtError::KeyRejected(_)
+                | JwtError::KeyCannotSignRs256
+                | JwtError::Rng(_)
+        )
+    }
+}
 
 /// Longest token we try to decode.
 pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
@@ -111,7 +135,7 @@ impl Signer for RsaSigner {
         let sig: Signature = self
             .key
             .try_sign(message)
-            .map_err(|e| JwtError::Sign(e.to_string()))?;
+            .map_err(|e| JwtError::Signing(e.to_string()))?;
         Ok(sig.to_vec())
     }
 }
@@ -129,10 +153,10 @@ impl ProviderSigner {
         // Borrowed, not copied: the caller owns (and wipes) the key bytes.
         let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_der));
         let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der)
-            .map_err(|e| JwtError::Sign(format!("provider rejected the key: {e}")))?;
+            .map_err(|e| JwtError::KeyRejected(e.to_string()))?;
         let signer = key
             .choose_scheme(&[rustls::SignatureScheme::RSA_PKCS1_SHA256])
-            .ok_or_else(|| JwtError::Sign("key cannot sign RSA PKCS#1 SHA-256".into()))?;
+            .ok_or(JwtError::KeyCannotSignRs256)?;
         Ok(ProviderSigner { signer })
     }
 }
@@ -141,7 +165,7 @@ impl Signer for ProviderSigner {
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError> {
         self.signer
             .sign(message)
-            .map_err(|e| JwtError::Sign(e.to_string()))
+            .map_err(|e| JwtError::Signing(e.to_string()))
     }
 }
 
@@ -152,8 +176,8 @@ pub fn encode(kid: &str, claims: &Claims, signer: &dyn Signer) -> Result<String,
         typ: Some("JWT".into()),
         kid: Some(kid.into()),
     };
-    let header = serde_json::to_vec(&header).map_err(|e| JwtError::Sign(e.to_string()))?;
-    let claims = serde_json::to_vec(claims).map_err(|e| JwtError::Sign(e.to_string()))?;
+    let header = serde_json::to_vec(&header).map_err(|e| JwtError::Signing(e.to_string()))?;
+    let claims = serde_json::to_vec(claims).map_err(|e| JwtError::Signing(e.to_string()))?;
     let mut token = URL_SAFE_NO_PAD.encode(header);
     token.push('.');
     URL_SAFE_NO_PAD.encode_string(claims, &mut token);
@@ -253,7 +277,7 @@ pub fn verify<'k>(
 /// A random (version 4) UUID from the OS RNG, as the `jti`.
 pub fn uuid_v4() -> Result<String, JwtError> {
     let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| JwtError::Sign(format!("OS RNG failed: {e}")))?;
+    getrandom::fill(&mut b).map_err(JwtError::Rng)?;
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

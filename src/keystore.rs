@@ -5,6 +5,11 @@
 //! encryption, HMAC-SHA1/SHA2 integrity. The file is untrusted input: every structure goes
 //! through bounds-checked `der` decoders and all iteration counts are capped, so malformed
 //! data yields an error, never a panic or an effectively endless key derivation.
+//!
+//! One file on purpose: it is one parser of one format (PFX → authenticated safe → bags →
+//! decrypted keys and certificates), its private helpers (the PBE/PBES2 decryptors, the MAC
+//! check, the bag walkers) serve only each other, and its tests drive the whole path with
+//! fixtures; split, each part would only be read together with the others.
 
 use std::fmt;
 use std::path::Path;

@@ -5,46 +5,109 @@
 //! never a lock or an allocation, so instrumenting the hot paths costs nanoseconds. Label values
 //! come from fixed lists so the series count is bounded whatever clients send.
 
-use crate::server::Kind;
+use crate::service::ListenerKind;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-/// `reason` label values of `apikey_sts_auth_failures_total`.
-pub const AUTH_FAILURE_REASONS: [&str; 4] = [
-    "missing_credentials",
-    "invalid_credentials",
-    "throttled",
-    "other",
-];
+/// Why an `/apikey` request was refused: the `reason` label of
+/// `apikey_sts_auth_failures_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingCredentials,
+    InvalidCredentials,
+    /// Stays last (see the assertions at `METRICS`).
+    Throttled,
+}
 
-/// `result` label values of `apikey_sts_validations_total`; the validator's rejection reasons.
-pub const VALIDATION_RESULTS: [&str; 17] = [
-    "valid",
-    "missing",
-    "malformed",
-    "too_long",
-    "bad_algorithm",
-    "unknown_key",
-    "bad_signature",
-    "critical_extension",
-    "wrong_issuer",
-    "wrong_audience",
-    "expired",
-    "not_yet_valid",
-    "bad_claim",
-    "revoked",
-    "api_not_allowed",
-    "api_unspecified",
-    "other",
-];
+impl AuthFailure {
+    pub const ALL: [AuthFailure; 3] = [
+        AuthFailure::MissingCredentials,
+        AuthFailure::InvalidCredentials,
+        AuthFailure::Throttled,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthFailure::MissingCredentials => "missing_credentials",
+            AuthFailure::InvalidCredentials => "invalid_credentials",
+            AuthFailure::Throttled => "throttled",
+        }
+    }
+}
+
+/// A `/validate` answer: the `result` label of `apikey_sts_validations_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValidationResult {
+    Valid,
+    Missing,
+    Malformed,
+    TooLong,
+    BadAlgorithm,
+    UnknownKey,
+    BadSignature,
+    CriticalExtension,
+    WrongIssuer,
+    WrongAudience,
+    Expired,
+    NotYetValid,
+    BadClaim,
+    Revoked,
+    ApiNotAllowed,
+    ApiUnspecified,
+    /// A failure of the server's own (the signer or the RNG), not of the key. Stays last.
+    Other,
+}
+
+impl ValidationResult {
+    pub const ALL: [ValidationResult; 17] = [
+        ValidationResult::Valid,
+        ValidationResult::Missing,
+        ValidationResult::Malformed,
+        ValidationResult::TooLong,
+        ValidationResult::BadAlgorithm,
+        ValidationResult::UnknownKey,
+        ValidationResult::BadSignature,
+        ValidationResult::CriticalExtension,
+        ValidationResult::WrongIssuer,
+        ValidationResult::WrongAudience,
+        ValidationResult::Expired,
+        ValidationResult::NotYetValid,
+        ValidationResult::BadClaim,
+        ValidationResult::Revoked,
+        ValidationResult::ApiNotAllowed,
+        ValidationResult::ApiUnspecified,
+        ValidationResult::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            ValidationResult::Valid => "valid",
+            ValidationResult::Missing => "missing",
+            ValidationResult::Malformed => "malformed",
+            ValidationResult::TooLong => "too_long",
+            ValidationResult::BadAlgorithm => "bad_algorithm",
+            ValidationResult::UnknownKey => "unknown_key",
+            ValidationResult::BadSignature => "bad_signature",
+            ValidationResult::CriticalExtension => "critical_extension",
+            ValidationResult::WrongIssuer => "wrong_issuer",
+            ValidationResult::WrongAudience => "wrong_audience",
+            ValidationResult::Expired => "expired",
+            ValidationResult::NotYetValid => "not_yet_valid",
+            ValidationResult::BadClaim => "bad_claim",
+            ValidationResult::Revoked => "revoked",
+            ValidationResult::ApiNotAllowed => "api_not_allowed",
+            ValidationResult::ApiUnspecified => "api_unspecified",
+            ValidationResult::Other => "other",
+        }
+    }
+}
 
 /// Upper bounds of the latency buckets, in microseconds (100 µs .. 5 s).
 const BUCKETS_US: [u64; 15] = [
     100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
     1_000_000, 2_500_000, 5_000_000,
 ];
-const LISTENERS: [&str; 2] = ["https", "plain"];
 
 struct Histogram {
     /// Non-cumulative counts; the last slot is for observations above every bound.
@@ -72,43 +135,42 @@ impl Histogram {
 
 struct Metrics {
     keys_issued: AtomicU64,
-    auth_failures: [AtomicU64; AUTH_FAILURE_REASONS.len()],
-    validations: [AtomicU64; VALIDATION_RESULTS.len()],
+    auth_failures: [AtomicU64; AuthFailure::ALL.len()],
+    validations: [AtomicU64; ValidationResult::ALL.len()],
     /// [hit, miss]
     cache: [AtomicU64; 2],
-    latency: [Histogram; LISTENERS.len()],
+    latency: [Histogram; ListenerKind::ALL.len()],
     open_connections: AtomicU64,
 }
 
+// The counters are indexed by discriminant: `ALL` lists every variant in declaration order, and
+// a variant added after the last one below would be past the end of `ALL`.
+const _: () = assert!(AuthFailure::Throttled as usize + 1 == AuthFailure::ALL.len());
+const _: () = assert!(ValidationResult::Other as usize + 1 == ValidationResult::ALL.len());
+const _: () = assert!(ListenerKind::Plain as usize + 1 == ListenerKind::ALL.len());
+
 static METRICS: Metrics = Metrics {
     keys_issued: AtomicU64::new(0),
-    auth_failures: [const { AtomicU64::new(0) }; AUTH_FAILURE_REASONS.len()],
-    validations: [const { AtomicU64::new(0) }; VALIDATION_RESULTS.len()],
+    auth_failures: [const { AtomicU64::new(0) }; AuthFailure::ALL.len()],
+    validations: [const { AtomicU64::new(0) }; ValidationResult::ALL.len()],
     cache: [const { AtomicU64::new(0) }; 2],
-    latency: [const { Histogram::new() }; LISTENERS.len()],
+    latency: [const { Histogram::new() }; ListenerKind::ALL.len()],
     open_connections: AtomicU64::new(0),
 };
-
-/// Index of `label` in `list`, else of its last entry ("other").
-fn index(list: &[&str], label: &str) -> usize {
-    list.iter()
-        .position(|l| *l == label)
-        .unwrap_or(list.len() - 1)
-}
 
 /// One API key issued.
 pub fn key_issued() {
     METRICS.keys_issued.fetch_add(1, Ordering::Relaxed);
 }
 
-/// A refused `/apikey` request; `reason` is one of `AUTH_FAILURE_REASONS`.
-pub fn auth_failure(reason: &str) {
-    METRICS.auth_failures[index(&AUTH_FAILURE_REASONS, reason)].fetch_add(1, Ordering::Relaxed);
+/// A refused `/apikey` request.
+pub fn auth_failure(reason: AuthFailure) {
+    METRICS.auth_failures[reason as usize].fetch_add(1, Ordering::Relaxed);
 }
 
-/// One `/validate` answer; `result` is one of `VALIDATION_RESULTS`.
-pub fn validation(result: &str) {
-    METRICS.validations[index(&VALIDATION_RESULTS, result)].fetch_add(1, Ordering::Relaxed);
+/// One `/validate` answer.
+pub fn validation(result: ValidationResult) {
+    METRICS.validations[result as usize].fetch_add(1, Ordering::Relaxed);
 }
 
 /// A verified-key cache lookup.
@@ -117,11 +179,8 @@ pub fn validation_cache(hit: bool) {
 }
 
 /// Time from a complete request to its response being queued.
-pub fn request_served(kind: Kind, took: Duration) {
-    let i = match kind {
-        Kind::Https => 0,
-        Kind::Plain => 1,
-    };
+pub fn request_served(kind: ListenerKind, took: Duration) {
+    let i = kind as usize;
     let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
     METRICS.latency[i].observe(us);
 }
@@ -159,10 +218,11 @@ pub fn render() -> String {
         "# HELP apikey_sts_auth_failures_total Refused /apikey requests, by reason.\n\
          # TYPE apikey_sts_auth_failures_total counter"
     );
-    for (label, v) in AUTH_FAILURE_REASONS.iter().zip(&m.auth_failures) {
+    for (reason, v) in AuthFailure::ALL.iter().zip(&m.auth_failures) {
         let _ = writeln!(
             out,
-            "apikey_sts_auth_failures_total{{reason=\"{label}\"}} {}",
+            "apikey_sts_auth_failures_total{{reason=\"{}\"}} {}",
+            reason.label(),
             load(v)
         );
     }
@@ -171,10 +231,11 @@ pub fn render() -> String {
         "# HELP apikey_sts_validations_total /validate answers, by result.\n\
          # TYPE apikey_sts_validations_total counter"
     );
-    for (label, v) in VALIDATION_RESULTS.iter().zip(&m.validations) {
+    for (result, v) in ValidationResult::ALL.iter().zip(&m.validations) {
         let _ = writeln!(
             out,
-            "apikey_sts_validations_total{{result=\"{label}\"}} {}",
+            "apikey_sts_validations_total{{result=\"{}\"}} {}",
+            result.label(),
             load(v)
         );
     }
@@ -192,7 +253,8 @@ pub fn render() -> String {
         "# HELP apikey_sts_request_duration_seconds Request handling time, by listener.\n\
          # TYPE apikey_sts_request_duration_seconds histogram"
     );
-    for (listener, h) in LISTENERS.iter().zip(&m.latency) {
+    for (kind, h) in ListenerKind::ALL.iter().zip(&m.latency) {
+        let listener = kind.label();
         let mut cumulative = 0;
         for (bound, v) in BUCKETS_US.iter().zip(&h.buckets) {
             cumulative += load(v);
@@ -234,13 +296,12 @@ mod tests {
     }
 
     #[test]
-    fn counters_move_and_unknown_labels_fall_into_other() {
+    fn counters_move_and_every_label_is_rendered() {
         let before = render();
         key_issued();
-        auth_failure("invalid_credentials");
-        auth_failure("made-up");
-        validation("expired");
-        validation("\"}\n injected 1");
+        auth_failure(AuthFailure::InvalidCredentials);
+        validation(ValidationResult::Expired);
+        validation(ValidationResult::Other);
         validation_cache(true);
         validation_cache(false);
         let after = render();
@@ -250,7 +311,6 @@ mod tests {
                 "apikey_sts_auth_failures_total{reason=\"invalid_credentials\"}",
                 1,
             ),
-            ("apikey_sts_auth_failures_total{reason=\"other\"}", 1),
             ("apikey_sts_validations_total{result=\"expired\"}", 1),
             ("apikey_sts_validations_total{result=\"other\"}", 1),
             ("apikey_sts_validation_cache_total{result=\"hit\"}", 1),
@@ -261,16 +321,33 @@ mod tests {
                 "{series}"
             );
         }
-        assert!(!after.contains("injected"));
+        // The arrays are indexed by the enums: each variant has its own slot, in `ALL` order.
+        for (i, r) in AuthFailure::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            sample(
+                &after,
+                &format!("apikey_sts_auth_failures_total{{reason=\"{}\"}}", r.label()),
+            );
+        }
+        for (i, k) in ListenerKind::ALL.iter().enumerate() {
+            assert_eq!(*k as usize, i);
+        }
+        for (i, r) in ValidationResult::ALL.iter().enumerate() {
+            assert_eq!(*r as usize, i);
+            sample(
+                &after,
+                &format!("apikey_sts_validations_total{{result=\"{}\"}}", r.label()),
+            );
+        }
     }
 
     #[test]
     fn histogram_is_cumulative_with_bucket_edges() {
         let before = render();
         // Exactly at the first bound, just past it, and past every bound.
-        request_served(Kind::Plain, Duration::from_micros(100));
-        request_served(Kind::Plain, Duration::from_micros(101));
-        request_served(Kind::Plain, Duration::from_secs(3600));
+        request_served(ListenerKind::Plain, Duration::from_micros(100));
+        request_served(ListenerKind::Plain, Duration::from_micros(101));
+        request_served(ListenerKind::Plain, Duration::from_secs(3600));
         let after = render();
         let b = |t: &str, le: &str| {
             sample(

@@ -52,12 +52,7 @@ pub const MAX_JTI_BYTES: usize = 128;
 pub const MAX_REVOCATIONS: usize = 1_000_000;
 /// Places at the top of the store that only admins may fill.
 pub const ADMIN_RESERVE: usize = 10_000;
-/// Default for `[apikey.revocation] maxPerUser`: live revocations a user without `apikey:admin`
-/// may hold.
-pub const MAX_PER_USER: usize = 1_000;
-/// Default for `[apikey.revocation] compactEvery`: how many appends between compaction checks,
-/// and how many dead records beyond the live ones a log may carry before it is rewritten.
-pub const COMPACT_EVERY: usize = 1024;
+pub use crate::config::{COMPACT_EVERY, MAX_PER_USER};
 /// Largest log file read at startup.
 pub const MAX_LOG_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -195,7 +190,7 @@ pub fn valid_jti(jti: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-fn check(body: &str) -> String {
+fn record_checksum(body: &str) -> String {
     Sha256::digest(body.as_bytes())[..8]
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -206,7 +201,7 @@ fn record(jti: &str, e: &Entry) -> String {
     let exp = e.expires_at.map_or("-".to_string(), |x| x.to_string());
     let by = e.by.map_or("-".to_string(), |b| format!("{b:016x}"));
     let body = format!("{jti} {} {exp} {by}", e.revoked_at);
-    let c = check(&body);
+    let c = record_checksum(&body);
     format!("{body} {c}\n")
 }
 
@@ -218,7 +213,7 @@ fn parse_record(line: &str) -> Result<(String, Entry), &'static str> {
         _ => return Err("wrong number of fields"),
     };
     let body_len = line.len() - c.len() - 1;
-    if check(&line[..body_len]) != c {
+    if record_checksum(&line[..body_len]) != c {
         return Err("checksum mismatch");
     }
     let by = match by {
@@ -688,8 +683,24 @@ impl RevocationStore {
     }
 }
 
+/// The revocation lookup the validator makes: consulted on every validation after the signature
+/// is known good, cache hit or not, so a revoked key stops working at once. `claims` is the
+/// verified claims object (`jti`, `sub`, `iat`, ...).
+pub trait Revocation: Send + Sync {
+    fn is_revoked(&self, claims: &serde_json::Value) -> bool;
+}
+
+/// For a validator with no revocation log configured.
+pub struct NothingRevoked;
+
+impl Revocation for NothingRevoked {
+    fn is_revoked(&self, _: &serde_json::Value) -> bool {
+        false
+    }
+}
+
 /// Validators refuse a token whose `jti` is in the store, on every request (cache hit or not).
-impl crate::validator::Revocation for RevocationStore {
+impl Revocation for RevocationStore {
     fn is_revoked(&self, claims: &serde_json::Value) -> bool {
         claims
             .get("jti")
@@ -750,7 +761,7 @@ impl Snapshot {
     }
 }
 
-impl crate::validator::Revocation for Snapshot {
+impl Revocation for Snapshot {
     fn is_revoked(&self, claims: &serde_json::Value) -> bool {
         claims
             .get("jti")
@@ -1208,7 +1219,7 @@ mod tests {
     fn records_without_by_still_load() {
         // A record as older releases wrote it: four fields, the check over the first three.
         let body = "old-1 5 -";
-        let line = format!("{body} {}\n", check(body));
+        let line = format!("{body} {}\n", record_checksum(body));
         let parsed = parse_log(format!("# apikey-sts revocations v1\n{line}").as_bytes()).unwrap();
         assert_eq!(
             parsed.records,
@@ -1233,7 +1244,11 @@ mod tests {
             "x 1 - 12 0000000000000000",
         ] {
             let body_len = bad.len() - 17;
-            let line = format!("{} {}\n", &bad[..body_len], check(&bad[..body_len]));
+            let line = format!(
+                "{} {}\n",
+                &bad[..body_len],
+                record_checksum(&bad[..body_len])
+            );
             assert!(parse_log(line.as_bytes()).unwrap().torn.is_some(), "{bad}");
         }
     }

@@ -11,9 +11,10 @@
 //! driven, so no worker ever blocks on a slow client and a thousand idle keep-alive
 //! connections cost memory, not threads.
 
-use crate::app::{self, Outcome};
 use crate::config::Limits;
+use crate::fault;
 use crate::http::{self, ParseLimits, Parsed, Response};
+use crate::service::{Context, Handler, ListenerKind};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use rustls::{ServerConfig, ServerConnection};
@@ -35,19 +36,6 @@ const REQUESTS_PER_TURN: usize = 16;
 pub const MAX_PARSE_ATTEMPTS: usize = 512;
 /// Plaintext read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
-
-/// Facts about the request that are not in its bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct Context {
-    pub peer: SocketAddr,
-    /// Unix seconds.
-    pub now: i64,
-}
-
-/// Answers requests of one listener. Pure: the server does all I/O.
-pub trait Handler: Send + Sync {
-    fn handle(&self, req: &http::Request, ctx: &Context) -> Outcome;
-}
 
 /// What the listeners serve; replaced as a whole on reload, so a request sees one version.
 pub struct State {
@@ -81,14 +69,6 @@ impl Shared {
     }
 }
 
-/// What a listening socket speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Https,
-    /// Plain HTTP, meant for loopback (the validator and metrics).
-    Plain,
-}
-
 enum Transport {
     Tls(Box<ServerConnection>),
     /// Bytes not yet written to the socket.
@@ -115,7 +95,7 @@ pub const LINGER: Duration = Duration::from_secs(2);
 struct Conn {
     sock: TcpStream,
     transport: Transport,
-    kind: Kind,
+    kind: ListenerKind,
     peer: SocketAddr,
     inbuf: Vec<u8>,
     phase: Phase,
@@ -200,7 +180,7 @@ struct Sched {
 struct Poller {
     poll: Poll,
     events: Events,
-    listeners: Vec<(TcpListener, Kind)>,
+    listeners: Vec<(TcpListener, ListenerKind)>,
     /// An accept failed (EMFILE and friends): connections may wait in a backlog that, being
     /// edge-triggered, announces nothing until another one arrives.
     accept_failing: bool,
@@ -239,7 +219,7 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Serves the bound listeners until `shared.shutdown` is set, then drains in-flight requests
 /// (at most `DRAIN_TIMEOUT`) and returns.
 pub fn run(
-    listeners: Vec<(std::net::TcpListener, Kind)>,
+    listeners: Vec<(std::net::TcpListener, ListenerKind)>,
     shared: Arc<Shared>,
     limits: Limits,
 ) -> io::Result<()> {
@@ -386,7 +366,7 @@ fn dispatch(pool: &Pool, idx: usize) {
 
 /// Accepts until the backlog is empty. True if it stopped on an error (EMFILE and friends),
 /// to be retried at the next sweep.
-fn accept_all(pool: &Pool, listener: &TcpListener, kind: Kind) -> bool {
+fn accept_all(pool: &Pool, listener: &TcpListener, kind: ListenerKind) -> bool {
     loop {
         match listener.accept() {
             Ok((sock, peer)) => admit(pool, sock, peer, kind),
@@ -400,10 +380,10 @@ fn accept_all(pool: &Pool, listener: &TcpListener, kind: Kind) -> bool {
     }
 }
 
-fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
+fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind) {
     let _ = sock.set_nodelay(true);
     let (transport, phase, timeout) = match kind {
-        Kind::Https => match ServerConnection::new(pool.shared.state().tls.clone()) {
+        ListenerKind::Https => match ServerConnection::new(pool.shared.state().tls.clone()) {
             Ok(t) => (
                 Transport::Tls(Box::new(t)),
                 Phase::Handshake,
@@ -414,7 +394,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
                 return;
             }
         },
-        Kind::Plain => (
+        ListenerKind::Plain => (
             Transport::Plain(Vec::new()),
             Phase::Idle,
             pool.limits.idle_timeout,
@@ -506,9 +486,9 @@ fn sweep(pool: &Pool) {
         let _ = pool.registry.deregister(&mut c.sock);
         if c.phase == Phase::Reading {
             // Best effort, non-blocking: the client may not be reading at all.
-            let resp = app::fault(
+            let resp = fault::fault(
                 408,
-                app::FAULT_UNCLASSIFIED,
+                fault::FAULT_UNCLASSIFIED,
                 "Request Timeout",
                 "request not received in time",
             );
@@ -743,9 +723,9 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                     break;
                 }
                 Err(e) => {
-                    let resp = app::fault(
+                    let resp = fault::fault(
                         e.status(),
-                        app::FAULT_UNCLASSIFIED,
+                        fault::FAULT_UNCLASSIFIED,
                         http::reason(e.status()),
                         &e.to_string(),
                     );
@@ -989,15 +969,15 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request, keep_alive: bool) {
         now: unix_now(),
     };
     let handler = match c.kind {
-        Kind::Https => Some(&state.https),
-        Kind::Plain => state.plain.as_ref(),
+        ListenerKind::Https => Some(&state.https),
+        ListenerKind::Plain => state.plain.as_ref(),
     };
     let outcome = match handler {
         Some(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req, &ctx)))
-            .unwrap_or_else(|_| app::internal_error("request handler panicked")),
-        None => app::fault(
+            .unwrap_or_else(|_| fault::internal_error("request handler panicked")),
+        None => fault::fault(
             404,
-            app::FAULT_UNCLASSIFIED,
+            fault::FAULT_UNCLASSIFIED,
             "Not Found",
             "no such resource",
         )

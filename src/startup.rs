@@ -1,13 +1,17 @@
 //! Turns a `Config` into running state: keystores loaded, signer and TLS built, warnings said.
 
-use crate::app::App;
 use crate::config::Config;
 use crate::config::SignerKind;
-use crate::jwt::{ProviderSigner, RsaSigner, Signer};
+use crate::issuer::Issuer;
+use crate::jwks::KeySet;
+use crate::jwt::{JwtError, ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
-use crate::revocation::RevocationStore;
+use crate::plain_listener::PlainListener;
+use crate::revocation::{Revocation, RevocationStore};
 use crate::server::State;
+use crate::service::Handler;
 use crate::throttle::Throttle;
+use crate::validator::Validator;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
@@ -18,11 +22,11 @@ pub enum StartupError {
     Keystore(KeystoreError),
     Tls {
         path: String,
-        message: String,
+        error: TlsKeyError,
     },
     Signer {
         path: String,
-        message: String,
+        error: JwtError,
     },
     /// Verification keys (`[[apikey.verificationKeys]]`).
     Keys(crate::jwks::JwksError),
@@ -32,11 +36,11 @@ impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartupError::Keystore(e) => e.fmt(f),
-            StartupError::Tls { path, message } => {
-                write!(f, "{path}: cannot serve TLS with this key: {message}")
+            StartupError::Tls { path, error } => {
+                write!(f, "{path}: cannot serve TLS with this key: {error}")
             }
-            StartupError::Signer { path, message } => {
-                write!(f, "{path}: cannot sign with this key: {message}")
+            StartupError::Signer { path, error } => {
+                write!(f, "{path}: cannot sign with this key: {error}")
             }
             StartupError::Keys(e) => e.fmt(f),
         }
@@ -44,6 +48,25 @@ impl fmt::Display for StartupError {
 }
 
 impl std::error::Error for StartupError {}
+
+/// Why rustls cannot serve with a keystore entry.
+#[derive(Debug)]
+pub enum TlsKeyError {
+    /// The provider does not support the key (its message).
+    Unsupported(rustls::Error),
+    NoPublicKey,
+}
+
+impl fmt::Display for TlsKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TlsKeyError::Unsupported(e) => e.fmt(f),
+            TlsKeyError::NoPublicKey => {
+                f.write_str("cannot derive the public key to check the certificate")
+            }
+        }
+    }
+}
 
 impl From<KeystoreError> for StartupError {
     fn from(e: KeystoreError) -> Self {
@@ -61,19 +84,19 @@ pub struct Built {
 }
 
 pub fn build(config: &Config) -> Result<Built, StartupError> {
-    build_with(config, &Persistent::default())
+    build_with(config, &KeptAcrossReloads::default())
 }
 
 /// State that outlives reloads: brute-force bookkeeping and the open revocation log.
 #[derive(Clone, Default)]
-pub struct Persistent {
+pub struct KeptAcrossReloads {
     pub throttle: Arc<Throttle>,
     pub revocations: Option<Arc<RevocationStore>>,
 }
 
-/// As `build`, keeping the running instance's persistent state (reload).
-pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, StartupError> {
-    let throttle = Arc::clone(&persistent.throttle);
+/// As `build`, keeping the running instance's kept state (reload).
+pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, StartupError> {
+    let throttle = Arc::clone(&kept.throttle);
     let mut warnings = config.warnings.clone();
     let issuer = &config.issuer;
     let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
@@ -83,10 +106,10 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     let signer: Box<dyn Signer> = match issuer.signer {
         SignerKind::Rsa => Box::new(RsaSigner::new(rsa_key)),
         SignerKind::Provider => {
-            Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|e| {
+            Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|error| {
                 StartupError::Signer {
                     path: issuer.key_store_path.display().to_string(),
-                    message: e.to_string(),
+                    error,
                 }
             })?)
         }
@@ -119,14 +142,25 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     let tls_entry = ks.entry(&l.certificate_alias)?;
     let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
 
-    let mut app = App::new(config, signer, throttle);
-    let (keys, jwks, plain) = verification(config, &issuer_ks, &mut warnings, persistent)?;
-    app.jwks = Some(jwks);
-    app.keys = Some(keys);
-    app.revocations = persistent.revocations.clone();
+    let keys = verification_keys(config, &issuer_ks, &mut warnings)?;
+    let service = Issuer::new(
+        config,
+        signer,
+        throttle,
+        Arc::clone(&keys),
+        kept.revocations.clone(),
+    );
+    let plain = config.validator.as_ref().map(|_| {
+        let v = Validator::from_config(config, keys);
+        let v = match &kept.revocations {
+            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
+            None => v,
+        };
+        Arc::new(PlainListener::new(v, Arc::clone(&service.jwks))) as Arc<dyn Handler>
+    });
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.
-    if app
+    if service
         .users
         .user("admin")
         .is_some_and(|u| !u.password.is_slow() && u.password.verify(b"admin"))
@@ -139,7 +173,7 @@ pub fn build_with(config: &Config, persistent: &Persistent) -> Result<Built, Sta
     }
     Ok(Built {
         state: State {
-            https: Arc::new(app),
+            https: Arc::new(service),
             tls: Arc::new(tls),
             plain,
         },
@@ -184,20 +218,20 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
         .iter()
         .map(|c| CertificateDer::from(c.clone()))
         .collect();
-    let tls_err = |message: String| StartupError::Tls {
+    let tls_err = |error: TlsKeyError| StartupError::Tls {
         path: path.to_string(),
-        message,
+        error,
     };
     // Borrows the (zeroized-on-drop) PKCS#8 bytes instead of copying them into rustls.
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(entry.key_pkcs8_der.as_slice()));
     let signing_key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&key)
-        .map_err(|e| tls_err(e.to_string()))?;
+        .map_err(|e| tls_err(TlsKeyError::Unsupported(e)))?;
     // Our own key/certificate check instead of rustls' `with_single_cert`, whose check parses
     // the leaf with webpki and so rejects X.509 v1 certificates (`openssl x509 -req` without
     // extensions makes those), and reports a mismatch without naming the entry.
     let spki = signing_key
         .public_key()
-        .ok_or_else(|| tls_err("cannot derive the public key to check the certificate".into()))?;
+        .ok_or_else(|| tls_err(TlsKeyError::NoPublicKey))?;
     entry.check_public_key(spki.as_ref())?;
     let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
     let mut cfg = ServerConfig::builder()
@@ -211,23 +245,13 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
     Ok(cfg)
 }
 
-/// The published key set and, when `[validator]` is on, the validator listener's handler.
-#[allow(clippy::type_complexity)]
-fn verification(
+/// The signing key and `[[apikey.verificationKeys]]`: what tokens are verified against.
+fn verification_keys(
     config: &Config,
     issuer_ks: &Keystore,
     warnings: &mut Vec<String>,
-    persistent: &Persistent,
-) -> Result<
-    (
-        Arc<crate::jwks::KeySet>,
-        Arc<crate::jwks::Jwks>,
-        Option<Arc<dyn crate::server::Handler>>,
-    ),
-    StartupError,
-> {
-    let keys =
-        Arc::new(crate::jwks::KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?);
+) -> Result<Arc<KeySet>, StartupError> {
+    let keys = Arc::new(KeySet::load(config, Some(issuer_ks)).map_err(StartupError::Keys)?);
     if let Some(alias) = &config.validation.certificate_alias {
         if !keys.contains(alias) {
             warnings.push(format!(
@@ -238,15 +262,5 @@ fn verification(
             ));
         }
     }
-    let jwks = Arc::new(crate::jwks::Jwks::new(&keys));
-    let plain = config.validator.as_ref().map(|_| {
-        let v =
-            crate::validator::Validator::from_config(config, Arc::clone(&keys), Arc::clone(&jwks));
-        let v = match &persistent.revocations {
-            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn crate::validator::Revocation>),
-            None => v,
-        };
-        Arc::new(v) as Arc<dyn crate::server::Handler>
-    });
-    Ok((keys, jwks, plain))
+    Ok(keys)
 }

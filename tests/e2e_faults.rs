@@ -1,13 +1,15 @@
 //! Failures inside a request: the real server loop (in-process, real sockets and TLS) with
 //! handlers that panic or whose signer fails. Each gets a 500 fault and the server goes on.
 mod common;
-use apikey_sts::app::{App, Outcome};
-use apikey_sts::auth::{PasswordHash, UserDb};
-use apikey_sts::config::{Limits, User};
+use apikey_sts::auth::{PasswordHash, User, UserDb};
+use apikey_sts::config::Limits;
 use apikey_sts::http::{Request, Response};
+use apikey_sts::issuer::Issuer;
+use apikey_sts::jwks::{Jwks, KeySet};
 use apikey_sts::jwt::{JwtError, Signer};
 use apikey_sts::keystore::Keystore;
-use apikey_sts::server::{self, Context, Handler, Kind, Shared, State};
+use apikey_sts::server::{self, Shared, State};
+use apikey_sts::service::{Context, Handler, ListenerKind, Outcome};
 use common::*;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -29,12 +31,12 @@ struct BrokenSigner;
 
 impl Signer for BrokenSigner {
     fn sign(&self, _: &[u8]) -> Result<Vec<u8>, JwtError> {
-        Err(JwtError::Sign("HSM unplugged".into()))
+        Err(JwtError::Signing("HSM unplugged".into()))
     }
 }
 
-fn broken_app() -> App {
-    App {
+fn broken_app() -> Issuer {
+    Issuer {
         enabled: true,
         issuer: "https://localhost:9095/apikey".into(),
         audience: None,
@@ -51,8 +53,8 @@ fn broken_app() -> App {
         ),
         signer: Box::new(BrokenSigner),
         throttle: Arc::default(),
-        jwks: None,
-        keys: None,
+        jwks: Arc::new(Jwks::new(&KeySet::new(vec![]).unwrap())),
+        keys: Arc::new(KeySet::new(vec![]).unwrap()),
         revocations: None,
         revocations_per_user: apikey_sts::revocation::MAX_PER_USER,
     }
@@ -76,7 +78,11 @@ fn panics_and_signer_errors_answer_500_and_the_server_keeps_serving() {
     };
     let s2 = Arc::clone(&shared);
     let server = std::thread::spawn(move || {
-        server::run(vec![(https, Kind::Https), (plain, Kind::Plain)], s2, limits)
+        server::run(
+            vec![(https, ListenerKind::Https), (plain, ListenerKind::Plain)],
+            s2,
+            limits,
+        )
     });
 
     // Plain listener: a panicking handler, twice (more than one worker's worth), then a good

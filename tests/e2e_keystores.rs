@@ -4,10 +4,7 @@
 //! with exactly one ERROR line naming the keystore, never the password.
 mod common;
 use common::*;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, SubjectPublicKeyInfoDer, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
+use rustls::ClientConfig;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -237,65 +234,6 @@ fn x509_name(der: &[u8], which: &str) -> String {
     name.trim().to_string()
 }
 
-/// Pins a leaf by its bytes and checks TLS 1.3 handshake signatures against the leaf's public
-/// key (extracted by `openssl`) directly: rustls' certificate-based check goes through webpki,
-/// which refuses X.509 v1 certificates, and the with-chain leaf is one (`openssl x509 -req`
-/// without extensions makes them; many deployed certificates are).
-#[derive(Debug)]
-struct PinnedRawKey {
-    cert: Vec<u8>,
-    spki: Vec<u8>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for PinnedRawKey {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "unexpected server certificate".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("TLS 1.3 only".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        _: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature_with_raw_key(
-            message,
-            &SubjectPublicKeyInfoDer::from(self.spki.as_slice()),
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 fn connect_raw_key(addr: SocketAddr, cert: &[u8]) -> Client {
     let pem = openssl(&["x509", "-inform", "DER", "-pubkey", "-noout"], Some(cert));
     let spki = openssl(&["pkey", "-pubin", "-outform", "DER"], Some(&pem));
@@ -304,11 +242,13 @@ fn connect_raw_key(addr: SocketAddr, cert: &[u8]) -> Client {
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedRawKey {
-            cert: cert.to_vec(),
-            spki,
+        .with_custom_certificate_verifier(Verifier::new(
+            Trust::PinnedRawKey {
+                cert: cert.to_vec(),
+                spki,
+            },
             provider,
-        }))
+        ))
         .with_no_client_auth();
     Client::connect_with(addr, Arc::new(cfg))
 }

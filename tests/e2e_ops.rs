@@ -322,20 +322,11 @@ fn brute_force_is_slowed_then_refused_per_address() {
 
 #[test]
 fn hash_password_output_works_as_a_config_value() {
-    let mut child = Command::new(BIN)
-        .args(["hash-password", "--iterations", "10000"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"n3w-p4ss\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_with_stdin(
+        Command::new(BIN).args(["hash-password", "--iterations", "10000"]),
+        b"n3w-p4ss\n",
+    )
+    .unwrap();
     assert!(out.status.success());
     let value = String::from_utf8(out.stdout).unwrap().trim().to_string();
     assert!(value.starts_with("$pbkdf2-sha256$i=10000,l=32$"), "{value}");
@@ -358,15 +349,8 @@ fn hash_password_output_works_as_a_config_value() {
     assert_eq!(c.get("/apikey", &auth("admin")).status, 401);
     // Empty input and too-long input are refused.
     for input in [&b"\n"[..], &vec![b'a'; 5000]] {
-        let mut child = Command::new(BIN)
-            .arg("hash-password")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(input).unwrap();
-        assert!(!child.wait_with_output().unwrap().status.success());
+        let out = run_with_stdin(Command::new(BIN).arg("hash-password"), input).unwrap();
+        assert!(!out.status.success());
     }
 }
 

@@ -3,8 +3,8 @@
 //! rotation across restarts, `/metrics` and the `verify` command.
 //!
 //! Tools: `nginx` (Debian `nginx-light`) and `python3` with `pyjwt` + `cryptography`, installed
-//! by `tests/install-tools.sh` (run here too when a tool is missing). A missing tool fails the
-//! test rather than skipping it.
+//! by `tests/install-tools.sh`, which CI runs before `cargo test`. A missing tool fails the test,
+//! naming that command, rather than skipping it.
 mod common;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -13,30 +13,9 @@ use sha2::{Digest, Sha256};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 const ISSUER: &str = "https://localhost:9095/apikey";
-
-/// Runs tests/install-tools.sh once per test binary if `ready` says a tool is missing.
-fn ensure_tools(ready: impl Fn() -> bool, what: &str) {
-    static INSTALL: Once = Once::new();
-    if ready() {
-        return;
-    }
-    INSTALL.call_once(|| {
-        eprintln!("e2e_validator: {what} missing; running tests/install-tools.sh");
-        let st = Command::new("bash")
-            .arg(format!("{ROOT}/tests/install-tools.sh"))
-            .status();
-        eprintln!("e2e_validator: install-tools.sh: {st:?}");
-    });
-    assert!(
-        ready(),
-        "{what} is not installed and tests/install-tools.sh could not install it \
-         (apt-get install -y nginx-light; python3 -m pip install pyjwt cryptography)"
-    );
-}
 
 fn nginx_bin() -> Option<PathBuf> {
     ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
@@ -137,7 +116,7 @@ const NGINX_LOCATION: &str = r#"
 
 impl Nginx {
     fn start(validator: SocketAddr) -> Nginx {
-        ensure_tools(|| nginx_bin().is_some(), "nginx");
+        require_tool(nginx_bin().is_some(), "nginx");
         let bin = nginx_bin().unwrap();
         let dir = TempDir::new("nginx");
         let gateway = free_port();
@@ -486,22 +465,12 @@ print(json.dumps(out, sort_keys=True))
 
 /// PyJWT, given only the JWKS URL, judges each token: "valid:SUB:KID" or "invalid:Error".
 fn pyjwt_judge(jwks_url: &str, tokens: &serde_json::Value) -> serde_json::Value {
-    ensure_tools(pyjwt_ready, "python3 with pyjwt and cryptography");
-    use std::io::Write;
-    let mut child = Command::new("python3")
-        .args(["-c", PYJWT_CHECK, jwks_url, ISSUER])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(tokens.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    require_tool(pyjwt_ready(), "python3 with pyjwt and cryptography");
+    let out = run_with_stdin(
+        Command::new("python3").args(["-c", PYJWT_CHECK, jwks_url, ISSUER]),
+        tokens.to_string().as_bytes(),
+    )
+    .unwrap();
     assert!(
         out.status.success(),
         "pyjwt check failed: {}",

@@ -1,9 +1,10 @@
 //! End-to-end harness: starts the real binary on a temporary config and talks real TLS to it.
 #![allow(dead_code)]
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+pub mod verifier;
+
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+pub use verifier::{Trust, Verifier};
 
 pub const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 pub const BIN: &str = env!("CARGO_BIN_EXE_apikey-sts");
@@ -215,26 +217,42 @@ pub fn cert_der_of(p12: &str, password: &str) -> Vec<u8> {
     openssl(&["x509", "-outform", "DER"], Some(&pem))
 }
 
-pub fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
-    let mut child = Command::new("openssl")
-        .args(args)
+/// Runs `cmd` with `input` on its stdin (then closed), capturing stdout and stderr.
+pub fn run_with_stdin(cmd: &mut Command, input: &[u8]) -> std::io::Result<std::process::Output> {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("openssl is installed");
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s).unwrap();
-    }
-    drop(input);
-    let out = child.wait_with_output().unwrap();
+        .spawn()?;
+    let mut stdin = child.stdin.take().expect("stdin is piped");
+    let written = stdin.write_all(input);
+    drop(stdin);
+    let out = child.wait_with_output()?;
+    written.map(|()| out)
+}
+
+pub fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
+    let out = run_with_stdin(
+        Command::new("openssl").args(args),
+        stdin.unwrap_or_default(),
+    )
+    .expect("openssl is installed");
     assert!(
         out.status.success(),
         "openssl {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
+}
+
+/// Fails, naming the command to run, when a tool the end-to-end tests drive is missing. The
+/// tests do not install tools themselves: CI runs `tests/install-tools.sh` before `cargo test`.
+pub fn require_tool(ready: bool, what: &str) {
+    assert!(
+        ready,
+        "{what} is not installed: run `bash tests/install-tools.sh` (apt-get install -y \
+         nginx-light; python3 -m pip install pyjwt cryptography)"
+    );
 }
 
 /// Verifies `token` with `openssl dgst -sha256 -verify` against the certificate `cert_der`.
@@ -294,66 +312,6 @@ pub fn header(token: &str) -> serde_json::Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// Trusts exactly one certificate (pinning), with real handshake-signature checks.
-#[derive(Debug)]
-struct Pinned {
-    cert: Vec<u8>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.cert.as_slice() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "unexpected server certificate".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 pub fn client_config(
     cert: &[u8],
     versions: &[&'static rustls::SupportedProtocolVersion],
@@ -363,10 +321,7 @@ pub fn client_config(
         .with_protocol_versions(versions)
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned {
-            cert: cert.to_vec(),
-            provider,
-        }))
+        .with_custom_certificate_verifier(Verifier::new(Trust::Pinned(cert.to_vec()), provider))
         .with_no_client_auth();
     Arc::new(cfg)
 }
@@ -496,19 +451,11 @@ pub fn path_str(p: &Path) -> &str {
 
 /// Like `openssl`, but returns stderr as the error instead of panicking.
 pub fn try_openssl(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    let mut child = Command::new("openssl")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run openssl: {e}"))?;
-    let mut input = child.stdin.take().unwrap();
-    if let Some(s) = stdin {
-        input.write_all(s).map_err(|e| e.to_string())?;
-    }
-    drop(input);
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let out = run_with_stdin(
+        Command::new("openssl").args(args),
+        stdin.unwrap_or_default(),
+    )
+    .map_err(|e| format!("cannot run openssl: {e}"))?;
     if out.status.success() {
         Ok(out.stdout)
     } else {

@@ -14,17 +14,17 @@
 use apikey_sts::jwt::{ProviderSigner, RsaSigner, Signer};
 use apikey_sts::keystore::Keystore;
 use apikey_sts::startup::tls_config;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::Resumption;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{
-    ClientConfig, ClientConnection, DigitallySignedStruct, HandshakeKind, ServerConfig,
-    ServerConnection, SignatureScheme,
-};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, HandshakeKind, ServerConfig, ServerConnection};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+#[allow(dead_code)]
+#[path = "../tests/common/verifier.rs"]
+mod verifier;
+use verifier::{Trust, Verifier};
 
 /// A representative signing input: header.claims of a default-config key.
 const MESSAGE: &[u8] = b"eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImJhbGxlcmluYSJ9.eyJzdWIiOiJhZG1pbiIsImlzcyI6Imh0dHBzOi8vbG9jYWxob3N0Ojk0NDMvYXBpa2V5IiwiaWF0IjoxNzAwMDAwMDAwLCJqdGkiOiIwZDViNWY2Yy0wMDAwLTQwMDAtODAwMC0wMDAwMDAwMDAwMDAiLCJrZXl0eXBlIjoiUFJPRFVDVElPTiIsImFsbG93ZWRBUElzIjpbeyJuYW1lIjoiU3dhZ2dlciBQZXRzdG9yZSBOZXciLCJ2ZXJzaW9uIjoiMS4wLjAifSx7Im5hbWUiOiJNeUFQSSIsInZlcnNpb24iOiIqIn1dfQ";
@@ -197,56 +197,16 @@ fn client_config(resume: bool) -> ClientConfig {
     if kx_name() == "X25519" {
         provider.kx_groups = vec![rustls::crypto::aws_lc_rs::kx_group::X25519];
     }
-    let schemes = provider
-        .signature_verification_algorithms
-        .supported_schemes();
-    let mut cfg = ClientConfig::builder_with_provider(Arc::new(provider))
+    let provider = Arc::new(provider);
+    // The client side is not timed; skipping its checks keeps the loop short.
+    let mut cfg = ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_safe_default_protocol_versions()
         .unwrap()
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAny(schemes)))
+        .with_custom_certificate_verifier(Verifier::new(Trust::Anything, provider))
         .with_no_client_auth();
     if !resume {
         cfg.resumption = Resumption::disabled();
     }
     cfg
-}
-
-/// The client side is not timed; skipping its checks keeps the loop short.
-#[derive(Debug)]
-struct AcceptAny(Vec<SignatureScheme>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.clone()
-    }
 }

@@ -1,0 +1,40 @@
+//! SIGHUP: rebuild everything from the config file and swap it in; on any error keep the
+//! running state. Listener addresses, limits and the revocation file need a restart.
+
+use super::Error;
+use apikey_sts::config::Config;
+use apikey_sts::log;
+use apikey_sts::server::Shared;
+use apikey_sts::startup::{self, Built, KeptAcrossReloads};
+use std::path::Path;
+
+pub fn reload(path: &Path, running: &Config, shared: &Shared, kept: &KeptAcrossReloads) {
+    match rebuild(path, running, kept) {
+        Ok(b) => {
+            for w in &b.warnings {
+                log::warn(w);
+            }
+            shared.replace(b.state);
+            log::info(&format!("reloaded {}", path.display()));
+        }
+        Err(e) => log::error(&format!(
+            "reload failed, still running the previous config: {e}"
+        )),
+    }
+}
+
+fn rebuild(path: &Path, running: &Config, kept: &KeptAcrossReloads) -> Result<Built, Error> {
+    let c = Config::load(path)?;
+    if c.listener.host != running.listener.host
+        || c.listener.https_port != running.listener.https_port
+        || c.limits != running.limits
+        || c.validator.as_ref().map(|v| (&v.host, v.port))
+            != running.validator.as_ref().map(|v| (&v.host, v.port))
+    {
+        log::warn("reload: listener address and [server] limits apply only after a restart");
+    }
+    if c.revocation_file != running.revocation_file {
+        log::warn("reload: [apikey.revocation] file applies only after a restart");
+    }
+    Ok(startup::build_with(&c, kept)?)
+}

@@ -1,0 +1,129 @@
+//! `apikey-sts [--config PATH]`: opens the revocation log, builds the state, binds the
+//! listeners, starts the server and waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads).
+
+use super::{reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS};
+use apikey_sts::config::Config;
+use apikey_sts::log;
+use apikey_sts::revocation::RevocationStore;
+use apikey_sts::server::{self, Shared};
+use apikey_sts::service::ListenerKind;
+use apikey_sts::startup::{self, KeptAcrossReloads};
+use apikey_sts::throttle::Throttle;
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn main(config_path: &Path) -> Result<(), Error> {
+    let mut config = Config::load(config_path)?;
+    let kept = KeptAcrossReloads {
+        throttle: Arc::new(Throttle::default()),
+        revocations: open_revocations(&config)?,
+    };
+    let built = startup::build_with(&config, &kept)?;
+    // `config` lives as long as the process (reload compares against it): keep no passwords.
+    config.forget_keystore_passwords();
+    for w in &built.warnings {
+        log::warn(w);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let reload = Arc::new(AtomicBool::new(false));
+    for (sig, flag) in [
+        (signal_hook::consts::SIGTERM, &stop),
+        (signal_hook::consts::SIGINT, &stop),
+        (signal_hook::consts::SIGHUP, &reload),
+    ] {
+        signal_hook::flag::register(sig, Arc::clone(flag)).map_err(Error::Signals)?;
+    }
+    let listeners = bind_listeners(&config)?;
+    let shared = Arc::new(Shared::new(built.state));
+    let limits = config.limits.clone();
+    let server_shared = Arc::clone(&shared);
+    let server = std::thread::Builder::new()
+        .name("server".into())
+        .spawn(move || server::run(listeners, server_shared, limits))
+        .map_err(Error::ServerThread)?;
+
+    while !server.is_finished() {
+        std::thread::sleep(Duration::from_millis(50));
+        if stop.load(Ordering::Relaxed) {
+            log::info("stopping: no new connections; finishing requests in flight");
+            shared.shutdown.store(true, Ordering::Relaxed);
+            break;
+        }
+        if reload.swap(false, Ordering::Relaxed) {
+            reload::reload(config_path, &config, &shared, &kept);
+        }
+    }
+    match server.join() {
+        Ok(Ok(())) => {
+            log::info("stopped");
+            Ok(())
+        }
+        Ok(Err(e)) => Err(Error::Server(e)),
+        Err(_) => Err(Error::ServerPanicked),
+    }
+}
+
+/// Binds every listener the config asks for.
+fn bind_listeners(config: &Config) -> Result<Vec<(TcpListener, ListenerKind)>, Error> {
+    let bind = |section: &'static str, addr: String| {
+        TcpListener::bind(&addr).map_err(|error| Error::Bind {
+            source: config.source.clone(),
+            section,
+            addr,
+            error,
+        })
+    };
+    let https = bind(
+        "listenerConfig",
+        format!("{}:{}", config.listener.host, config.listener.https_port),
+    )?;
+    let local = https.local_addr().map_err(Error::LocalAddr)?;
+    log::info(&format!(
+        "listening on https://{local} (workers={}, maxConnections={})",
+        config.limits.workers, config.limits.max_connections
+    ));
+    let mut listeners = vec![(https, ListenerKind::Https)];
+    if let Some(v) = &config.validator {
+        let plain = bind("validator", format!("{}:{}", v.host, v.port))?;
+        let local = plain.local_addr().map_err(Error::LocalAddr)?;
+        // The e2e harness waits for exactly this line.
+        log::info(&format!(
+            "listening on http://{local} (validator, metrics, JWKS)"
+        ));
+        listeners.push((plain, ListenerKind::Plain));
+    }
+    Ok(listeners)
+}
+
+/// Opens the revocation log (repairing a torn tail) and says what it found.
+fn open_revocations(config: &Config) -> Result<Option<Arc<RevocationStore>>, Error> {
+    let Some(path) = &config.revocation_file else {
+        log::warn(&format!(
+            "{}: no [apikey.revocation] file: keys cannot be revoked",
+            config.source
+        ));
+        return Ok(None);
+    };
+    let (mut store, report) = RevocationStore::open(path, unix_now(), MAX_CLOCK_SKEW_SECONDS)
+        .map_err(|error| Error::Revocation {
+            source: config.source.clone(),
+            error,
+        })?;
+    store.set_compact_every(config.revocation_compact_every);
+    if let Some(torn) = &report.torn {
+        log::warn(&format!(
+            "{}: dropped a torn last record ({torn}); it was never acknowledged",
+            path.display()
+        ));
+    }
+    log::info(&format!(
+        "revocations: {} live of {} records in {}",
+        report.live,
+        report.records,
+        path.display()
+    ));
+    Ok(Some(Arc::new(store)))
+}

@@ -1,0 +1,265 @@
+//! The HTTPS listener's handler: issuing API keys (`/apikey`), revoking them (`/apikey/revoke`,
+//! `/apikey/revoked`), the JWKS and `/health`. No network I/O: the server reads and writes the
+//! socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
+//! the OS RNG and may run PBKDF2 for the login.
+
+mod body;
+mod revoke;
+
+pub use body::{
+    effective_validity, parse_revoke_body, requested_validity, BodyError, RevokeTarget,
+    MAX_VALIDITY_SECONDS,
+};
+
+use crate::auth::{self, Login, User, UserDb};
+use crate::config::{ApiEntry, Config};
+use crate::fault::{
+    fault, internal_error, method_not_allowed, not_found, FAULT_INVALID_CREDENTIALS,
+    FAULT_MISSING_CREDENTIALS, FAULT_UNCLASSIFIED,
+};
+use crate::http::{Request, Response};
+use crate::jwks::{Jwks, KeySet};
+use crate::jwt::{self, AllowedApi, Claims, Signer};
+use crate::metrics::{self, AuthFailure};
+use crate::revocation::RevocationStore;
+use crate::service::{Context, Handler, Outcome};
+use crate::throttle::{Throttle, Verdict};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The issuer: what it needs, fixed at startup (and at each reload).
+pub struct Issuer {
+    pub enabled: bool,
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub kid: String,
+    pub validity_time: i64,
+    pub allowed_apis: Vec<AllowedApi>,
+    pub users: UserDb,
+    pub signer: Box<dyn Signer>,
+    /// Shared with the previous `Issuer` across reloads, so a reload does not forgive attackers.
+    pub throttle: Arc<Throttle>,
+    /// The public key set, served at `/.well-known/jwks.json` and `/apikey/jwks`.
+    pub jwks: Arc<Jwks>,
+    /// Keys that tokens presented for revocation are checked against.
+    pub keys: Arc<KeySet>,
+    /// The durable revocation log, kept across reloads; None: revocation is not configured.
+    pub revocations: Option<Arc<RevocationStore>>,
+    /// Live revocations a user without `apikey:admin` may hold.
+    pub revocations_per_user: usize,
+}
+
+/// The scope that may revoke any key by `jti` and list revocations.
+pub const ADMIN_SCOPE: &str = "apikey:admin";
+
+fn expand_apis(apis: &[ApiEntry]) -> Vec<AllowedApi> {
+    apis.iter()
+        .flat_map(|a| {
+            a.versions.iter().map(|v| AllowedApi {
+                name: a.name.clone(),
+                version: v.clone(),
+            })
+        })
+        .collect()
+}
+
+impl Issuer {
+    pub fn new(
+        config: &Config,
+        signer: Box<dyn Signer>,
+        throttle: Arc<Throttle>,
+        keys: Arc<KeySet>,
+        revocations: Option<Arc<RevocationStore>>,
+    ) -> Issuer {
+        let i = &config.issuer;
+        // Leave at least one worker free of PBKDF2 work.
+        let max_slow = config.limits.workers.saturating_sub(1).max(1);
+        Issuer {
+            enabled: i.enabled,
+            issuer: i.issuer.clone(),
+            audience: i.audience.clone(),
+            kid: i.certificate_alias.clone(),
+            validity_time: i.validity_time,
+            allowed_apis: expand_apis(&i.apis),
+            users: UserDb::new(&config.users, max_slow),
+            signer,
+            throttle,
+            jwks: Arc::new(Jwks::new(&keys)),
+            keys,
+            revocations,
+            revocations_per_user: config.revocation_max_per_user,
+        }
+    }
+
+    /// Routes one request.
+    pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
+        let path = req.path();
+        match path {
+            "/health" => match req.method.as_str() {
+                "GET" | "HEAD" => {
+                    Response::new(200, "application/json", r#"{"status":"UP"}"#).into()
+                }
+                _ => method_not_allowed("GET, HEAD").into(),
+            },
+            "/apikey" | "/apikey/" => match req.method.as_str() {
+                "GET" | "POST" => self.issue(req, ctx),
+                _ => method_not_allowed("GET, POST").into(),
+            },
+            "/apikey/revoke" => match req.method.as_str() {
+                "POST" => self.revoke(req, ctx),
+                _ => method_not_allowed("POST").into(),
+            },
+            "/apikey/revoked" => match req.method.as_str() {
+                "GET" => self.revoked(req, ctx),
+                _ => method_not_allowed("GET").into(),
+            },
+            // Public keys: no authentication.
+            "/.well-known/jwks.json" | "/apikey/jwks" => self.jwks.respond(req).into(),
+            _ => not_found().into(),
+        }
+    }
+
+    /// Basic authentication with brute-force throttling; the refusal is ready to send.
+    fn login(&self, req: &Request, ctx: &Context) -> Result<&User, Outcome> {
+        let ip = ctx.peer.ip();
+        let clock = Instant::now();
+        let creds = match auth::decode_basic(req.header("authorization")) {
+            Ok(c) => c,
+            Err(auth::AuthError::Missing) => {
+                metrics::auth_failure(AuthFailure::MissingCredentials);
+                return Err(unauthorized(
+                    FAULT_MISSING_CREDENTIALS,
+                    "Missing Credentials",
+                    "Basic authentication credentials are required",
+                )
+                .into());
+            }
+            Err(_) => {
+                metrics::auth_failure(AuthFailure::InvalidCredentials);
+                self.throttle.failure(ip, None, clock);
+                return Err(invalid_credentials().into());
+            }
+        };
+        if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
+            metrics::auth_failure(AuthFailure::Throttled);
+            return Err(too_many_attempts(wait).into());
+        }
+        let user = match self.users.authenticate(&creds) {
+            Login::Ok(u) => {
+                self.throttle.success(ip, &u.name, clock);
+                u
+            }
+            Login::Invalid => {
+                metrics::auth_failure(AuthFailure::InvalidCredentials);
+                self.throttle.failure(ip, Some(&creds.user), clock);
+                return Err(invalid_credentials().into());
+            }
+            Login::Busy => {
+                return Err(fault(
+                    503,
+                    FAULT_UNCLASSIFIED,
+                    "Service Unavailable",
+                    "too many logins are being checked; retry shortly",
+                )
+                .header("Retry-After", "1")
+                .into())
+            }
+        };
+        Ok(user)
+    }
+
+    fn issue(&self, req: &Request, ctx: &Context) -> Outcome {
+        let now = ctx.now;
+        if !self.enabled {
+            return fault(
+                503,
+                FAULT_UNCLASSIFIED,
+                "Service Unavailable",
+                "API key issuing is disabled ([apikey.issuer.tokenConfig] enabled = false)",
+            )
+            .into();
+        }
+        let user = match self.login(req, ctx) {
+            Ok(u) => u,
+            Err(refused) => return refused,
+        };
+        let requested = match requested_validity(&req.body) {
+            Ok(r) => r,
+            Err(e) => {
+                return fault(400, FAULT_UNCLASSIFIED, "Bad Request", &e.to_string()).into();
+            }
+        };
+        let validity = effective_validity(self.validity_time, requested);
+        let jti = match jwt::uuid_v4() {
+            Ok(j) => j,
+            Err(e) => return internal_error(&e.to_string()),
+        };
+        let exp = (validity > 0).then(|| now.saturating_add(validity));
+        let claims = Claims {
+            sub: user.name.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp,
+            jti: jti.clone(),
+            keytype: "PRODUCTION".into(),
+            allowed_apis: self.allowed_apis.clone(),
+        };
+        let token = match jwt::encode(&self.kid, &claims, self.signer.as_ref()) {
+            Ok(t) => t,
+            Err(e) => return internal_error(&e.to_string()),
+        };
+        metrics::key_issued();
+        let wants_json = req
+            .header_str("accept")
+            .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
+        let response = if wants_json {
+            let body = json!({"apiKey": token, "jti": jti, "expiresAt": exp});
+            Response::new(200, "application/json", body.to_string())
+        } else {
+            Response::new(200, "text/plain", token)
+        };
+        Outcome {
+            response: response
+                .header("Cache-Control", "no-store")
+                .header("Pragma", "no-cache"),
+            user: Some(user.name.clone()),
+            jti: Some(jti),
+        }
+    }
+}
+
+impl Handler for Issuer {
+    fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
+        self.route(req, ctx)
+    }
+}
+
+fn unauthorized(code: u32, message: &str, description: &str) -> Response {
+    fault(401, code, message, description).header("WWW-Authenticate", r#"Basic realm="apikey-sts""#)
+}
+
+fn too_many_attempts(wait: Duration) -> Response {
+    // Round up: a client that waits exactly Retry-After seconds must find the lock gone.
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    fault(
+        429,
+        FAULT_UNCLASSIFIED,
+        "Too Many Requests",
+        "too many failed login attempts; retry later",
+    )
+    .header("Retry-After", secs.max(1).to_string())
+}
+
+/// One answer for every credential problem, so callers learn nothing about which part failed.
+fn invalid_credentials() -> Response {
+    unauthorized(
+        FAULT_INVALID_CREDENTIALS,
+        "Invalid Credentials",
+        "Invalid credentials. Make sure you have given the correct username and password",
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,286 @@
+//! The issuer's unit tests: routing, login, issuing, revocation and the request bodies.
+
+use super::*;
+use crate::auth::PasswordHash;
+use crate::jwt::tests::test_key;
+use crate::jwt::RsaSigner;
+
+fn issuer(validity: i64) -> Issuer {
+    Issuer {
+        enabled: true,
+        issuer: "https://localhost:9095/apikey".into(),
+        audience: None,
+        kid: "ballerina".into(),
+        validity_time: validity,
+        allowed_apis: expand_apis(&[
+            ApiEntry {
+                name: "Swagger Petstore New".into(),
+                versions: vec!["1.0.0".into(), "v1".into()],
+            },
+            ApiEntry {
+                name: "MyAPI".into(),
+                versions: vec!["*".into()],
+            },
+        ]),
+        users: UserDb::new(
+            &[User {
+                name: "admin".into(),
+                password: PasswordHash::parse("d033e22ae348aeb5660fc2140aec35850c4da997").unwrap(),
+                scopes: vec![],
+            }],
+            1,
+        ),
+        signer: Box::new(RsaSigner::new(test_key().clone())),
+        throttle: Arc::default(),
+        jwks: Arc::new(Jwks::new(&KeySet::new(vec![]).unwrap())),
+        keys: Arc::new(KeySet::new(vec![]).unwrap()),
+        revocations: None,
+        revocations_per_user: crate::revocation::MAX_PER_USER,
+    }
+}
+
+fn req(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
+    let mut headers = vec![];
+    if let Some(a) = auth {
+        headers.push(("Authorization".to_string(), a.as_bytes().to_vec()));
+    }
+    Request {
+        method: method.into(),
+        target: path.into(),
+        minor_version: 1,
+        headers,
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+fn ctx(now: i64) -> Context {
+    Context {
+        peer: "127.0.0.1:1".parse().unwrap(),
+        now,
+    }
+}
+
+const ADMIN: &str = "Basic YWRtaW46YWRtaW4=";
+
+fn claims_of(token: &str) -> serde_json::Value {
+    let public = test_key().to_public_key();
+    jwt::verify(token, &|_| Some(&public)).unwrap().claims
+}
+
+#[test]
+fn issues_token_with_expanded_apis() {
+    let out = issuer(-1).route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(1000));
+    assert_eq!(out.response.status, 200);
+    assert_eq!(out.user.as_deref(), Some("admin"));
+    let token = String::from_utf8(out.response.body).unwrap();
+    let c = claims_of(&token);
+    assert_eq!(c["sub"], "admin");
+    assert_eq!(c["iat"], 1000);
+    assert!(c.get("exp").is_none());
+    assert!(c.get("aud").is_none());
+    assert_eq!(c["jti"], out.jti.unwrap().as_str());
+    assert_eq!(c["allowedAPIs"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        c["allowedAPIs"][2],
+        json!({"name": "MyAPI", "version": "*"})
+    );
+}
+
+#[test]
+fn validity_only_shortens() {
+    assert_eq!(effective_validity(-1, Some(600)), 600);
+    assert_eq!(effective_validity(3600, Some(600)), 600);
+    assert_eq!(effective_validity(3600, Some(7200)), 3600);
+    assert_eq!(effective_validity(3600, Some(0)), 3600);
+    assert_eq!(effective_validity(3600, Some(-5)), 3600);
+    assert_eq!(effective_validity(-1, None), -1);
+    assert_eq!(effective_validity(-1, Some(i64::MAX)), MAX_VALIDITY_SECONDS);
+    let out = issuer(-1).route(
+        &req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":600}"#),
+        &ctx(50),
+    );
+    let c = claims_of(std::str::from_utf8(&out.response.body).unwrap());
+    assert_eq!(c["exp"], 650);
+}
+
+#[test]
+fn bad_bodies_get_400_json() {
+    for body in [
+        "{",
+        "[1]",
+        r#"{"validityTime":"600"}"#,
+        r#"{"validityTime":1.5}"#,
+    ] {
+        let out = issuer(-1).route(&req("POST", "/apikey", Some(ADMIN), body), &ctx(0));
+        assert_eq!(out.response.status, 400, "{body}");
+        let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
+        assert_eq!(v["fault"]["code"], FAULT_UNCLASSIFIED);
+    }
+    assert_eq!(requested_validity(b" \n").unwrap(), None);
+    assert_eq!(requested_validity(br#"{"other":1}"#).unwrap(), None);
+}
+
+#[test]
+fn credentials_problems_are_401_and_indistinguishable() {
+    let a = issuer(-1);
+    let missing = a.route(&req("GET", "/apikey", None, ""), &ctx(0)).response;
+    assert_eq!(missing.status, 401);
+    assert_eq!(
+        missing.header_value("www-authenticate"),
+        Some(r#"Basic realm="apikey-sts""#)
+    );
+    let wrong_pw = a.route(
+        &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""),
+        &ctx(0),
+    );
+    let wrong_user = a.route(
+        &req("GET", "/apikey", Some("Basic eDphZG1pbg=="), ""),
+        &ctx(0),
+    );
+    let garbage = a.route(&req("GET", "/apikey", Some("Basic %%%"), ""), &ctx(0));
+    assert_eq!(wrong_pw.response.status, 401);
+    assert_eq!(wrong_pw.response.body, wrong_user.response.body);
+    assert_eq!(wrong_pw.response.body, garbage.response.body);
+    // Auth comes before the body is looked at.
+    let bad_body = a.route(
+        &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), "{"),
+        &ctx(0),
+    );
+    assert_eq!(bad_body.response.status, 401);
+}
+
+#[test]
+fn routes_and_methods() {
+    let a = issuer(-1);
+    let r = a
+        .route(&req("DELETE", "/apikey", Some(ADMIN), ""), &ctx(0))
+        .response;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header_value("Allow"), Some("GET, POST"));
+    assert_eq!(
+        a.route(&req("GET", "/nope", None, ""), &ctx(0))
+            .response
+            .status,
+        404
+    );
+    assert_eq!(
+        a.route(&req("GET", "/health", None, ""), &ctx(0))
+            .response
+            .status,
+        200
+    );
+    assert_eq!(
+        a.route(&req("POST", "/apikey/?q", Some(ADMIN), ""), &ctx(0))
+            .response
+            .status,
+        200
+    );
+}
+
+#[test]
+fn json_form_when_asked() {
+    let mut r = req("GET", "/apikey", Some(ADMIN), r#"{"validityTime":60}"#);
+    r.headers
+        .push(("Accept".into(), b"application/json".to_vec()));
+    let out = issuer(-1).route(&r, &ctx(10));
+    let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
+    assert_eq!(v["expiresAt"], 70);
+    assert_eq!(v["jti"], out.jti.unwrap().as_str());
+    assert_eq!(claims_of(v["apiKey"].as_str().unwrap())["exp"], 70);
+    let mut r = req("GET", "/apikey", Some(ADMIN), "");
+    r.headers
+        .push(("Accept".into(), b"application/json".to_vec()));
+    let v: serde_json::Value =
+        serde_json::from_slice(&issuer(-1).route(&r, &ctx(10)).response.body).unwrap();
+    assert!(v["expiresAt"].is_null());
+}
+
+#[test]
+fn repeated_failures_get_429_with_retry_after() {
+    let a = issuer(-1);
+    let bad = || {
+        a.route(
+            &req("GET", "/apikey", Some("Basic YWRtaW46eA=="), ""),
+            &ctx(0),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(bad().response.status, 401);
+    }
+    // The sixth failure is still checked (and fails), then the address is locked.
+    assert_eq!(bad().response.status, 401);
+    let locked = a
+        .route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(0))
+        .response;
+    assert_eq!(locked.status, 429);
+    assert_eq!(locked.header_value("Retry-After"), Some("1"));
+    // Another address is not affected.
+    let mut other = ctx(0);
+    other.peer = "127.0.0.2:1".parse().unwrap();
+    assert_eq!(
+        a.route(&req("GET", "/apikey", Some(ADMIN), ""), &other)
+            .response
+            .status,
+        200
+    );
+}
+
+#[test]
+fn revoke_bodies_form_and_json() {
+    let form = Some("application/x-www-form-urlencoded");
+    let json = Some("application/json; charset=utf-8");
+    assert_eq!(
+        parse_revoke_body(form, b"token=a.b.c&token_type_hint=access_token").unwrap(),
+        RevokeTarget::Token("a.b.c".into())
+    );
+    assert_eq!(
+        parse_revoke_body(None, b"jti=x%2Dy+z").unwrap(),
+        RevokeTarget::Jti("x-y z".into())
+    );
+    // A token wins over a jti when both are given.
+    assert_eq!(
+        parse_revoke_body(json, br#"{"jti":"j","token":"t"}"#).unwrap(),
+        RevokeTarget::Token("t".into())
+    );
+    assert_eq!(
+        parse_revoke_body(json, br#"{"token":1}"#),
+        Err(BodyError::NotString)
+    );
+    assert_eq!(parse_revoke_body(json, b"token=x"), Err(BodyError::NotJson));
+    assert_eq!(parse_revoke_body(form, b"jti=%zz"), Err(BodyError::NotForm));
+    assert_eq!(
+        parse_revoke_body(form, b"jti=%e2%28"),
+        Err(BodyError::NotForm)
+    );
+    assert_eq!(
+        parse_revoke_body(form, b"jti=&token="),
+        Err(BodyError::NoTarget)
+    );
+    assert_eq!(parse_revoke_body(form, b""), Err(BodyError::NoTarget));
+    assert_eq!(parse_revoke_body(form, b"%"), Err(BodyError::NotForm));
+}
+
+#[test]
+fn revoke_without_store_is_503_after_login() {
+    let a = issuer(-1);
+    let mut r = req("POST", "/apikey/revoke", Some(ADMIN), "jti=abc");
+    r.headers.push((
+        "Content-Type".into(),
+        b"application/x-www-form-urlencoded".to_vec(),
+    ));
+    assert_eq!(a.route(&r, &ctx(0)).response.status, 503);
+    let anon = req("POST", "/apikey/revoke", None, "jti=abc");
+    assert_eq!(a.route(&anon, &ctx(0)).response.status, 401);
+}
+
+#[test]
+fn disabled_issuer_is_503() {
+    let mut a = issuer(-1);
+    a.enabled = false;
+    assert_eq!(
+        a.route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(0))
+            .response
+            .status,
+        503
+    );
+}

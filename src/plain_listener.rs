@@ -1,0 +1,103 @@
+//! The plain-HTTP listener's routes, meant for loopback: `/validate` for gateways, `/metrics`,
+//! the JWKS and `/health`. It never serves `/apikey`.
+
+use crate::fault::{method_not_allowed, not_found};
+use crate::http::{Request, Response};
+use crate::jwks::Jwks;
+use crate::metrics;
+use crate::service::{Context, Handler, Outcome};
+use crate::validator::Validator;
+use std::sync::Arc;
+
+/// The plain listener's handler.
+pub struct PlainListener {
+    pub validator: Validator,
+    jwks: Arc<Jwks>,
+}
+
+impl PlainListener {
+    pub fn new(validator: Validator, jwks: Arc<Jwks>) -> Self {
+        PlainListener { validator, jwks }
+    }
+
+    pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
+        match req.path() {
+            "/validate" => {
+                // auth_request subrequests keep the client's method: any method validates.
+                let (response, accepted) = self.validator.validate(req, ctx.now);
+                Outcome {
+                    response,
+                    user: accepted
+                        .as_ref()
+                        .and_then(|a| a.claim("sub"))
+                        .map(String::from),
+                    jti: accepted
+                        .as_ref()
+                        .and_then(|a| a.claim("jti"))
+                        .map(String::from),
+                }
+            }
+            "/metrics" => get_only(req, || {
+                Response::new(200, metrics::CONTENT_TYPE, metrics::render())
+                    .header("Cache-Control", "no-store")
+            }),
+            "/.well-known/jwks.json" | "/apikey/jwks" => self.jwks.respond(req).into(),
+            "/health" => get_only(req, || {
+                Response::new(200, "application/json", r#"{"status":"UP"}"#)
+            }),
+            _ => not_found().into(),
+        }
+    }
+}
+
+fn get_only(req: &Request, ok: impl FnOnce() -> Response) -> Outcome {
+    if req.method == "GET" || req.method == "HEAD" {
+        ok().into()
+    } else {
+        method_not_allowed("GET, HEAD").into()
+    }
+}
+
+impl Handler for PlainListener {
+    fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
+        self.route(req, ctx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validator::tests::{claims, keyset, req, rules, token, validator, NOW};
+
+    fn listener() -> PlainListener {
+        let jwks = Arc::new(Jwks::new(&keyset()));
+        PlainListener::new(validator(rules(), 10), jwks)
+    }
+
+    #[test]
+    fn routes() {
+        let v = listener();
+        let ctx = Context {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            now: NOW,
+        };
+        let status = |m: &str, p: &str| {
+            let mut r = req(p, &[]);
+            r.method = m.into();
+            v.route(&r, &ctx).response.status
+        };
+        assert_eq!(status("GET", "/apikey"), 404);
+        assert_eq!(status("POST", "/apikey"), 404);
+        assert_eq!(status("GET", "/validate"), 401);
+        assert_eq!(status("POST", "/validate"), 401);
+        assert_eq!(status("GET", "/metrics"), 200);
+        assert_eq!(status("POST", "/metrics"), 405);
+        assert_eq!(status("GET", "/.well-known/jwks.json"), 200);
+        assert_eq!(status("GET", "/apikey/jwks"), 200);
+        assert_eq!(status("GET", "/health"), 200);
+        let t = token(&claims());
+        let out = v.route(&req("/validate", &[("apikey", &t)]), &ctx);
+        assert_eq!(out.user.as_deref(), Some("admin"));
+        assert!(out.jti.is_some());
+    }
+}

@@ -1,0 +1,58 @@
+//! What a listener's handler is: a request and its context in, an outcome out. The server
+//! drives handlers through this trait and the handlers know nothing of sockets.
+
+use crate::http::{Request, Response};
+use std::net::SocketAddr;
+
+/// What a listening socket speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    Https,
+    /// Plain HTTP, meant for loopback (the validator and metrics). Stays last: the request
+    /// metrics are indexed by discriminant.
+    Plain,
+}
+
+impl ListenerKind {
+    pub const ALL: [ListenerKind; 2] = [ListenerKind::Https, ListenerKind::Plain];
+
+    /// The `listener` label of the request metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            ListenerKind::Https => "https",
+            ListenerKind::Plain => "plain",
+        }
+    }
+}
+
+/// Facts about the request that are not in its bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct Context {
+    pub peer: SocketAddr,
+    /// Unix seconds.
+    pub now: i64,
+}
+
+/// Answers requests of one listener. Handlers do no network I/O (the server reads and writes
+/// the sockets), but they may touch the disk (revoking fsyncs the log) and the OS RNG (issuing
+/// draws a `jti`), so they may block briefly.
+pub trait Handler: Send + Sync {
+    fn handle(&self, req: &Request, ctx: &Context) -> Outcome;
+}
+
+/// The response plus what the request log may say about it.
+pub struct Outcome {
+    pub response: Response,
+    pub user: Option<String>,
+    pub jti: Option<String>,
+}
+
+impl From<Response> for Outcome {
+    fn from(response: Response) -> Self {
+        Outcome {
+            response,
+            user: None,
+            jti: None,
+        }
+    }
+}

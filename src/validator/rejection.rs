@@ -1,0 +1,128 @@
+//! Why a key was refused, with its HTTP status and metrics label.
+
+use crate::jwt::JwtError;
+use crate::metrics::ValidationResult;
+use std::fmt;
+
+/// Why a key was refused. Messages name the header or claim at fault; they go to the gateway
+/// (and the log line's status), never include the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// No key in any configured header or query parameter.
+    Missing,
+    /// Structure, algorithm, kid or signature (from `jwt::verify`).
+    Token(JwtError),
+    /// `iss` is not the configured issuer.
+    WrongIssuer,
+    /// `aud` does not contain the configured audience.
+    WrongAudience,
+    Expired {
+        exp: i64,
+    },
+    NotYetValid {
+        nbf: i64,
+    },
+    /// A registered claim has the wrong type.
+    BadClaim(TimeClaim),
+    Revoked,
+    /// The API named in the request headers is not in the key's allowedAPIs/subscribedAPIs.
+    ApiNotAllowed {
+        header: String,
+        name: String,
+        version: Option<String>,
+    },
+    /// validateAllowedAPIs is on but the gateway did not say which API is being called.
+    ApiUnspecified {
+        header: String,
+    },
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Missing => f.write_str("no API key in the request"),
+            Rejection::Token(e) => e.fmt(f),
+            Rejection::WrongIssuer => f.write_str("claim iss is not the configured issuer"),
+            Rejection::WrongAudience => {
+                f.write_str("claim aud does not contain the configured audience")
+            }
+            Rejection::Expired { exp } => write!(f, "key expired (claim exp = {exp})"),
+            Rejection::NotYetValid { nbf } => write!(f, "key not valid yet (claim nbf = {nbf})"),
+            Rejection::BadClaim(c) => write!(f, "claim {} has the wrong type", c.name()),
+            Rejection::Revoked => f.write_str("key has been revoked"),
+            Rejection::ApiNotAllowed {
+                header,
+                name,
+                version,
+            } => write!(
+                f,
+                "API {name:?} version {} (from header {header} and its version header) is not \
+                 in the key's allowedAPIs or subscribedAPIs",
+                version
+                    .as_deref()
+                    .map_or("(none)".into(), |v| format!("{v:?}"))
+            ),
+            Rejection::ApiUnspecified { header } => write!(
+                f,
+                "validateAllowedAPIs is on but the request has no {header} header"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl Rejection {
+    /// 401 for a missing or bad key, 403 for a good key used on the wrong API.
+    pub fn status(&self) -> u16 {
+        match self {
+            Rejection::ApiNotAllowed { .. } | Rejection::ApiUnspecified { .. } => 403,
+            _ => 401,
+        }
+    }
+
+    /// The `result` of `apikey_sts_validations_total`.
+    pub fn result(&self) -> ValidationResult {
+        match self {
+            Rejection::Missing => ValidationResult::Missing,
+            Rejection::Token(JwtError::TooLong(_)) => ValidationResult::TooLong,
+            Rejection::Token(JwtError::Malformed(_) | JwtError::DuplicateMember(_)) => {
+                ValidationResult::Malformed
+            }
+            Rejection::Token(JwtError::CriticalExtension) => ValidationResult::CriticalExtension,
+            Rejection::Token(JwtError::Algorithm(_)) => ValidationResult::BadAlgorithm,
+            Rejection::Token(JwtError::UnknownKey(_)) => ValidationResult::UnknownKey,
+            Rejection::Token(JwtError::BadSignature) => ValidationResult::BadSignature,
+            Rejection::Token(
+                JwtError::Signing(_)
+                | JwtError::KeyRejected(_)
+                | JwtError::KeyCannotSignRs256
+                | JwtError::Rng(_),
+            ) => ValidationResult::Other,
+            Rejection::WrongIssuer => ValidationResult::WrongIssuer,
+            Rejection::WrongAudience => ValidationResult::WrongAudience,
+            Rejection::Expired { .. } => ValidationResult::Expired,
+            Rejection::NotYetValid { .. } => ValidationResult::NotYetValid,
+            Rejection::BadClaim(_) => ValidationResult::BadClaim,
+            Rejection::Revoked => ValidationResult::Revoked,
+            Rejection::ApiNotAllowed { .. } => ValidationResult::ApiNotAllowed,
+            Rejection::ApiUnspecified { .. } => ValidationResult::ApiUnspecified,
+        }
+    }
+}
+
+/// The NumericDate claims the validator reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeClaim {
+    Exp,
+    Nbf,
+}
+
+impl TimeClaim {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeClaim::Exp => "exp",
+            TimeClaim::Nbf => "nbf",
+        }
+    }
+}

@@ -1,0 +1,450 @@
+//! The validator's unit tests: every check, the cache and hostile inputs.
+
+use super::*;
+use crate::jwks::PublishedKey;
+use crate::jwt::tests::test_key;
+use crate::jwt::{self, JwtError};
+use crate::jwt::{encode, AllowedApi, Claims, RsaSigner};
+use crate::metrics::ValidationResult;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::Value;
+
+pub(crate) const ISS: &str = "https://localhost:9095/apikey";
+pub(crate) const NOW: i64 = 1_700_000_000;
+
+pub(crate) fn keyset() -> Arc<KeySet> {
+    Arc::new(
+        KeySet::new(vec![(
+            PublishedKey {
+                kid: "ballerina".into(),
+                public: test_key().to_public_key(),
+                chain: vec![],
+                active: true,
+            },
+            "k".into(),
+        )])
+        .unwrap(),
+    )
+}
+
+pub(crate) fn rules() -> Rules {
+    let d = ValidatorConfig::default();
+    Rules {
+        issuer: ISS.into(),
+        audience: None,
+        validate_allowed_apis: false,
+        clock_skew_seconds: 60,
+        key_headers: d.key_headers,
+        key_query_params: d.key_query_params,
+        api_name_header: d.api_name_header,
+        api_version_header: d.api_version_header,
+    }
+}
+
+pub(crate) fn validator(rules: Rules, cache: usize) -> Validator {
+    let keys = keyset();
+    Validator::new(rules, keys, SignatureCache::new(cache, 300))
+}
+
+pub(crate) fn claims() -> Claims {
+    Claims {
+        sub: "admin".into(),
+        iss: ISS.into(),
+        aud: None,
+        iat: NOW,
+        exp: None,
+        jti: "0d5b5f6c-0000-4000-8000-000000000000".into(),
+        keytype: "PRODUCTION".into(),
+        allowed_apis: vec![
+            AllowedApi {
+                name: "Petstore".into(),
+                version: "1.0.0".into(),
+            },
+            AllowedApi {
+                name: "MyAPI".into(),
+                version: "*".into(),
+            },
+        ],
+    }
+}
+
+pub(crate) fn token(c: &Claims) -> String {
+    encode("ballerina", c, &RsaSigner::new(test_key().clone())).unwrap()
+}
+
+/// A token signed over arbitrary header and claims JSON.
+fn raw_token(header: &str, claims: &str) -> String {
+    let signed = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header),
+        URL_SAFE_NO_PAD.encode(claims)
+    );
+    let sig =
+        crate::jwt::Signer::sign(&RsaSigner::new(test_key().clone()), signed.as_bytes()).unwrap();
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+pub(crate) fn req(target: &str, headers: &[(&str, &str)]) -> Request {
+    Request {
+        method: "GET".into(),
+        target: target.into(),
+        minor_version: 1,
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect(),
+        body: vec![],
+    }
+}
+
+#[test]
+fn valid_key_gets_forwardable_headers() {
+    let v = validator(rules(), 10);
+    let t = token(&claims());
+    let (r, a) = v.validate(&req("/validate", &[("apikey", &t)]), NOW);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header_value("X-Auth-Subject"), Some("admin"));
+    assert_eq!(r.header_value("X-Auth-Key-Type"), Some("PRODUCTION"));
+    assert_eq!(
+        r.header_value("X-Auth-Jti"),
+        Some("0d5b5f6c-0000-4000-8000-000000000000")
+    );
+    assert!(!a.unwrap().from_cache);
+    // Second time: from the cache.
+    let (_, a) = v.validate(&req("/validate", &[("apikey", &t)]), NOW);
+    assert!(a.unwrap().from_cache);
+}
+
+#[test]
+fn key_is_found_in_any_configured_place() {
+    let v = validator(rules(), 0);
+    let t = token(&claims());
+    let ok = |r: Request| v.validate(&r, NOW).0.status;
+    assert_eq!(ok(req("/validate", &[("X-API-KEY", &t)])), 200);
+    assert_eq!(ok(req("/validate", &[("x-api-key", &t)])), 200);
+    assert_eq!(ok(req("/validate", &[("API_KEY", &t)])), 200);
+    assert_eq!(ok(req(&format!("/validate?api_key={t}"), &[])), 200);
+    let uri = format!("/pets/1?x=1&apikey={t}#frag");
+    assert_eq!(ok(req("/validate", &[("X-Original-URI", &uri)])), 200);
+    let enc = format!("/pets?apikey={}", t.replace('.', "%2E"));
+    assert_eq!(ok(req("/validate", &[("X-Original-URI", &enc)])), 200);
+    // Empty values and other names are not keys.
+    assert_eq!(ok(req("/validate?apikey=&token=x", &[("apikey", "")])), 401);
+    let (r, _) = v.validate(&req("/validate?Authorization=x", &[]), NOW);
+    assert_eq!(r.status, 401);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&r.body).unwrap()["fault"]["code"],
+        FAULT_MISSING_CREDENTIALS
+    );
+    // Configured names replace the defaults.
+    let mut custom = rules();
+    custom.key_headers = vec!["X-Key".into()];
+    custom.key_query_params = vec!["k".into()];
+    let v2 = validator(custom, 0);
+    assert_eq!(
+        v2.validate(&req("/validate", &[("x-key", &t)]), NOW)
+            .0
+            .status,
+        200
+    );
+    assert_eq!(
+        v2.validate(&req("/validate", &[("apikey", &t)]), NOW)
+            .0
+            .status,
+        401
+    );
+    assert_eq!(
+        v2.validate(&req(&format!("/validate?k={t}"), &[]), NOW)
+            .0
+            .status,
+        200
+    );
+}
+
+#[test]
+fn signature_algorithm_issuer_audience() {
+    let v = validator(rules(), 10);
+    let t = token(&claims());
+    let check = |v: &Validator, t: &str| v.check(t, None, NOW).map(|_| ());
+    // Tampered claims.
+    let mut parts: Vec<String> = t.split('.').map(String::from).collect();
+    let mut c = URL_SAFE_NO_PAD.decode(&parts[1]).unwrap();
+    c[12] ^= 1;
+    parts[1] = URL_SAFE_NO_PAD.encode(c);
+    assert_eq!(
+        check(&v, &parts.join(".")),
+        Err(Rejection::Token(JwtError::BadSignature))
+    );
+    // alg none, HS256 (even "signed" with the public key as secret): always refused.
+    let body = serde_json::to_string(&claims()).unwrap();
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","kid":"ballerina"}"#),
+        URL_SAFE_NO_PAD.encode(&body)
+    );
+    assert_eq!(
+        check(&v, &none).unwrap_err().result(),
+        ValidationResult::BadAlgorithm
+    );
+    let hs = raw_token(r#"{"alg":"HS256","kid":"ballerina"}"#, &body);
+    assert_eq!(
+        check(&v, &hs).unwrap_err().result(),
+        ValidationResult::BadAlgorithm
+    );
+    let unknown = raw_token(r#"{"alg":"RS256","kid":"retired"}"#, &body);
+    assert_eq!(
+        check(&v, &unknown).unwrap_err().result(),
+        ValidationResult::UnknownKey
+    );
+    // No kid: the active key.
+    let nokid = raw_token(r#"{"alg":"RS256"}"#, &body);
+    assert!(check(&v, &nokid).is_ok());
+    // Issuer.
+    let mut c = claims();
+    c.iss = "https://evil.example/apikey".into();
+    assert_eq!(check(&v, &token(&c)), Err(Rejection::WrongIssuer));
+    let noiss = raw_token(r#"{"alg":"RS256"}"#, r#"{"sub":"a"}"#);
+    assert_eq!(check(&v, &noiss), Err(Rejection::WrongIssuer));
+    // Audience, when configured: string or array.
+    let mut r = rules();
+    r.audience = Some("gw".into());
+    let va = validator(r, 0);
+    assert_eq!(check(&va, &t), Err(Rejection::WrongAudience));
+    let mut c = claims();
+    c.aud = Some("gw".into());
+    assert!(check(&va, &token(&c)).is_ok());
+    let arr = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(r#"{{"iss":"{ISS}","aud":["x","gw"]}}"#),
+    );
+    assert!(check(&va, &arr).is_ok());
+    let wrong = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(r#"{{"iss":"{ISS}","aud":7}}"#),
+    );
+    assert_eq!(check(&va, &wrong), Err(Rejection::WrongAudience));
+}
+
+#[test]
+fn time_checks_with_skew_at_and_past_edges() {
+    let v = validator(rules(), 10);
+    let mut c = claims();
+    c.exp = Some(NOW);
+    let t = token(&c);
+    // Valid until exp + skew, exclusive.
+    assert!(v.check(&t, None, NOW + 59).is_ok());
+    assert_eq!(
+        v.check(&t, None, NOW + 60).unwrap_err(),
+        Rejection::Expired { exp: NOW }
+    );
+    let nbf = |n: i64| {
+        raw_token(
+            r#"{"alg":"RS256"}"#,
+            &format!(r#"{{"iss":"{ISS}","nbf":{n}}}"#),
+        )
+    };
+    assert!(v.check(&nbf(NOW + 60), None, NOW).is_ok());
+    assert_eq!(
+        v.check(&nbf(NOW + 61), None, NOW).unwrap_err().result(),
+        ValidationResult::NotYetValid
+    );
+    let bad = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(r#"{{"iss":"{ISS}","exp":"soon"}}"#),
+    );
+    assert_eq!(
+        v.check(&bad, None, NOW).unwrap_err(),
+        Rejection::BadClaim(TimeClaim::Exp)
+    );
+    let frac = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(r#"{{"iss":"{ISS}","exp":{NOW}.5}}"#),
+    );
+    assert!(v.check(&frac, None, NOW).is_ok());
+    let huge = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(r#"{{"iss":"{ISS}","exp":1e300}}"#),
+    );
+    assert!(v.check(&huge, None, NOW).is_ok());
+    // Zero skew: expired exactly at exp.
+    let mut r = rules();
+    r.clock_skew_seconds = 0;
+    let strict = validator(r, 0);
+    assert!(strict.check(&t, None, NOW - 1).is_ok());
+    assert!(strict.check(&t, None, NOW).is_err());
+}
+
+#[test]
+fn allowed_apis_and_wildcard_version() {
+    let mut r = rules();
+    r.validate_allowed_apis = true;
+    let v = validator(r, 10);
+    let t = token(&claims());
+    let status = |h: &[(&str, &str)]| {
+        let mut all = vec![("apikey", t.as_str())];
+        all.extend_from_slice(h);
+        v.validate(&req("/validate", &all), NOW).0.status
+    };
+    assert_eq!(
+        status(&[("X-API-Name", "Petstore"), ("X-API-Version", "1.0.0")]),
+        200
+    );
+    assert_eq!(
+        status(&[("x-api-name", "MyAPI"), ("x-api-version", "7")]),
+        200
+    );
+    assert_eq!(status(&[("X-API-Name", "MyAPI")]), 200);
+    assert_eq!(
+        status(&[("X-API-Name", "Petstore"), ("X-API-Version", "2")]),
+        403
+    );
+    assert_eq!(status(&[("X-API-Name", "Petstore")]), 403);
+    assert_eq!(
+        status(&[("X-API-Name", "petstore"), ("X-API-Version", "1.0.0")]),
+        403
+    );
+    assert_eq!(
+        status(&[("X-API-Name", "Other"), ("X-API-Version", "1")]),
+        403
+    );
+    assert_eq!(status(&[]), 403);
+    // subscribedAPIs (API Manager-issued keys) count too; garbage shapes never match.
+    let sub = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(
+            r#"{{"iss":"{ISS}","allowedAPIs":"x","subscribedAPIs":[1,{{"name":"S","version":"v1","context":"/s"}}]}}"#
+        ),
+    );
+    let api = |n, ver| {
+        Some(ApiRef {
+            name: Some(n),
+            version: Some(ver),
+        })
+    };
+    assert!(v.check(&sub, api("S", "v1"), NOW).is_ok());
+    assert_eq!(
+        v.check(&sub, api("S", "v2"), NOW).unwrap_err().status(),
+        403
+    );
+    // A bad key is 401 even on an allowed API.
+    let (r, _) = v.validate(
+        &req("/validate", &[("apikey", "x.y.z"), ("X-API-Name", "MyAPI")]),
+        NOW,
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn cache_hits_still_check_expiry_and_revocation() {
+    struct RevokeAll;
+    impl Revocation for RevokeAll {
+        fn is_revoked(&self, c: &Value) -> bool {
+            c["jti"] == "0d5b5f6c-0000-4000-8000-000000000000"
+        }
+    }
+    let v = validator(rules(), 10);
+    let mut c = claims();
+    c.exp = Some(NOW + 100);
+    let t = token(&c);
+    assert!(!v.check(&t, None, NOW).unwrap().from_cache);
+    assert!(v.check(&t, None, NOW + 10).unwrap().from_cache);
+    // The cache entry ends at exp; the exp check (with skew) runs regardless.
+    assert!(v.check(&t, None, NOW + 100).is_ok());
+    assert_eq!(
+        v.check(&t, None, NOW + 160).unwrap_err().result(),
+        ValidationResult::Expired
+    );
+    let v = v.with_revocation(Arc::new(RevokeAll));
+    assert_eq!(v.check(&t, None, NOW).unwrap_err(), Rejection::Revoked);
+}
+
+#[test]
+fn repeated_checks_are_served_from_the_cache() {
+    // How fast a hit is belongs to the benchmark (bench/run.sh, section 4); this checks
+    // that the repeat skips the RSA verify at all.
+    let v = validator(rules(), 10);
+    let t = token(&claims());
+    assert!(!v.check(&t, None, NOW).unwrap().from_cache);
+    for _ in 0..100 {
+        assert!(v.check(&t, None, NOW).unwrap().from_cache);
+    }
+}
+
+#[test]
+fn hostile_inputs_never_panic() {
+    let v = validator(rules(), 10);
+    let long = "a".repeat(jwt::MAX_TOKEN_BYTES + 1);
+    let at = format!("{}.{}.", "a".repeat(jwt::MAX_TOKEN_BYTES - 2), "");
+    for k in [
+        "", ".", "..", "%", "%%", "%zz", "%e2%82", "a.b.c", &long, &at, "\u{0}", "é.é.é",
+    ] {
+        let q = format!("/validate?apikey={k}");
+        for r in [req(&q, &[]), req("/validate", &[("X-Original-URI", &q)])] {
+            let (resp, accepted) = v.validate(&r, NOW);
+            assert_eq!(resp.status, 401, "{k:?}");
+            assert!(accepted.is_none(), "{k:?}");
+        }
+        assert!(v.check(k, None, NOW).is_err(), "{k:?}");
+    }
+    assert_eq!(
+        v.check(&long, None, NOW).unwrap_err().result(),
+        ValidationResult::TooLong
+    );
+    // Query values are decoded; one that does not decode is kept as written.
+    let key = |q: &str| {
+        v.find_key(&req(&format!("/validate?apikey={q}"), &[]))
+            .map(|k| k.into_owned())
+    };
+    assert_eq!(key("a%2").as_deref(), Some("a%2"));
+    assert_eq!(key("%41%4a").as_deref(), Some("AJ"));
+    assert_eq!(key("%").as_deref(), Some("%"));
+    assert_eq!(header_safe("a b\r\nc%é"), "a b%0D%0Ac%25%C3%A9");
+}
+
+#[test]
+fn every_rejection_label_is_a_metric_label() {
+    for r in [
+        Rejection::Missing,
+        Rejection::Token(JwtError::TooLong(1)),
+        Rejection::Token(JwtError::Malformed("x")),
+        Rejection::Token(JwtError::Algorithm("none".into())),
+        Rejection::Token(JwtError::UnknownKey("k".into())),
+        Rejection::Token(JwtError::BadSignature),
+        Rejection::WrongIssuer,
+        Rejection::WrongAudience,
+        Rejection::Expired { exp: 1 },
+        Rejection::NotYetValid { nbf: 1 },
+        Rejection::BadClaim(TimeClaim::Exp),
+        Rejection::Revoked,
+        Rejection::ApiNotAllowed {
+            header: "h".into(),
+            name: "n".into(),
+            version: None,
+        },
+        Rejection::ApiUnspecified { header: "h".into() },
+    ] {
+        assert_ne!(r.result(), ValidationResult::Other, "{r:?}");
+        assert_ne!(r.result(), ValidationResult::Valid, "{r:?}");
+        assert!(!r.to_string().is_empty());
+    }
+}
+
+#[test]
+fn cache_is_keyed_by_the_whole_token_signature_included() {
+    let v = validator(rules(), 10);
+    let t = token(&claims());
+    assert!(!v.check(&t, None, NOW).unwrap().from_cache);
+    assert!(v.check(&t, None, NOW).unwrap().from_cache);
+    // Same header and claims, another signature: verified (and refused), never a cache hit.
+    let (signed, sig) = t.rsplit_once('.').unwrap();
+    let mut raw = URL_SAFE_NO_PAD.decode(sig).unwrap();
+    raw[0] ^= 1;
+    let forged = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(raw));
+    assert_ne!(cache_key(&t), cache_key(&forged));
+    assert_eq!(
+        v.check(&forged, None, NOW).unwrap_err(),
+        Rejection::Token(JwtError::BadSignature)
+    );
+    assert_eq!(v.cache().len(), 1);
+}
