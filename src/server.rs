@@ -13,7 +13,7 @@
 
 use crate::app::{self, Outcome};
 use crate::config::Limits;
-use crate::http::{self, ParseLimits, Parsed, Response};
+use crate::http::{self, ParseLimits, Polled, Response};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Registry, Token};
 use rustls::{ServerConfig, ServerConnection};
@@ -29,10 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const TICK: Duration = Duration::from_millis(100);
 /// Requests one worker answers on a connection before giving others a turn.
 const REQUESTS_PER_TURN: usize = 16;
-/// Parses of one request that may find it incomplete. Each parse rescans the request, so a
-/// client trickling a body byte by byte would otherwise cost quadratic CPU; legitimate clients
-/// need a handful (one per TCP segment at most).
-pub const MAX_PARSE_ATTEMPTS: usize = 512;
+pub use crate::http::MAX_PARSE_ATTEMPTS;
 /// Plaintext read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -117,20 +114,11 @@ struct Conn {
     transport: Transport,
     kind: Kind,
     peer: SocketAddr,
-    inbuf: Vec<u8>,
+    http: http::Connection,
     phase: Phase,
     deadline: Instant,
     /// When the connection last finished a request or was accepted: the shedding order.
     last_active: Instant,
-    served: usize,
-    continue_sent: bool,
-    /// `inbuf` length already searched for the blank line that ends the head.
-    scanned: usize,
-    head_seen: bool,
-    /// Parses of the current request that found it incomplete.
-    attempts: usize,
-    /// Close once the output is flushed.
-    closing: bool,
     /// Peer sent EOF.
     eof: bool,
 }
@@ -443,16 +431,10 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: Kind) {
         transport,
         kind,
         peer,
-        inbuf: Vec::new(),
+        http: http::Connection::new(pool.parse_limits, pool.limits.max_requests_per_connection),
         phase,
         deadline: now + timeout,
         last_active: now,
-        served: 0,
-        continue_sent: false,
-        scanned: 0,
-        head_seen: false,
-        attempts: 0,
-        closing: false,
         eof: false,
     }));
 }
@@ -513,7 +495,7 @@ fn sweep(pool: &Pool) {
                 "request not received in time",
             );
             log_request(c.peer, "-", "-", 408, Duration::ZERO, None, None);
-            c.queue_response(&resp, false, false);
+            c.send(&resp);
             c.send_close();
             let _ = c.write_out();
         }
@@ -672,7 +654,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
     }
     let mut answered = 0;
     loop {
-        let more_input = match c.read_input(&pool.parse_limits) {
+        let more_input = match c.read_input() {
             Ok(more) => more,
             Err(()) => return Next::Close,
         };
@@ -691,7 +673,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
         }
 
         // Answer every complete request already buffered, in order.
-        while !c.closing && !c.inbuf.is_empty() {
+        while c.http.has_input() && c.http.close_reason().is_none() {
             if c.phase == Phase::Idle {
                 c.phase = Phase::Reading;
                 c.deadline = Instant::now() + limits.request_timeout;
@@ -703,45 +685,20 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                 }
                 return Next::Requeue;
             }
-            if c.head_pending(pool.parse_limits.max_header_bytes) {
-                break;
-            }
-            let parsed = if c.attempts >= MAX_PARSE_ATTEMPTS {
-                Err(http::HttpError::BadRequest(
-                    "request arrived in too many pieces",
-                ))
-            } else {
-                http::parse(&c.inbuf, &pool.parse_limits)
-            };
-            match parsed {
-                Ok(Parsed::Complete(req, used)) => {
-                    c.inbuf.drain(..used);
-                    c.continue_sent = false;
-                    c.scanned = 0;
-                    c.head_seen = false;
-                    c.attempts = 0;
-                    c.served += 1;
+            match c.http.poll_request() {
+                Ok(Polled::Request(req)) => {
                     answered += 1;
-                    let keep = req.keep_alive()
-                        && c.served < limits.max_requests_per_connection
-                        // Read the flag itself: the leader may not have seen it yet.
-                        && !pool.shared.shutdown.load(Ordering::Relaxed);
-                    respond(pool, c, &req, keep);
+                    // Read the flag itself: the leader may not have seen it yet.
+                    if pool.shared.shutdown.load(Ordering::Relaxed) {
+                        c.http.shut_down();
+                    }
+                    respond(pool, c, &req);
                     c.phase = Phase::Idle;
                     c.last_active = Instant::now();
                     c.deadline = c.last_active + limits.idle_timeout;
-                    if !keep {
-                        c.closing = true;
-                    }
                 }
-                Ok(Parsed::Incomplete { expect_continue }) => {
-                    c.attempts += 1;
-                    if expect_continue && !c.continue_sent {
-                        c.queue(b"HTTP/1.1 100 Continue\r\n\r\n");
-                        c.continue_sent = true;
-                    }
-                    break;
-                }
+                Ok(Polled::Continue) => c.queue(http::CONTINUE),
+                Ok(Polled::NeedMore | Polled::AwaitingSend | Polled::Closed) => break,
                 Err(e) => {
                     let resp = app::fault(
                         e.status(),
@@ -750,8 +707,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
                         &e.to_string(),
                     );
                     log_request(c.peer, "-", "-", resp.status, Duration::ZERO, None, None);
-                    c.queue_response(&resp, false, false);
-                    c.closing = true;
+                    c.send(&resp);
                 }
             }
         }
@@ -759,7 +715,7 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
         if let Some(next) = c.flush(limits) {
             return next;
         }
-        if c.closing {
+        if c.http.close_reason().is_some() {
             c.send_close();
             let _ = c.write_out();
             if c.eof || c.wants_write() {
@@ -780,24 +736,6 @@ fn drive(pool: &Pool, c: &mut Conn) -> Next {
 }
 
 impl Conn {
-    /// True while the request head cannot be complete: no blank line has arrived yet and the
-    /// size limit is not passed. Saves re-parsing the head on every trickled byte.
-    fn head_pending(&mut self, max_header_bytes: usize) -> bool {
-        if self.head_seen {
-            return false;
-        }
-        let from = self.scanned.saturating_sub(3).min(self.inbuf.len());
-        let tail = &self.inbuf[from..];
-        self.scanned = self.inbuf.len();
-        let found =
-            tail.windows(2).any(|w| w == b"\n\n") || tail.windows(3).any(|w| w == b"\n\r\n");
-        if found {
-            self.head_seen = true;
-            return false;
-        }
-        self.inbuf.len() <= max_header_bytes
-    }
-
     /// Reads and discards until EOF, the deadline (the sweep), or an error.
     fn linger(&mut self) -> Next {
         let mut sink = [0u8; READ_CHUNK];
@@ -831,14 +769,10 @@ impl Conn {
         }
     }
 
-    fn queue_response(&mut self, resp: &Response, keep_alive: bool, head_only: bool) {
+    /// Queues the response to the request last polled (or a last, unsolicited one).
+    fn send(&mut self, resp: &Response) {
         let mut out = Vec::with_capacity(512 + resp.body.len());
-        resp.write_to(
-            &mut out,
-            keep_alive,
-            head_only,
-            &crate::log::http_date(SystemTime::now()),
-        );
+        self.http.send(resp, SystemTime::now(), &mut out);
         self.queue(&out);
     }
 
@@ -894,14 +828,11 @@ impl Conn {
         None
     }
 
-    /// Reads what the socket has into `inbuf`. Ok(true) when it stopped early (buffer full) and
-    /// more may be waiting; Err on a dead connection or a TLS error.
-    fn read_input(&mut self, limits: &ParseLimits) -> Result<bool, ()> {
-        // Room for one maximal request plus framing overhead; the parser errors before this
-        // fills on any single request, so stopping here only paces pipelining clients.
-        let cap = limits.max_header_bytes + 2 * limits.max_body_bytes + 4096;
+    /// Reads what the socket has into the HTTP input, as far as it has room. Ok(true) when it
+    /// stopped early (no room) and more may be waiting; Err on a dead connection or a TLS error.
+    fn read_input(&mut self) -> Result<bool, ()> {
         loop {
-            if self.inbuf.len() >= cap {
+            if self.http.room() == 0 {
                 return Ok(true);
             }
             let drained = match &mut self.transport {
@@ -925,14 +856,14 @@ impl Conn {
                 },
                 Transport::Plain(_) => {
                     let mut chunk = [0u8; READ_CHUNK];
-                    let room = (cap - self.inbuf.len()).min(READ_CHUNK);
+                    let room = self.http.room().min(READ_CHUNK);
                     match self.sock.read(&mut chunk[..room]) {
                         Ok(0) => {
                             self.eof = true;
                             false
                         }
                         Ok(n) => {
-                            self.inbuf.extend_from_slice(&chunk[..n]);
+                            self.http.receive(&chunk[..n]);
                             false
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
@@ -941,8 +872,8 @@ impl Conn {
                     }
                 }
             };
-            self.take_plaintext(cap);
-            if self.inbuf.len() >= cap {
+            self.take_plaintext();
+            if self.http.room() == 0 {
                 return Ok(true);
             }
             if drained || self.eof {
@@ -951,14 +882,14 @@ impl Conn {
         }
     }
 
-    /// Moves decrypted bytes from rustls into `inbuf`, up to `cap`.
-    fn take_plaintext(&mut self, cap: usize) {
+    /// Moves decrypted bytes from rustls into the HTTP input, as far as it has room.
+    fn take_plaintext(&mut self) {
         let Transport::Tls(t) = &mut self.transport else {
             return;
         };
         let mut reader = t.reader();
-        while self.inbuf.len() < cap {
-            let room = (cap - self.inbuf.len()).min(READ_CHUNK);
+        while self.http.room() > 0 {
+            let room = self.http.room().min(READ_CHUNK);
             // Borrow rustls' buffer: a stack chunk would be zeroed (16 KiB) on every call.
             match reader.fill_buf() {
                 Ok([]) => {
@@ -967,7 +898,7 @@ impl Conn {
                 }
                 Ok(buf) => {
                     let n = buf.len().min(room);
-                    self.inbuf.extend_from_slice(&buf[..n]);
+                    self.http.receive(&buf[..n]);
                     reader.consume(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -981,7 +912,7 @@ impl Conn {
     }
 }
 
-fn respond(pool: &Pool, c: &mut Conn, req: &http::Request, keep_alive: bool) {
+fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
     let started = Instant::now();
     let state = pool.shared.state();
     let ctx = Context {
@@ -1003,7 +934,7 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request, keep_alive: bool) {
         )
         .into(),
     };
-    c.queue_response(&outcome.response, keep_alive, req.method == "HEAD");
+    c.send(&outcome.response);
     crate::metrics::request_served(c.kind, started.elapsed());
     log_request(
         c.peer,
