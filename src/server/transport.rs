@@ -110,12 +110,22 @@ impl Transport {
     }
 
     /// Reads what the socket has into `http`, as far as it has room.
+    ///
+    /// Over TLS, plaintext that rustls already decrypted goes first. rustls holds at most a
+    /// few KiB of it and refuses to read more records while that is full ("received plaintext
+    /// buffer full"): backpressure from a client pipelining faster than we answer, not an
+    /// error. So no record is read until that plaintext has found room in `http`.
     pub fn read_into(&mut self, http: &mut http::Connection, peer: SocketAddr) -> Input {
+        let mut drained = false;
         loop {
+            self.take_plaintext(http);
             if http.room() == 0 {
                 return Input::Full;
             }
-            let drained = match &mut self.session {
+            if drained || self.eof {
+                return Input::Drained;
+            }
+            drained = match &mut self.session {
                 Session::Tls(t) => match t.read_tls(&mut self.sock) {
                     Ok(0) => {
                         self.eof = true;
@@ -131,7 +141,7 @@ impl Transport {
                         false
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
                     Err(_) => return Input::Broken,
                 },
                 Session::Plain(_) => {
@@ -147,18 +157,11 @@ impl Transport {
                             false
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
                         Err(_) => return Input::Broken,
                     }
                 }
             };
-            self.take_plaintext(http);
-            if http.room() == 0 {
-                return Input::Full;
-            }
-            if drained || self.eof {
-                return Input::Drained;
-            }
         }
     }
 
