@@ -1,4 +1,5 @@
-//! HTTP on the wire against the real binary: pipelining over TLS.
+//! HTTP on the wire against the real binary: pipelining over TLS, and the request rules of
+//! RFC 9112 (Host, Transfer-Encoding in HTTP/1.0, one Authorization).
 mod common;
 use common::*;
 use rustls::ClientConnection;
@@ -129,4 +130,74 @@ fn pipelining_over_tls_stops_at_the_request_limit() {
         "{} bytes after the last answer",
         tail.len()
     );
+}
+
+/// Sends one raw request on a new TLS connection; the response and whether the server closed
+/// the connection after it.
+fn exchange(srv: &Server, request: &str) -> (Resp, bool) {
+    let mut c = srv.client();
+    c.send(request.as_bytes());
+    let r = c.read_response();
+    let mut rest = Vec::new();
+    // A kept connection answers a second request; a closed one reads EOF.
+    let _ = c.tls.write_all(HEALTH.as_bytes());
+    let _ = c.tls.flush();
+    let closed = match read_response(&mut c.tls, &mut rest) {
+        Some(next) => {
+            assert_eq!(next.status, 200);
+            false
+        }
+        None => true,
+    };
+    (r, closed)
+}
+
+#[test]
+fn http11_without_host_or_with_two_is_refused() {
+    let srv = Server::start(&default_config(""));
+    for request in [
+        "GET /health HTTP/1.1\r\n\r\n",
+        "GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    ] {
+        let (r, closed) = exchange(&srv, request);
+        assert_eq!(r.status, 400, "{request:?}: {}", r.text());
+        assert!(r.text().contains("Host"), "{}", r.text());
+        assert!(closed);
+    }
+    // HTTP/1.0 predates Host.
+    let (r, _) = exchange(&srv, "GET /health HTTP/1.0\r\n\r\n");
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn http10_with_transfer_encoding_closes_after_the_response() {
+    let srv = Server::start(&default_config(""));
+    let (r, closed) = exchange(
+        &srv,
+        "GET /health HTTP/1.0\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("connection"), Some("close"));
+    assert!(closed);
+    // The same client without a body stays connected, and is told so.
+    let (r, closed) = exchange(
+        &srv,
+        "GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    );
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    assert!(!closed);
+}
+
+#[test]
+fn two_authorization_headers_are_refused() {
+    let srv = Server::start(&default_config(""));
+    let (r, closed) = exchange(
+        &srv,
+        &format!(
+            "GET /apikey HTTP/1.1\r\nHost: x\r\nAuthorization: {ADMIN}\r\nAuthorization: Basic bm9ib2R5Om5vcGU=\r\n\r\n"
+        ),
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("Authorization"), "{}", r.text());
+    assert!(closed);
 }
