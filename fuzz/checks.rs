@@ -10,7 +10,10 @@
 use apikey_sts::issuer;
 use apikey_sts::auth::{self, AuthError, PasswordHash};
 use apikey_sts::config::{Config, Environment};
-use apikey_sts::http::{self, HttpError, ParseLimits, Parsed, Request};
+use apikey_sts::http::{
+    self, CloseReason, Connection, HttpError, Malformed, ParseLimits, Parsed, Polled, Request,
+    Response,
+};
 use apikey_sts::jwt::{self, AllowedApi, Claims, JwtError, RsaSigner};
 use apikey_sts::keystore::Keystore;
 use base64::Engine;
@@ -25,6 +28,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_http_request", http_request),
     ("fuzz_http_roundtrip", http_roundtrip),
     ("fuzz_http_structured", http_structured),
+    ("fuzz_http_conn", http_conn),
     ("fuzz_config", config),
     ("fuzz_basic_auth", basic_auth),
     ("fuzz_jwt_verify", jwt_verify),
@@ -218,7 +222,7 @@ pub fn check_request(req: &Request, used: usize, buf: &[u8], l: &ParseLimits) {
     let _ = (
         req.path(),
         req.query(),
-        req.keep_alive(),
+        http::requested_close(req),
         req.header_str("expect"),
     );
     assert!(req.target.starts_with(req.path()));
@@ -306,7 +310,10 @@ pub fn http_roundtrip(data: &[u8]) {
         assert_eq!(again.minor_version, req.minor_version);
         assert_eq!(again.body, req.body);
         assert_eq!(without_framing(&again), without_framing(&req));
-        assert_eq!(again.keep_alive(), req.keep_alive());
+        // `to_bytes` re-frames a chunked body, and HTTP/1.0 closes after Transfer-Encoding.
+        if !is_chunked(&req) {
+            assert_eq!(http::requested_close(&again), http::requested_close(&req));
+        }
         assert_eq!(again.to_bytes(), bytes, "to_bytes is not a fixpoint");
     }
 }
@@ -620,6 +627,16 @@ pub fn generate_request(data: &[u8]) -> Generated {
     }
     let splits: Vec<usize> = (0..r.below(12)).map(|_| r.u16() as usize).collect();
 
+    let count = |name: &[u8]| {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .count()
+    };
+    // RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0; one Authorization.
+    let hosts = count(b"host");
+    well_formed &= hosts == 1 || (hosts == 0 && minor == 0);
+    well_formed &= count(b"authorization") <= 1;
     well_formed &= head_len <= limits.max_header_bytes
         && target.len() <= limits.max_uri_bytes
         && headers.len() <= limits.max_headers
@@ -667,6 +684,189 @@ pub fn http_structured(data: &[u8]) {
     // The same check on the raw fuzz input, for split-point coverage of arbitrary bytes.
     if data.len() <= 256 {
         check_incremental(data, &SMALL_LIMITS, &[], true);
+    }
+}
+
+/// The requests the parser finds in `stream` one after another, how the stream ends after
+/// them (`Ok(())` for an incomplete or empty rest, or the error), and where that rest starts.
+type ParsedStream = (Vec<Request>, Result<(), HttpError>, usize);
+
+fn parse_all(stream: &[u8], l: &ParseLimits) -> ParsedStream {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    loop {
+        match http::parse(&stream[pos..], l) {
+            Ok(Parsed::Complete(req, used)) => {
+                out.push(req);
+                pos += used;
+            }
+            Ok(Parsed::Incomplete { .. }) => return (out, Ok(()), pos),
+            Err(e) => return (out, Err(e), pos),
+        }
+    }
+}
+
+/// Checks one response as `Connection::send` wrote it: a status line, `Connection: close`
+/// exactly when the connection ends, a `Content-Length` that frames the body (none for 304),
+/// and no body for HEAD or 304.
+fn check_wire_response(out: &[u8], resp: &Response, head_only: bool, closing: bool) {
+    let text = String::from_utf8_lossy(out);
+    let end = text.find("\r\n\r\n").expect("response head ends") + 4;
+    let head = &text[..end];
+    assert!(
+        head.starts_with(&format!("HTTP/1.1 {} ", resp.status)),
+        "{head}"
+    );
+    assert!(head.contains("\r\nDate: "), "{head}");
+    assert_eq!(head.contains("\r\nConnection: close\r\n"), closing, "{head}");
+    let length = head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("Content-Length: "))
+        .map(|v| v.parse::<usize>().expect("numeric Content-Length"));
+    if resp.status == 304 {
+        assert_eq!(length, None, "304 with a Content-Length");
+        assert_eq!(out.len(), end, "304 with a body");
+    } else {
+        assert_eq!(length, Some(resp.body.len()));
+        let body = if head_only { 0 } else { resp.body.len() };
+        assert_eq!(out.len(), end + body, "body not framed by Content-Length");
+    }
+}
+
+/// `Connection` fed a stream in arbitrary pieces, answering each request: it returns exactly
+/// the requests `parse` finds one after another (up to the one after which it closes), ends the
+/// same way (an error or a need for more bytes), frames every response as it promised, asks
+/// for `100 Continue` at most once per request and only when the request wants it, answers at
+/// most `max_requests`, and reads nothing after it closed.
+/// Input: a flags byte (limits, request cap, shutdown), a count of piece sizes, the sizes, and
+/// the stream.
+pub fn http_conn(data: &[u8]) {
+    let mut r = Reader::new(data);
+    let flags = r.u8();
+    let limits = if flags & 1 == 0 {
+        ParseLimits::default()
+    } else {
+        SMALL_LIMITS
+    };
+    let max_requests = if flags & 2 == 0 {
+        100
+    } else {
+        1 + (flags as usize >> 4) % 4
+    };
+    let shut_down_after = (flags & 4 != 0).then_some((flags as usize >> 3) % 4);
+    let sizes: Vec<usize> = (0..r.below(64))
+        .map(|_| 1 + r.below(64))
+        .collect();
+    let stream = r.rest();
+    let (want, want_end, rest_at) = parse_all(stream, &limits);
+
+    let mut c = Connection::new(limits, max_requests);
+    let mut got: Vec<Request> = Vec::new();
+    let mut pos = 0;
+    let mut piece = 0;
+    let mut error = None;
+    let mut continued = false;
+    let mut shut = false;
+    'feed: loop {
+        let n = sizes.get(piece).copied().unwrap_or(stream.len() - pos).min(stream.len() - pos);
+        piece += 1;
+        c.receive(&stream[pos..pos + n]);
+        pos += n;
+        loop {
+            match c.poll_request() {
+                Ok(Polled::Request(req)) => {
+                    assert!(c.served() <= max_requests);
+                    if shut_down_after == Some(got.len()) {
+                        c.shut_down();
+                        shut = true;
+                    }
+                    let head_only = req.method == "HEAD";
+                    let resp = match req.target.len() % 3 {
+                        0 => Response::new(304, "application/json", Vec::new()),
+                        _ => Response::new(200, "text/plain", req.target.as_bytes()),
+                    };
+                    let mut out = Vec::new();
+                    c.send(&resp, std::time::UNIX_EPOCH, &mut out);
+                    let closing = c.close_reason().is_some();
+                    check_wire_response(&out, &resp, head_only, closing);
+                    let reason = http::requested_close(&req)
+                        .or((c.served() == max_requests).then_some(CloseReason::RequestLimit))
+                        .or(shut.then_some(CloseReason::ShuttingDown));
+                    assert_eq!(c.close_reason(), reason);
+                    got.push(req);
+                    continued = false;
+                }
+                Ok(Polled::Continue) => {
+                    assert!(!continued, "100 Continue twice for one request");
+                    continued = true;
+                    let mut rest = &stream[..pos];
+                    let mut seen = 0;
+                    // The pending request (after those answered) asked for it.
+                    while seen < got.len() {
+                        let Ok(Parsed::Complete(_, used)) = http::parse(rest, &limits) else {
+                            panic!("an answered request does not parse");
+                        };
+                        rest = &rest[used..];
+                        seen += 1;
+                    }
+                    assert_eq!(
+                        http::parse(rest, &limits),
+                        Ok(Parsed::Incomplete {
+                            expect_continue: true
+                        })
+                    );
+                }
+                Ok(Polled::NeedMore) => break,
+                Ok(Polled::AwaitingSend) => panic!("AwaitingSend after send"),
+                Ok(Polled::Closed) => break 'feed,
+                Err(e) => {
+                    check_http_error(&e);
+                    assert_ne!(
+                        e,
+                        HttpError::BadRequest(Malformed::TooManyPieces),
+                        "at most 65 pieces"
+                    );
+                    assert_eq!(c.close_reason(), Some(CloseReason::ProtocolError(e)));
+                    let resp = Response::new(e.status(), "text/plain", e.to_string());
+                    let mut out = Vec::new();
+                    c.send(&resp, std::time::UNIX_EPOCH, &mut out);
+                    check_wire_response(&out, &resp, false, true);
+                    error = Some(e);
+                }
+            }
+        }
+        if pos == stream.len() {
+            break;
+        }
+    }
+    assert!(got.len() <= want.len(), "more requests than the parser finds");
+    assert_eq!(got[..], want[..got.len()], "requests differ from parse's");
+    match c.close_reason() {
+        Some(CloseReason::ProtocolError(e)) => {
+            assert_eq!(got.len(), want.len());
+            assert_eq!(Err(e), want_end);
+            assert_eq!(error, Some(e));
+        }
+        Some(_) => {}
+        None => {
+            assert_eq!(got.len(), want.len(), "requests left unread");
+            if want_end.is_err() {
+                // The connection waits for the end of a head before parsing it; the parser
+                // answers on a syntax error at once.
+                let rest = &stream[rest_at..];
+                let ended = rest.windows(2).any(|w| w == b"\n\n")
+                    || rest.windows(3).any(|w| w == b"\n\r\n");
+                assert!(
+                    !ended && rest.len() <= limits.max_header_bytes,
+                    "error not reported: {want_end:?}"
+                );
+            }
+        }
+    }
+    // A closed connection stays closed, whatever else arrives.
+    if c.close_reason().is_some() {
+        c.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(c.poll_request(), Ok(Polled::Closed));
     }
 }
 

@@ -22,6 +22,7 @@ timeout=10
 case "$target" in
     fuzz_http_request | fuzz_http_roundtrip) dict=dict/http.dict ;;
     fuzz_http_structured) max_len=4096 ;;
+    fuzz_http_conn) dict=dict/http.dict; max_len=8192 ;;
     fuzz_config) dict=dict/toml.dict; max_len=16384 ;;
     fuzz_basic_auth) max_len=8192 ;;
     fuzz_jwt_verify) dict=dict/jwt.dict; max_len=9000 ;;

@@ -86,7 +86,7 @@ fn json_form_pipelining_chunked_expect_and_http10() {
     let mut c = srv.client();
     // Three pipelined requests in one write, answered in order.
     c.send(format!(
-        "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /apikey HTTP/1.1\r\nAccept: application/json\r\nAuthorization: {ADMIN}\r\n\r\nGET /nope HTTP/1.1\r\n\r\n"
+        "GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /apikey HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\nAuthorization: {ADMIN}\r\n\r\nGET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n"
     ).as_bytes());
     assert_eq!(c.read_response().status, 200);
     let j = c.read_response();
@@ -98,7 +98,7 @@ fn json_form_pipelining_chunked_expect_and_http10() {
 
     // Chunked body.
     c.send(format!(
-        "POST /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"val\r\ne\r\nidityTime\":60}}\r\n0\r\n\r\n"
+        "POST /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{{\"val\r\ne\r\nidityTime\":60}}\r\n0\r\n\r\n"
     ).as_bytes());
     let r = c.read_response();
     assert_eq!(r.status, 200, "{}", r.text());
@@ -111,7 +111,7 @@ fn json_form_pipelining_chunked_expect_and_http10() {
     // Expect: 100-continue: the server says Continue before the body is sent.
     let body = r#"{"validityTime":30}"#;
     c.send(format!(
-        "POST /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        "POST /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
         body.len()
     ).as_bytes());
     let mut first = [0u8; 25];
@@ -171,7 +171,10 @@ fn methods_routes_and_limits() {
     let mut c = srv.client();
     let r = c.get("/nothing-here", "");
     assert_eq!(r.status, 404);
-    c.send(format!("DELETE /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\n\r\n").as_bytes());
+    c.send(
+        format!("DELETE /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\n\r\n")
+            .as_bytes(),
+    );
     let r = c.read_response();
     assert_eq!(r.status, 405);
     assert_eq!(r.header("allow"), Some("GET, POST"));
@@ -180,18 +183,28 @@ fn methods_routes_and_limits() {
     let cases: Vec<(String, u16)> = vec![
         (
             format!(
-                "POST /apikey HTTP/1.1\r\nContent-Length: {}\r\n\r\n",
+                "POST /apikey HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
                 16 * 1024 + 1
             ),
             413,
         ),
-        (format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(2048)), 414),
         (
-            format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(8 * 1024)),
+            format!(
+                "GET /{} HTTP/1.1\r\nHost: localhost\r\n\r\n",
+                "a".repeat(2048)
+            ),
+            414,
+        ),
+        (
+            format!(
+                "GET / HTTP/1.1\r\nHost: localhost\r\nX: {}\r\n\r\n",
+                "a".repeat(8 * 1024)
+            ),
             431,
         ),
         (
-            "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n".to_string(),
+            "GET / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"
+                .to_string(),
             400,
         ),
         ("GARBAGE\x01\r\n\r\n".to_string(), 400),

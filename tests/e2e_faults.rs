@@ -90,13 +90,15 @@ fn panics_and_signer_errors_answer_500_and_the_server_keeps_serving() {
     let mut s = TcpStream::connect(plain_addr).unwrap();
     let mut buf = Vec::new();
     for _ in 0..3 {
-        s.write_all(b"GET /boom HTTP/1.1\r\n\r\n").unwrap();
+        s.write_all(b"GET /boom HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
         let r = read_response(&mut s, &mut buf).unwrap();
         assert_eq!(r.status, 500);
         assert_eq!(r.json()["fault"]["code"], 900900);
         assert!(!r.text().contains("handler bug"));
     }
-    s.write_all(b"GET /ok HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(b"GET /ok HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
     assert_eq!(read_response(&mut s, &mut buf).unwrap().text(), "fine");
 
     // HTTPS: the signer fails.

@@ -95,7 +95,7 @@ fn deadlines_cut_slow_and_idle_clients() {
     // the deadline runs from the first byte of the request.
     let mut slow = srv.client();
     let t = Instant::now();
-    slow.send(b"GET /apikey HTTP/1.1\r\n");
+    slow.send(b"GET /apikey HTTP/1.1\r\nHost: localhost\r\n");
     // Stop writing before the 400 ms deadline: writing into a closed socket makes the kernel
     // reset the connection and discard the 408 we want to read.
     while t.elapsed() < Duration::from_millis(300) {
@@ -359,7 +359,9 @@ fn sigterm_finishes_in_flight_request_then_exits_zero() {
     let mut srv = Server::start(&default_config(""));
     let mut c = srv.client();
     // Half a request in flight when the signal arrives.
-    c.send(format!("GET /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\n").as_bytes());
+    c.send(
+        format!("GET /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\n").as_bytes(),
+    );
     std::thread::sleep(Duration::from_millis(100));
     signal(&srv, "-TERM");
     assert!(srv.wait_log("stopping", Duration::from_secs(5)));
@@ -502,7 +504,7 @@ fn trickled_body_is_cut_after_max_parse_attempts() {
     let body = 2 * apikey_sts::server::MAX_PARSE_ATTEMPTS;
     c.send(
         format!(
-            "POST /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\nContent-Length: {body}\r\n\r\n"
+            "POST /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\nContent-Length: {body}\r\n\r\n"
         )
         .as_bytes(),
     );

@@ -200,7 +200,7 @@ fn kill_9_mid_stream_loses_no_acknowledged_revocation() {
             let jti = format!("stream-{i}");
             c.send(
                 format!(
-                    "POST /apikey/revoke HTTP/1.1\r\nAuthorization: {ROOT_AUTH}\r\nContent-Length: {}\r\n\r\njti={jti}",
+                    "POST /apikey/revoke HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ROOT_AUTH}\r\nContent-Length: {}\r\n\r\njti={jti}",
                     jti.len() + 4
                 )
                 .as_bytes(),
@@ -453,7 +453,7 @@ fn a_revoked_key_stays_refused_after_exp_across_a_restart() {
     let body = r#"{"validityTime":1}"#;
     c.send(
         format!(
-            "POST /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),
@@ -483,7 +483,7 @@ fn a_revoked_key_stays_refused_after_exp_across_a_restart() {
     let mut c = srv.client();
     c.send(
         format!(
-            "POST /apikey HTTP/1.1\r\nAuthorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n{body}",
+            "POST /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .as_bytes(),

@@ -70,6 +70,7 @@ replay_tests!(
     fuzz_http_request,
     fuzz_http_roundtrip,
     fuzz_http_structured,
+    fuzz_http_conn,
     fuzz_config,
     fuzz_basic_auth,
     fuzz_jwt_verify,

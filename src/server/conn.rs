@@ -1,0 +1,236 @@
+//! One connection on the edge: its phase and deadline, and `drive`, which moves it as far as it
+//! can go without blocking: bytes in, requests through the handler, bytes out.
+
+use super::pool::Pool;
+use super::transport::{Input, Transport};
+use super::{log_request, unix_now, Context, ListenerKind};
+use crate::config::Limits;
+use crate::fault;
+use crate::http::{self, Polled, Response};
+use mio::Interest;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Requests one worker answers on a connection before giving others a turn.
+const REQUESTS_PER_TURN: usize = 16;
+
+/// How long a closing connection keeps discarding input.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    Handshake,
+    /// Between requests on a keep-alive connection.
+    Idle,
+    /// Part of a request has arrived.
+    Reading,
+    /// A response is waiting for the socket to drain.
+    Writing,
+    /// Answered and shut down for writing; discarding what the client still sends, so that
+    /// closing does not reset the connection and destroy the answer before it is read.
+    Lingering,
+}
+
+/// What the worker does with a connection after driving it.
+pub(super) enum Next {
+    Park(Interest),
+    /// Work is left that no readiness event will announce (buffered input).
+    Requeue,
+    Close,
+}
+
+pub(super) struct Conn {
+    pub transport: Transport,
+    pub kind: ListenerKind,
+    pub peer: SocketAddr,
+    pub http: http::Connection,
+    pub phase: Phase,
+    pub deadline: Instant,
+    /// When the connection last finished a request or was accepted: the shedding order.
+    pub last_active: Instant,
+}
+
+/// Moves a connection forward as far as it can go without blocking: pump bytes in, answer
+/// what they complete, pump the answers out, and say what to wait for next.
+pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
+    let limits = &pool.limits;
+    if c.phase == Phase::Lingering {
+        return c.linger();
+    }
+    let mut answered = 0;
+    loop {
+        let more_input = match c.transport.read_into(&mut c.http, c.peer) {
+            Input::Broken => return Next::Close,
+            Input::Full => true,
+            Input::Drained => false,
+        };
+        if c.transport.is_handshaking() {
+            if let Some(next) = c.flush(limits) {
+                return next;
+            }
+            if c.transport.eof {
+                return Next::Close;
+            }
+            return Next::Park(Interest::READABLE);
+        }
+        if c.phase == Phase::Handshake {
+            c.phase = Phase::Idle;
+            c.deadline = Instant::now() + limits.idle_timeout;
+        }
+        if let Some(next) = answer_buffered(pool, c, &mut answered) {
+            return next;
+        }
+        if let Some(next) = c.flush(limits) {
+            return next;
+        }
+        if c.http.close_reason().is_some() {
+            return c.close();
+        }
+        if c.transport.eof {
+            return Next::Close;
+        }
+        if !more_input {
+            return Next::Park(Interest::READABLE);
+        }
+    }
+}
+
+/// Answers every complete request already buffered, in order, up to `REQUESTS_PER_TURN` per
+/// turn (`answered` counts them). Some(next) when the turn ends here.
+fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Next> {
+    let limits = &pool.limits;
+    while c.http.has_input() && c.http.close_reason().is_none() {
+        if c.phase == Phase::Idle {
+            c.phase = Phase::Reading;
+            c.deadline = Instant::now() + limits.request_timeout;
+        }
+        if *answered == REQUESTS_PER_TURN {
+            // Reading, not Idle, while queued: shedding and draining leave it alone.
+            return Some(c.flush(limits).unwrap_or(Next::Requeue));
+        }
+        match c.http.poll_request() {
+            Ok(Polled::Request(req)) => {
+                *answered += 1;
+                // Read the flag itself: the leader may not have seen it yet.
+                if pool.shared.shutdown.load(Ordering::Relaxed) {
+                    c.http.shut_down();
+                }
+                respond(pool, c, &req);
+                c.phase = Phase::Idle;
+                c.last_active = Instant::now();
+                c.deadline = c.last_active + limits.idle_timeout;
+            }
+            Ok(Polled::Continue) => c.transport.queue(http::CONTINUE),
+            Ok(Polled::NeedMore | Polled::AwaitingSend | Polled::Closed) => break,
+            Err(e) => {
+                let status = e.status();
+                let resp = fault::fault(
+                    status,
+                    fault::FAULT_UNCLASSIFIED,
+                    http::reason(status),
+                    &e.to_string(),
+                );
+                log_request(c.peer, "-", "-", status, Duration::ZERO, None, None);
+                c.send(&resp);
+            }
+        }
+    }
+    None
+}
+
+impl Conn {
+    /// Ends the connection once the last answer is out: close_notify, then half-close and
+    /// linger, so that unread input does not make the kernel reset the connection and destroy
+    /// the answer before the client reads it.
+    fn close(&mut self) -> Next {
+        self.transport.send_close();
+        let _ = self.transport.write_out();
+        if self.transport.eof || self.transport.wants_write() {
+            return Next::Close;
+        }
+        let _ = self.transport.sock.shutdown(std::net::Shutdown::Write);
+        self.phase = Phase::Lingering;
+        self.deadline = Instant::now() + LINGER;
+        self.linger()
+    }
+
+    /// Reads and discards until EOF, the deadline (the sweep), or an error.
+    fn linger(&mut self) -> Next {
+        if self.transport.discard_input() {
+            Next::Close
+        } else {
+            Next::Park(Interest::READABLE)
+        }
+    }
+
+    /// Queues the response to the request last polled (or a last, unsolicited one).
+    pub fn send(&mut self, resp: &Response) {
+        let mut out = Vec::with_capacity(512 + resp.body.len());
+        self.http.send(resp, SystemTime::now(), &mut out);
+        self.transport.queue(&out);
+    }
+
+    /// Writes pending output. Some(next) if the connection cannot go on now.
+    fn flush(&mut self, limits: &Limits) -> Option<Next> {
+        while self.transport.wants_write() {
+            match self.transport.write_out() {
+                Ok(0) => return Some(Next::Close),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if self.phase != Phase::Writing {
+                        self.phase = Phase::Writing;
+                        self.deadline = Instant::now() + limits.write_timeout;
+                    }
+                    return Some(Next::Park(Interest::WRITABLE));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Some(Next::Close),
+            }
+        }
+        if self.phase == Phase::Writing {
+            self.phase = if self.transport.is_handshaking() {
+                Phase::Handshake
+            } else {
+                Phase::Idle
+            };
+        }
+        None
+    }
+}
+
+fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
+    let started = Instant::now();
+    let state = pool.shared.state();
+    let ctx = Context {
+        peer: c.peer,
+        now: unix_now(),
+    };
+    let handler = match c.kind {
+        ListenerKind::Https => Some(&state.https),
+        ListenerKind::Plain => state.plain.as_ref(),
+    };
+    let outcome = match handler {
+        Some(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req, &ctx)))
+            .unwrap_or_else(|_| fault::internal_error("request handler panicked")),
+        None => fault::fault(
+            404,
+            fault::FAULT_UNCLASSIFIED,
+            "Not Found",
+            "no such resource",
+        )
+        .into(),
+    };
+    c.send(&outcome.response);
+    crate::metrics::request_served(c.kind, started.elapsed());
+    log_request(
+        c.peer,
+        &req.method,
+        req.path(),
+        outcome.response.status,
+        started.elapsed(),
+        outcome.user.as_deref(),
+        outcome.jti.as_deref(),
+    );
+}

@@ -1,0 +1,196 @@
+//! The byte pump between a non-blocking socket and `http::Connection`: TLS through rustls, or
+//! plain. It moves bytes and reports what happened; what the bytes mean, and when to stop
+//! reading, is `http::Connection`'s business and `conn::drive`'s.
+
+use crate::http;
+use mio::net::TcpStream;
+use rustls::ServerConnection;
+use std::io::{self, BufRead, Read, Write};
+use std::net::SocketAddr;
+
+/// Plaintext read per `read` call.
+const READ_CHUNK: usize = 16 * 1024;
+
+enum Session {
+    Tls(Box<ServerConnection>),
+    /// Bytes not yet written to the socket.
+    Plain(Vec<u8>),
+}
+
+pub(super) struct Transport {
+    pub sock: TcpStream,
+    session: Session,
+    /// Peer sent EOF.
+    pub eof: bool,
+}
+
+/// What a read left behind.
+pub(super) enum Input {
+    /// The socket has nothing more for now (or sent EOF: see `eof`).
+    Drained,
+    /// `http::Connection` has no room left; more may wait in the socket or in rustls.
+    Full,
+    /// The connection is dead: a socket error, or a TLS error (its alert already sent).
+    Broken,
+}
+
+impl Transport {
+    pub fn tls(sock: TcpStream, session: ServerConnection) -> Transport {
+        Transport {
+            sock,
+            session: Session::Tls(Box::new(session)),
+            eof: false,
+        }
+    }
+
+    pub fn plain(sock: TcpStream) -> Transport {
+        Transport {
+            sock,
+            session: Session::Plain(Vec::new()),
+            eof: false,
+        }
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        match &self.session {
+            Session::Tls(t) => t.is_handshaking(),
+            Session::Plain(_) => false,
+        }
+    }
+
+    /// Buffers bytes for the peer; `write_out` sends them.
+    pub fn queue(&mut self, bytes: &[u8]) {
+        match &mut self.session {
+            // rustls buffers it; an error means the session is already closed.
+            Session::Tls(t) => {
+                let _ = t.writer().write_all(bytes);
+            }
+            Session::Plain(out) => out.extend_from_slice(bytes),
+        }
+    }
+
+    /// Queues a TLS close_notify (nothing for plain connections).
+    pub fn send_close(&mut self) {
+        if let Session::Tls(t) = &mut self.session {
+            t.send_close_notify();
+        }
+    }
+
+    pub fn wants_write(&self) -> bool {
+        match &self.session {
+            Session::Tls(t) => t.wants_write(),
+            Session::Plain(out) => !out.is_empty(),
+        }
+    }
+
+    /// One write of pending output to the socket.
+    pub fn write_out(&mut self) -> io::Result<usize> {
+        match &mut self.session {
+            Session::Tls(t) => t.write_tls(&mut self.sock),
+            Session::Plain(out) => {
+                let n = self.sock.write(out)?;
+                out.drain(..n);
+                Ok(n)
+            }
+        }
+    }
+
+    /// Reads and discards until the socket would block (false) or is done (true: EOF or error).
+    pub fn discard_input(&mut self) -> bool {
+        let mut sink = [0u8; READ_CHUNK];
+        loop {
+            match self.sock.read(&mut sink) {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+    }
+
+    /// Reads what the socket has into `http`, as far as it has room.
+    ///
+    /// Over TLS, plaintext that rustls already decrypted goes first. rustls holds at most a
+    /// few KiB of it and refuses to read more records while that is full ("received plaintext
+    /// buffer full"): backpressure from a client pipelining faster than we answer, not an
+    /// error. So no record is read until that plaintext has found room in `http`.
+    pub fn read_into(&mut self, http: &mut http::Connection, peer: SocketAddr) -> Input {
+        let mut drained = false;
+        loop {
+            self.take_plaintext(http);
+            if http.room() == 0 {
+                return Input::Full;
+            }
+            if drained || self.eof {
+                return Input::Drained;
+            }
+            drained = match &mut self.session {
+                Session::Tls(t) => match t.read_tls(&mut self.sock) {
+                    Ok(0) => {
+                        self.eof = true;
+                        false
+                    }
+                    Ok(_) => {
+                        if let Err(e) = t.process_new_packets() {
+                            // Tell the peer why (alert), then drop it.
+                            let _ = t.write_tls(&mut self.sock);
+                            crate::log::info(&format!("TLS error from {peer}: {e}"));
+                            return Input::Broken;
+                        }
+                        false
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+                    Err(_) => return Input::Broken,
+                },
+                Session::Plain(_) => {
+                    let mut chunk = [0u8; READ_CHUNK];
+                    let room = http.room().min(READ_CHUNK);
+                    match self.sock.read(&mut chunk[..room]) {
+                        Ok(0) => {
+                            self.eof = true;
+                            false
+                        }
+                        Ok(n) => {
+                            http.receive(&chunk[..n]);
+                            false
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => false,
+                        Err(_) => return Input::Broken,
+                    }
+                }
+            };
+        }
+    }
+
+    /// Moves decrypted bytes from rustls into `http`, as far as it has room.
+    fn take_plaintext(&mut self, http: &mut http::Connection) {
+        let Session::Tls(t) = &mut self.session else {
+            return;
+        };
+        let mut reader = t.reader();
+        while http.room() > 0 {
+            let room = http.room().min(READ_CHUNK);
+            // Borrow rustls' buffer: a stack chunk would be zeroed (16 KiB) on every call.
+            match reader.fill_buf() {
+                Ok([]) => {
+                    self.eof = true;
+                    return;
+                }
+                Ok(buf) => {
+                    let n = buf.len().min(room);
+                    http.receive(&buf[..n]);
+                    reader.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // UnexpectedEof: TCP closed without close_notify.
+                Err(_) => {
+                    self.eof = true;
+                    return;
+                }
+            }
+        }
+    }
+}
