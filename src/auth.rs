@@ -332,10 +332,13 @@ impl LoginCache {
 }
 
 /// The configured users, looked up by name.
+///
+/// An unknown user costs no hashing at all. Failed logins do not tell users apart by their
+/// timing because the issuer answers every failure at the same fixed delay (held by the
+/// server's timers, see `service::Outcome::hold`), not because every failure does the slowest
+/// hash's work: a decoy hash would let a flood of made-up names take the slow-hash slots.
 pub struct UserDb {
     users: HashMap<String, User>,
-    /// Checked when the user is unknown, so that unknown and known users cost the same.
-    decoy: Option<PasswordHash>,
     cache: LoginCache,
     /// Slow hashes running now, and the most allowed at once.
     slow_inflight: AtomicUsize,
@@ -354,15 +357,7 @@ impl UserDb {
     /// `max_slow`: slow hashes allowed at once; keep it below the worker count so that issuing
     /// keys to cached or legacy-hash users goes on while PBKDF2 runs.
     pub fn new(users: &[User], max_slow: usize) -> UserDb {
-        // The slowest configured hash is the decoy: an unknown user costs at least as much.
-        let decoy = users
-            .iter()
-            .map(|u| &u.password)
-            .find(|p| p.is_slow())
-            .or(users.first().map(|u| &u.password))
-            .cloned();
         UserDb {
-            decoy,
             users: users.iter().map(|u| (u.name.clone(), u.clone())).collect(),
             cache: LoginCache::new(),
             slow_inflight: AtomicUsize::new(0),
@@ -374,20 +369,18 @@ impl UserDb {
         self.users.get(name)
     }
 
-    /// Checks the password. Does the same hashing work whether or not the user exists, so
-    /// response time does not reveal valid user names.
+    /// Checks the password. An unknown user is refused at once, without hashing.
     pub fn authenticate(&self, creds: &Credentials) -> Login<'_> {
         let password = creds.password.expose().as_bytes();
         let user = self.users.get(&creds.user);
-        let hash = match (user, &self.decoy) {
-            (Some(u), _) => &u.password,
-            (None, Some(d)) => d,
-            (None, None) => return Login::Invalid,
+        let Some(user) = user else {
+            return Login::Invalid;
         };
+        let hash = &user.password;
         let ok = if hash.is_slow() && self.cache.enabled() {
             let now = Instant::now();
             let d = self.cache.digest(&creds.user, password);
-            if user.is_some() && self.cache.hit(&d, now) {
+            if self.cache.hit(&d, now) {
                 true
             } else {
                 if self.slow_inflight.fetch_add(1, Ordering::AcqRel) >= self.max_slow {
@@ -396,7 +389,7 @@ impl UserDb {
                 }
                 let ok = hash.verify(password);
                 self.slow_inflight.fetch_sub(1, Ordering::AcqRel);
-                if ok && user.is_some() {
+                if ok {
                     self.cache.insert(d, now);
                 }
                 ok
@@ -404,9 +397,10 @@ impl UserDb {
         } else {
             hash.verify(password)
         };
-        match user {
-            Some(u) if ok => Login::Ok(u),
-            _ => Login::Invalid,
+        if ok {
+            Login::Ok(user)
+        } else {
+            Login::Invalid
         }
     }
 }
@@ -557,6 +551,13 @@ mod tests {
         db.slow_inflight.store(1, Ordering::SeqCst);
         assert_eq!(db.authenticate(&creds("wrong")), Login::Busy);
         assert!(matches!(db.authenticate(&creds("s3cret")), Login::Ok(_)));
+        // An unknown user is refused without hashing: it needs no slot, so a flood of made-up
+        // names can never take the slots from real users.
+        let ghost = Credentials {
+            user: "ghost".into(),
+            password: Secret::new("s3cret".into()),
+        };
+        assert_eq!(db.authenticate(&ghost), Login::Invalid);
     }
 
     #[test]

@@ -194,7 +194,15 @@ pub struct Limits {
     pub max_headers: usize,
     pub max_body_bytes: usize,
     pub max_requests_per_connection: usize,
+    /// Every failed login is answered this long after its check began, whoever the user and
+    /// whatever their hash (see `FAILED_LOGIN_DELAY`).
+    pub failed_login_delay: Duration,
 }
+
+/// Default for `[server] failedLoginDelayMs`: above a 600,000-iteration PBKDF2 (the default of
+/// `hash-password`, ~0.1 s on a small host), so that its failures are held to the same time as
+/// an unknown user's; short enough that a person who mistyped does not wait noticeably.
+pub const FAILED_LOGIN_DELAY: Duration = Duration::from_millis(500);
 
 impl Default for Limits {
     fn default() -> Self {
@@ -210,6 +218,7 @@ impl Default for Limits {
             max_headers: 64,
             max_body_bytes: 16 * 1024,
             max_requests_per_connection: 10_000,
+            failed_login_delay: FAILED_LOGIN_DELAY,
         }
     }
 }
@@ -764,6 +773,7 @@ impl Reader<'_> {
                 "maxHeaders",
                 "maxBodyBytes",
                 "maxRequestsPerConnection",
+                "failedLoginDelayMs",
             ],
         );
         let count = |r: &Self, key: &str, max: usize| -> Result<Option<usize>, ConfigError> {
@@ -808,6 +818,9 @@ impl Reader<'_> {
         }
         if let Some(v) = count(self, "maxRequestsPerConnection", usize::MAX >> 1)? {
             l.max_requests_per_connection = v;
+        }
+        if let Some(v) = count(self, "failedLoginDelayMs", 10_000)? {
+            l.failed_login_delay = Duration::from_millis(v as u64);
         }
         Ok(l)
     }
@@ -1320,6 +1333,22 @@ mod tests {
         assert_eq!(e.key, "server.maxBodyBytes");
         let c = parse(&format!("{SPEC}\n[server]\nfancy = 1\n")).unwrap();
         assert!(c.warnings.iter().any(|w| w.contains("[server.fancy]")));
+        assert_eq!(
+            parse(SPEC).unwrap().limits.failed_login_delay,
+            FAILED_LOGIN_DELAY
+        );
+        let delay = |ms: i64| parse(&format!("{SPEC}\n[server]\nfailedLoginDelayMs = {ms}\n"));
+        assert_eq!(
+            delay(10_000).unwrap().limits.failed_login_delay,
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            delay(1).unwrap().limits.failed_login_delay,
+            Duration::from_millis(1)
+        );
+        for bad in [0, 10_001, -1] {
+            assert_eq!(delay(bad).unwrap_err().key, "server.failedLoginDelayMs");
+        }
     }
 
     #[test]

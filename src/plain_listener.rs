@@ -35,6 +35,7 @@ impl PlainListener {
                         .as_ref()
                         .and_then(|a| a.claim("jti"))
                         .map(String::from),
+                    hold: None,
                 }
             }
             "/metrics" => get_only(req, || {

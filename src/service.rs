@@ -3,6 +3,7 @@
 
 use crate::http::{Request, Response};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// What a listening socket speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,6 +46,20 @@ pub struct Outcome {
     pub response: Response,
     pub user: Option<String>,
     pub jti: Option<String>,
+    /// Send the response no sooner than this long after the handler was called. The server
+    /// holds it with a timer, so a held answer costs no thread and no CPU: failed logins use it
+    /// to take the same time whoever the user is and whatever their password hash.
+    pub hold: Option<Duration>,
+}
+
+impl Outcome {
+    /// This outcome, answered no sooner than `hold` after the handler was called.
+    pub fn held(self, hold: Duration) -> Outcome {
+        Outcome {
+            hold: Some(hold),
+            ..self
+        }
+    }
 }
 
 impl From<Response> for Outcome {
@@ -53,6 +68,7 @@ impl From<Response> for Outcome {
             response,
             user: None,
             jti: None,
+            hold: None,
         }
     }
 }

@@ -171,6 +171,7 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
             config.source
         ));
     }
+    warn_slow_hashes(&mut warnings, config);
     Ok(Built {
         state: State {
             https: Arc::new(service),
@@ -179,6 +180,48 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         },
         warnings,
     })
+}
+
+/// Iterations timed at startup to estimate what the configured PBKDF2 hashes cost here (a few
+/// milliseconds, only when some user has such a hash).
+const PBKDF2_PROBE_ITERATIONS: u32 = 10_000;
+
+/// A failed login is answered `failedLoginDelayMs` after its check began, unless the check
+/// itself takes longer: then that user's failures stand out by their timing. Says which users.
+fn warn_slow_hashes(warnings: &mut Vec<String>, config: &Config) {
+    let slowest = config
+        .users
+        .iter()
+        .filter_map(|u| match &u.password {
+            crate::auth::PasswordHash::Pbkdf2Sha256 { iterations, .. } => Some((u, *iterations)),
+            _ => None,
+        })
+        .max_by_key(|(_, n)| *n);
+    let Some((user, iterations)) = slowest else {
+        return;
+    };
+    let probe = crate::auth::PasswordHash::Pbkdf2Sha256 {
+        iterations: PBKDF2_PROBE_ITERATIONS,
+        salt: vec![0; 16],
+        hash: vec![0; 32],
+    };
+    let started = std::time::Instant::now();
+    let _ = probe.verify(b"probe");
+    let estimate = started
+        .elapsed()
+        .mul_f64(f64::from(iterations) / f64::from(PBKDF2_PROBE_ITERATIONS));
+    let delay = config.limits.failed_login_delay;
+    if estimate > delay {
+        warnings.push(format!(
+            "{}: user {}'s password hash ({iterations} PBKDF2 iterations) takes about {} ms \
+             here, longer than [server] failedLoginDelayMs ({} ms): failed logins of such users \
+             can be told apart by their timing; raise failedLoginDelayMs",
+            config.source,
+            user.name,
+            estimate.as_millis(),
+            delay.as_millis()
+        ));
+    }
 }
 
 fn warn_weak(

@@ -57,6 +57,7 @@ fn broken_app() -> Issuer {
         keys: Arc::new(KeySet::new(vec![]).unwrap()),
         revocations: None,
         revocations_per_user: apikey_sts::revocation::MAX_PER_USER,
+        failed_login_delay: apikey_sts::config::FAILED_LOGIN_DELAY,
     }
 }
 

@@ -51,7 +51,15 @@ fn a_flood_of_unknown_users_does_not_lock_out_a_slow_hash_user() {
     let srv = Server::start(&config());
     let port = srv.addr.port().to_string();
     // 4 senders, 90 source addresses (5 failures each, never throttled), 16 s.
-    let r = load(&["flood", &port, "16", "4", "127.0.3.1", "90", "alice:alice-pw"]);
+    let r = load(&[
+        "flood",
+        &port,
+        "16",
+        "4",
+        "127.0.3.1",
+        "90",
+        "alice:alice-pw",
+    ]);
     let legit = r["legit"].as_array().unwrap();
     assert!(legit.len() >= 14, "{r}");
     let ok = legit.iter().filter(|l| l["status"] == 200).count();
@@ -101,7 +109,12 @@ fn a_failed_login_takes_as_long_whoever_the_user_is() {
         for s in samples {
             assert_eq!(s["status"], 401, "{name}: {r}");
         }
-        let m = median(samples.iter().map(|s| s["seconds"].as_f64().unwrap()).collect());
+        let m = median(
+            samples
+                .iter()
+                .map(|s| s["seconds"].as_f64().unwrap())
+                .collect(),
+        );
         eprintln!("{name}: median {:.1} ms of {}", m * 1e3, samples.len());
         medians.push((name, m));
     }

@@ -25,7 +25,8 @@ fn requests_without_credentials_are_not_counted_as_failures() {
 
 #[test]
 fn a_reload_keeps_the_failure_counts() {
-    let srv = Server::start(&default_config(""));
+    // Failures answered at once: the lock below lasts only 1 s.
+    let srv = Server::start(&default_config("[server]\nfailedLoginDelayMs = 1\n"));
     let mut c = srv.client();
     for _ in 0..5 {
         assert_eq!(get(&mut c, Some(WRONG)), 401);
@@ -77,4 +78,32 @@ fn a_toml_syntax_error_never_prints_the_secret() {
             "{args:?}: {all}"
         );
     }
+}
+
+#[test]
+fn check_config_warns_when_a_hash_outlasts_the_failed_login_delay() {
+    let hash = apikey_sts::auth::hash_password(b"pw", 100_000).unwrap();
+    let dir = TempDir::new("slow-hash-warning");
+    let run = |delay_ms: u32| {
+        let conf = dir.write(
+            "micro-gw.conf",
+            default_config(&format!(
+                "[server]\nfailedLoginDelayMs = {delay_ms}\n\n[b7a.users.carol]\npassword = '{hash}'\n"
+            )),
+        );
+        let out = Command::new(BIN)
+            .args(["check-config", "--config", path_str(&conf)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    // 100,000 iterations take milliseconds: more than 1 ms, far less than 10 s.
+    let warned = run(1);
+    assert!(
+        warned.contains("user carol's password hash (100000 PBKDF2 iterations)"),
+        "{warned}"
+    );
+    let quiet = run(10_000);
+    assert!(!quiet.contains("carol"), "{quiet}");
 }

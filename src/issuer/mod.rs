@@ -48,6 +48,9 @@ pub struct Issuer {
     pub revocations: Option<Arc<RevocationStore>>,
     /// Live revocations a user without `apikey:admin` may hold.
     pub revocations_per_user: usize,
+    /// How long after its check began a failed login is answered (`[server]
+    /// failedLoginDelayMs`).
+    pub failed_login_delay: Duration,
 }
 
 /// The scope that may revoke any key by `jti` and list revocations.
@@ -89,6 +92,7 @@ impl Issuer {
             keys,
             revocations,
             revocations_per_user: config.revocation_max_per_user,
+            failed_login_delay: config.limits.failed_login_delay,
         }
     }
 
@@ -138,7 +142,7 @@ impl Issuer {
             Err(_) => {
                 metrics::auth_failure(AuthFailure::InvalidCredentials);
                 self.throttle.failure(ip, None, clock);
-                return Err(invalid_credentials().into());
+                return Err(self.failed_login());
             }
         };
         if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
@@ -153,7 +157,7 @@ impl Issuer {
             Login::Invalid => {
                 metrics::auth_failure(AuthFailure::InvalidCredentials);
                 self.throttle.failure(ip, Some(&creds.user), clock);
-                return Err(invalid_credentials().into());
+                return Err(self.failed_login());
             }
             Login::Busy => {
                 return Err(fault(
@@ -167,6 +171,14 @@ impl Issuer {
             }
         };
         Ok(user)
+    }
+
+    /// The answer to wrong credentials: one 401 for every cause, held until
+    /// `failed_login_delay` after the check began. An unknown user (no hash), a legacy SHA-1
+    /// user (microseconds) and a PBKDF2 user (a tenth of a second) are then told apart neither
+    /// by the answer nor by its timing, and the wait costs the server a timer, not a thread.
+    fn failed_login(&self) -> Outcome {
+        Outcome::from(invalid_credentials()).held(self.failed_login_delay)
     }
 
     fn issue(&self, req: &Request, ctx: &Context) -> Outcome {
@@ -226,6 +238,7 @@ impl Issuer {
                 .header("Pragma", "no-cache"),
             user: Some(user.name.clone()),
             jti: Some(jti),
+            hold: None,
         }
     }
 }

@@ -45,6 +45,7 @@ impl Issuer {
                 response: fault(403, FAULT_UNCLASSIFIED, "Forbidden", why),
                 user: Some(user.name.clone()),
                 jti: None,
+                hold: None,
             }
         };
         let (jti, exp) = match target {
@@ -138,6 +139,7 @@ impl Issuer {
                 .header("Cache-Control", "no-store"),
             user: Some(user.name.clone()),
             jti: None,
+            hold: None,
         }
     }
 }
@@ -148,5 +150,6 @@ fn revoked_ok(user: &User, jti: Option<String>) -> Outcome {
             .header("Cache-Control", "no-store"),
         user: Some(user.name.clone()),
         jti,
+        hold: None,
     }
 }

@@ -36,6 +36,7 @@ fn issuer(validity: i64) -> Issuer {
         keys: Arc::new(KeySet::new(vec![]).unwrap()),
         revocations: None,
         revocations_per_user: crate::revocation::MAX_PER_USER,
+        failed_login_delay: Duration::from_millis(321),
     }
 }
 
@@ -147,6 +148,28 @@ fn credentials_problems_are_401_and_indistinguishable() {
         &ctx(0),
     );
     assert_eq!(bad_body.response.status, 401);
+}
+
+#[test]
+fn every_failed_login_is_held_and_nothing_else() {
+    let i = issuer(-1);
+    let held = Some(Duration::from_millis(321));
+    // Wrong password, unknown user, malformed credentials: held, on every route that logs in.
+    for (path, auth) in [
+        ("/apikey", "Basic YWRtaW46d3Jvbmc="), // admin:wrong
+        ("/apikey", "Basic Z2hvc3Q6YWRtaW4="), // ghost:admin
+        ("/apikey", "Basic !!!"),
+        ("/apikey/revoked", "Basic Z2hvc3Q6YWRtaW4="),
+    ] {
+        let out = i.route(&req("GET", path, Some(auth), ""), &ctx(1000));
+        assert_eq!(out.response.status, 401, "{path} {auth}");
+        assert_eq!(out.hold, held, "{path} {auth}");
+    }
+    // Missing credentials and a successful login are answered at once.
+    let out = i.route(&req("GET", "/apikey", None, ""), &ctx(1000));
+    assert_eq!((out.response.status, out.hold), (401, None));
+    let out = i.route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(1000));
+    assert_eq!((out.response.status, out.hold), (200, None));
 }
 
 #[test]

@@ -41,7 +41,16 @@ pub(super) enum Next {
     Close,
 }
 
+/// An answer that is ready but held until `release` (`Outcome::hold`); a timer of the pool
+/// brings the connection back then.
+pub(super) struct Held {
+    pub bytes: Vec<u8>,
+    pub release: Instant,
+}
+
 pub(super) struct Conn {
+    /// The connection's slot in the pool, and its mio token.
+    pub token: usize,
     pub transport: Transport,
     pub kind: ListenerKind,
     pub peer: SocketAddr,
@@ -50,6 +59,9 @@ pub(super) struct Conn {
     pub deadline: Instant,
     /// When the connection last finished a request or was accepted: the shedding order.
     pub last_active: Instant,
+    /// An answer waiting for its release time. Requests after it wait too: answers go out in
+    /// order.
+    pub held: Option<Held>,
 }
 
 /// Moves a connection forward as far as it can go without blocking: pump bytes in, answer
@@ -58,6 +70,15 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
     let limits = &pool.limits;
     if c.phase == Phase::Lingering {
         return c.linger();
+    }
+    if let Some(h) = &c.held {
+        if Instant::now() < h.release {
+            // Woken early (input arrived): it stays in the socket until the answer is out.
+            return Next::Park(Interest::READABLE);
+        }
+        if let Some(h) = c.held.take() {
+            c.transport.queue(&h.bytes);
+        }
     }
     let mut answered = 0;
     loop {
@@ -85,6 +106,13 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
         if let Some(next) = c.flush(limits) {
             return next;
         }
+        if let Some(h) = &c.held {
+            // In progress, as a slow write is: not shed, not closed by a drain. The deadline is
+            // a safety net; the pool's timer comes at `release`.
+            c.phase = Phase::Writing;
+            c.deadline = h.release + limits.write_timeout;
+            return Next::Park(Interest::READABLE);
+        }
         if c.http.close_reason().is_some() {
             return c.close();
         }
@@ -101,7 +129,7 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
 /// turn (`answered` counts them). Some(next) when the turn ends here.
 fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Next> {
     let limits = &pool.limits;
-    while c.http.has_input() && c.http.close_reason().is_none() {
+    while c.http.has_input() && c.http.close_reason().is_none() && c.held.is_none() {
         if c.phase == Phase::Idle {
             c.phase = Phase::Reading;
             c.deadline = Instant::now() + limits.request_timeout;
@@ -222,7 +250,16 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
         )
         .into(),
     };
-    c.send(&outcome.response);
+    match outcome.hold.map(|d| started + d) {
+        Some(release) if release > Instant::now() => {
+            let mut bytes = Vec::with_capacity(512 + outcome.response.body.len());
+            c.http
+                .send(&outcome.response, SystemTime::now(), &mut bytes);
+            c.held = Some(Held { bytes, release });
+            pool.wake_at(release, c.token);
+        }
+        _ => c.send(&outcome.response),
+    }
     crate::metrics::request_served(c.kind, started.elapsed());
     log_request(
         c.peer,

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Listener tokens count down from here; connection tokens are slab indexes from zero.
 pub(super) const LISTENER_BASE: usize = usize::MAX;
+/// The token of the pool's waker (`Pool::wake_at`): below the listeners', far above any slot.
+pub(super) const WAKER: usize = LISTENER_BASE - 1024;
 /// Readiness events taken per poll; more wait in the kernel for the next turn.
 const EVENTS_PER_POLL: usize = 256;
 
@@ -90,9 +92,14 @@ impl Poller {
                 return Err(e);
             }
         }
+        pool.take_due_timers(ready);
         let n = self.listeners.len();
         for ev in self.events.iter() {
             let t = ev.token().0;
+            if t == WAKER {
+                // Only cut the wait short: the due timers were taken above.
+                continue;
+            }
             if t > LISTENER_BASE - n {
                 if let Some((l, kind)) = self.listeners.get(LISTENER_BASE - t) {
                     self.accept_failing |= accept_all(pool, l, *kind);
@@ -173,6 +180,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind)
     slab.open += 1;
     crate::metrics::set_open_connections(slab.open);
     slab.slots[idx].conn = Some(Box::new(Conn {
+        token: idx,
         transport,
         kind,
         peer,
@@ -180,6 +188,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind)
         phase,
         deadline: now + timeout,
         last_active: now,
+        held: None,
     }));
 }
 

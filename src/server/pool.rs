@@ -10,12 +10,13 @@
 //! down.
 
 use super::conn::{drive, Conn, Next};
-use super::poller::Poller;
+use super::poller::{Poller, WAKER};
 use super::{lock, ListenerKind, Shared, TICK};
 use crate::config::Limits;
 use crate::http::ParseLimits;
 use mio::{Registry, Token};
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,6 +96,45 @@ pub(super) struct Pool {
     pub shared: Arc<Shared>,
     /// Workers exit when set.
     stop: AtomicBool,
+    /// When to bring a connection back with no readiness event (held answers), soonest first.
+    /// At most one entry per held answer, and held answers are bounded by the connection cap.
+    timers: Mutex<BinaryHeap<Reverse<(Instant, usize)>>>,
+    /// Cuts the leader's wait short when a timer comes due before it would wake.
+    waker: mio::Waker,
+}
+
+impl Pool {
+    /// Brings the connection in slot `token` back to a worker at `at`.
+    pub fn wake_at(&self, at: Instant, token: usize) {
+        let mut timers = lock(&self.timers);
+        let sooner = timers.peek().is_none_or(|Reverse((first, _))| at < *first);
+        timers.push(Reverse((at, token)));
+        drop(timers);
+        if sooner {
+            // The leader may be waiting past `at`. A failed wake only makes it late by a TICK.
+            let _ = self.waker.wake();
+        }
+    }
+
+    /// How long the leader may wait for readiness: a TICK, or less when a timer is due sooner.
+    fn wait_limit(&self) -> Duration {
+        let now = Instant::now();
+        match lock(&self.timers).peek() {
+            Some(Reverse((at, _))) => at.saturating_duration_since(now).min(TICK),
+            None => TICK,
+        }
+    }
+
+    /// Moves the connections whose timers are due to `ready`.
+    pub fn take_due_timers(&self, ready: &mut Vec<usize>) {
+        let now = Instant::now();
+        let mut timers = lock(&self.timers);
+        while timers.peek().is_some_and(|Reverse((at, _))| *at <= now) {
+            if let Some(Reverse((_, token))) = timers.pop() {
+                ready.push(token);
+            }
+        }
+    }
 }
 
 /// Serves the bound listeners until `shared.shutdown` is set, then drains in-flight requests
@@ -106,6 +146,7 @@ pub fn run(
 ) -> io::Result<()> {
     let poller = Poller::new(listeners)?;
     let registry = poller.registry()?;
+    let waker = mio::Waker::new(&registry, Token(WAKER))?;
     let pool = Arc::new(Pool {
         slab: Mutex::new(Slab::default()),
         sched: Mutex::new(Sched {
@@ -126,6 +167,8 @@ pub fn run(
         limits,
         shared,
         stop: AtomicBool::new(false),
+        timers: Mutex::new(BinaryHeap::new()),
+        waker,
     });
     let mut workers = Vec::with_capacity(pool.limits.workers);
     for i in 0..pool.limits.workers.max(1) {
@@ -209,7 +252,11 @@ fn worker(pool: &Pool) -> io::Result<()> {
         match job {
             Job::Serve(i) => serve_slot(pool, i),
             Job::Lead { wait } => {
-                let timeout = if wait { TICK } else { Duration::ZERO };
+                let timeout = if wait {
+                    pool.wait_limit()
+                } else {
+                    Duration::ZERO
+                };
                 let turn = catch_unwind(AssertUnwindSafe(|| {
                     lock(&pool.poller).turn(pool, &mut ready, timeout)
                 }))
