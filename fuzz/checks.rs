@@ -796,9 +796,11 @@ pub fn http_conn(data: &[u8]) {
                     got.push(req);
                     continued = false;
                 }
-                Ok(Polled::Continue) => {
+                Ok(Polled::Expect(head)) => {
                     assert!(!continued, "100 Continue twice for one request");
+                    assert!(head.body.is_empty(), "the head of an expecting request has a body");
                     continued = true;
+                    c.proceed();
                     let mut rest = &stream[..pos];
                     let mut seen = 0;
                     // The pending request (after those answered) asked for it.

@@ -39,6 +39,12 @@ pub struct Context {
 /// draws a `jti`), so they may block briefly.
 pub trait Handler: Send + Sync {
     fn handle(&self, req: &Request, ctx: &Context) -> Outcome;
+
+    /// A request waits for `100 Continue` before sending its body: Some(answer) refuses it
+    /// from its head alone (`head.body` is empty), None lets the body come.
+    fn check_expect(&self, _head: &Request, _ctx: &Context) -> Option<Outcome> {
+        None
+    }
 }
 
 /// The response plus what the request log may say about it.

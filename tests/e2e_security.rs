@@ -107,3 +107,31 @@ fn check_config_warns_when_a_hash_outlasts_the_failed_login_delay() {
     let quiet = run(10_000);
     assert!(!quiet.contains("carol"), "{quiet}");
 }
+
+#[test]
+fn expect_100_continue_waits_for_the_credentials() {
+    let srv = Server::start(&default_config(""));
+    let head = |auth: &str| {
+        format!(
+            "POST /apikey HTTP/1.1\r\nHost: localhost\r\n{auth}Expect: 100-continue\r\n\
+             Content-Type: application/json\r\nContent-Length: 16000\r\n\r\n"
+        )
+    };
+    // Wrong, then missing, credentials: the final answer comes from the head alone. The client
+    // never sends its 16,000 bytes, and is not asked to.
+    for auth in [format!("Authorization: {WRONG}\r\n"), String::new()] {
+        let mut c = srv.client();
+        c.send(head(&auth).as_bytes());
+        let r = c.read_response_or_interim();
+        assert_eq!(r.status, 401, "{auth:?}: {}", r.text());
+        assert_eq!(r.header("connection"), Some("close"));
+    }
+    // Good credentials: 100 Continue, then the body, then the key.
+    let mut c = srv.client();
+    c.send(head(&format!("Authorization: {ADMIN}\r\n")).as_bytes());
+    assert_eq!(c.read_response_or_interim().status, 100);
+    let body = format!("{{\"validityTime\":60{}}}", " ".repeat(16000 - 19));
+    assert_eq!(body.len(), 16000);
+    c.send(body.as_bytes());
+    assert_eq!(c.read_response().status, 200);
+}

@@ -10,7 +10,7 @@
 //! response is decided here only, once, and kept as a `CloseReason`.
 
 use super::response::{self, Framing};
-use super::{parse, HttpError, Malformed, ParseLimits, Parsed, Request, Response};
+use super::{parse, parse_head, HttpError, Malformed, ParseLimits, Parsed, Request, Response};
 use std::time::SystemTime;
 
 /// A request still incomplete after this many parses is refused. Each parse rescans the
@@ -39,6 +39,9 @@ pub enum CloseReason {
     ProtocolError(HttpError),
     /// A response no request asked for (the 408 for a request that never completed).
     Unsolicited,
+    /// A request waiting for `100 Continue` was answered from its head: its body may still
+    /// arrive, and would be read as the next request.
+    ExpectationRefused,
 }
 
 /// What `poll_request` found in the input.
@@ -46,9 +49,10 @@ pub enum CloseReason {
 pub enum Polled {
     /// A whole request: answer it with `send` before polling again.
     Request(Request),
-    /// The client waits for `CONTINUE` before it sends the body: write it, then read more.
-    /// Given once per request.
-    Continue,
+    /// The client waits for `CONTINUE` before it sends the body; this is the request's head
+    /// (its body empty). Check it, then either call `proceed` and write `CONTINUE`, or `send`
+    /// a final answer, which is the connection's last. Given once per request.
+    Expect(Request),
     /// The input holds no whole request: read more.
     NeedMore,
     /// A request was returned and `send` has not answered it yet.
@@ -61,6 +65,11 @@ pub enum Polled {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Reading,
+    /// A head waiting for `100 Continue` was returned: `proceed` or `send` comes next.
+    Expecting {
+        head_only: bool,
+        keep_alive_header: bool,
+    },
     /// A response is owed for the request last returned (or for a protocol error).
     Answering {
         head_only: bool,
@@ -149,7 +158,7 @@ impl Connection {
     /// The next request from the input, if a whole one is there.
     pub fn poll_request(&mut self) -> Result<Polled, HttpError> {
         match self.state {
-            State::Answering { .. } => return Ok(Polled::AwaitingSend),
+            State::Answering { .. } | State::Expecting { .. } => return Ok(Polled::AwaitingSend),
             State::Closed => return Ok(Polled::Closed),
             State::Reading => {}
         }
@@ -183,7 +192,14 @@ impl Connection {
                 self.fresh = false;
                 if expect_continue && !self.continue_sent {
                     self.continue_sent = true;
-                    return Ok(Polled::Continue);
+                    // The head parsed a moment ago, so it parses again.
+                    if let Some(head) = parse_head(&self.input, &self.limits) {
+                        self.state = State::Expecting {
+                            head_only: head.method == "HEAD",
+                            keep_alive_header: false,
+                        };
+                        return Ok(Polled::Expect(head));
+                    }
                 }
                 Ok(Polled::NeedMore)
             }
@@ -198,10 +214,24 @@ impl Connection {
         }
     }
 
+    /// After `Polled::Expect`: the head is accepted; write `CONTINUE` and read the body.
+    pub fn proceed(&mut self) {
+        if let State::Expecting { .. } = self.state {
+            self.state = State::Reading;
+        }
+    }
+
     /// Appends the wire form of `resp` to `out`: the answer to the request last returned (HEAD
     /// gets no body), or, with none owed, a last response that closes the connection.
     pub fn send(&mut self, resp: &Response, now: SystemTime, out: &mut Vec<u8>) {
         let (head_only, keep_alive_header) = match self.state {
+            State::Expecting {
+                head_only,
+                keep_alive_header,
+            } => {
+                self.close.get_or_insert(CloseReason::ExpectationRefused);
+                (head_only, keep_alive_header)
+            }
             State::Answering {
                 head_only,
                 keep_alive_header,
@@ -345,7 +375,15 @@ mod tests {
         c.receive(
             b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n",
         );
-        assert_eq!(c.poll_request(), Ok(Polled::Continue));
+        let Ok(Polled::Expect(head)) = c.poll_request() else {
+            panic!("no Expect")
+        };
+        assert_eq!((head.method.as_str(), head.target.as_str()), ("POST", "/"));
+        assert!(head.body.is_empty());
+        assert_eq!(head.header_str("content-length"), Some("4"));
+        // Nothing more until the edge decides.
+        assert_eq!(c.poll_request(), Ok(Polled::AwaitingSend));
+        c.proceed();
         assert_eq!(c.poll_request(), Ok(Polled::NeedMore));
         c.receive(b"ab");
         assert_eq!(c.poll_request(), Ok(Polled::NeedMore));
@@ -356,11 +394,32 @@ mod tests {
         c.receive(
             b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n",
         );
-        assert_eq!(c.poll_request(), Ok(Polled::Continue));
+        assert!(matches!(c.poll_request(), Ok(Polled::Expect(_))));
         // HTTP/1.0 clients do not wait for it.
         let mut c = conn();
         c.receive(b"POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n");
         assert_eq!(c.poll_request(), Ok(Polled::NeedMore));
+    }
+
+    #[test]
+    fn an_expectation_refused_from_the_head_ends_the_connection() {
+        let mut c = conn();
+        c.receive(
+            b"POST /apikey HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n",
+        );
+        assert!(matches!(c.poll_request(), Ok(Polled::Expect(_))));
+        let mut out = Vec::new();
+        c.send(
+            &Response::new(401, "text/plain", "no"),
+            std::time::UNIX_EPOCH,
+            &mut out,
+        );
+        assert!(out.starts_with(b"HTTP/1.1 401 "));
+        assert!(String::from_utf8_lossy(&out).contains("Connection: close"));
+        assert_eq!(c.close_reason(), Some(CloseReason::ExpectationRefused));
+        // The body the client may send anyway is never read as a request.
+        c.receive(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(c.poll_request(), Ok(Polled::Closed));
     }
 
     #[test]

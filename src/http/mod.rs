@@ -12,7 +12,7 @@ mod parse;
 mod response;
 
 pub use conn::{requested_close, CloseReason, Connection, Polled, CONTINUE, MAX_PARSE_ATTEMPTS};
-pub use parse::{parse, Parsed, MAX_CHUNK_LINE_BYTES};
+pub use parse::{parse, parse_head, Parsed, MAX_CHUNK_LINE_BYTES};
 pub use response::{reason, Response};
 
 use std::fmt;

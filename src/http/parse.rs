@@ -72,18 +72,7 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Parsed, HttpError> {
         });
     }
     let minor_version = req.version.unwrap_or(1);
-    let headers: Vec<(String, Vec<u8>)> = req
-        .headers
-        .iter()
-        .map(|h| (h.name.to_string(), h.value.to_vec()))
-        .collect();
-    let mut request = Request {
-        method: req.method.unwrap_or("").to_string(),
-        target: target.to_string(),
-        minor_version,
-        headers,
-        body: Vec::new(),
-    };
+    let mut request = head_of(&req);
     check_singletons(&request)?;
 
     let framing = framing(&request, limits)?;
@@ -111,6 +100,33 @@ pub fn parse(buf: &[u8], limits: &ParseLimits) -> Result<Parsed, HttpError> {
         },
     };
     Ok(Parsed::Complete(request, head_len + body_len))
+}
+
+/// The request line and headers as a `Request` with an empty body.
+fn head_of(req: &httparse::Request<'_, '_>) -> Request {
+    Request {
+        method: req.method.unwrap_or("").to_string(),
+        target: req.path.unwrap_or("").to_string(),
+        minor_version: req.version.unwrap_or(1),
+        headers: req
+            .headers
+            .iter()
+            .map(|h| (h.name.to_string(), h.value.to_vec()))
+            .collect(),
+        body: Vec::new(),
+    }
+}
+
+/// The head of the request at the start of `buf`, without its body; None unless the head is
+/// complete. For checking a request that waits for `100 Continue` before its body is sent:
+/// `parse` has checked the same head already.
+pub fn parse_head(buf: &[u8], limits: &ParseLimits) -> Option<Request> {
+    let mut storage = vec![httparse::EMPTY_HEADER; limits.max_headers];
+    let mut req = httparse::Request::new(&mut storage);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(_)) => Some(head_of(&req)),
+        _ => None,
+    }
 }
 
 /// Headers that must appear once: `Host` (exactly once in HTTP/1.1, at most once in 1.0, RFC 9112

@@ -247,6 +247,23 @@ impl Handler for Issuer {
     fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
         self.route(req, ctx)
     }
+
+    /// Credentials are checked before `100 Continue`: a client without them gets its 401 (or
+    /// 429) at once, and nobody can make the server read a body by merely asking. Routes that
+    /// take no body are answered from the head.
+    fn check_expect(&self, head: &Request, ctx: &Context) -> Option<Outcome> {
+        let logs_in = matches!(
+            (head.path(), head.method.as_str()),
+            ("/apikey" | "/apikey/", "GET" | "POST")
+                | ("/apikey/revoke", "POST")
+                | ("/apikey/revoked", "GET")
+        );
+        let disabled_issue = !self.enabled && matches!(head.path(), "/apikey" | "/apikey/");
+        if !logs_in || disabled_issue {
+            return Some(self.route(head, ctx));
+        }
+        self.login(head, ctx).err()
+    }
 }
 
 fn unauthorized(code: u32, message: &str, description: &str) -> Response {

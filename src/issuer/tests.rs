@@ -173,6 +173,35 @@ fn every_failed_login_is_held_and_nothing_else() {
 }
 
 #[test]
+fn expectations_are_checked_from_the_head() {
+    let i = issuer(-1);
+    let head = |path: &str, auth: Option<&str>| {
+        let mut r = req("POST", path, auth, "");
+        r.headers
+            .push(("Content-Length".to_string(), b"16000".to_vec()));
+        r
+    };
+    // Wrong or missing credentials: refused before any body is read (a failure still held).
+    let out = i
+        .check_expect(&head("/apikey", Some("Basic YWRtaW46d3Jvbmc=")), &ctx(1))
+        .expect("refused");
+    assert_eq!((out.response.status, out.hold.is_some()), (401, true));
+    let out = i
+        .check_expect(&head("/apikey/revoke", None), &ctx(1))
+        .expect("refused");
+    assert_eq!(out.response.status, 401);
+    // Good credentials: the body may come.
+    assert!(i
+        .check_expect(&head("/apikey", Some(ADMIN)), &ctx(1))
+        .is_none());
+    // Routes that take no body are answered from the head.
+    let out = i
+        .check_expect(&head("/nowhere", Some(ADMIN)), &ctx(1))
+        .expect("answered");
+    assert_eq!(out.response.status, 404);
+}
+
+#[test]
 fn routes_and_methods() {
     let a = issuer(-1);
     let r = a

@@ -150,7 +150,16 @@ fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Ne
                 c.last_active = Instant::now();
                 c.deadline = c.last_active + limits.idle_timeout;
             }
-            Ok(Polled::Continue) => c.transport.queue(http::CONTINUE),
+            Ok(Polled::Expect(head)) => {
+                let started = Instant::now();
+                match handler_for(pool, c, |h, ctx| h.check_expect(&head, ctx)) {
+                    Some(Some(refusal)) => deliver(pool, c, &head, refusal, started),
+                    _ => {
+                        c.http.proceed();
+                        c.transport.queue(http::CONTINUE);
+                    }
+                }
+            }
             Ok(Polled::NeedMore | Polled::AwaitingSend | Polled::Closed) => break,
             Err(e) => {
                 let status = e.status();
@@ -228,8 +237,16 @@ impl Conn {
     }
 }
 
-fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
-    let started = Instant::now();
+/// Runs `f` on the connection's listener's handler (None when the listener has none); a
+/// panicking handler is an internal error, and the server goes on.
+fn handler_for<T>(
+    pool: &Pool,
+    c: &Conn,
+    f: impl FnOnce(&dyn crate::service::Handler, &Context) -> T,
+) -> Option<T>
+where
+    T: From<crate::service::Outcome>,
+{
     let state = pool.shared.state();
     let ctx = Context {
         peer: c.peer,
@@ -238,18 +255,35 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
     let handler = match c.kind {
         ListenerKind::Https => Some(&state.https),
         ListenerKind::Plain => state.plain.as_ref(),
-    };
-    let outcome = match handler {
-        Some(h) => catch_unwind(AssertUnwindSafe(|| h.handle(req, &ctx)))
-            .unwrap_or_else(|_| fault::internal_error("request handler panicked")),
-        None => fault::fault(
+    }?;
+    Some(
+        catch_unwind(AssertUnwindSafe(|| f(handler.as_ref(), &ctx)))
+            .unwrap_or_else(|_| fault::internal_error("request handler panicked").into()),
+    )
+}
+
+fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
+    let started = Instant::now();
+    let outcome = handler_for(pool, c, |h, ctx| h.handle(req, ctx)).unwrap_or_else(|| {
+        fault::fault(
             404,
             fault::FAULT_UNCLASSIFIED,
             "Not Found",
             "no such resource",
         )
-        .into(),
-    };
+        .into()
+    });
+    deliver(pool, c, req, outcome, started);
+}
+
+/// Sends (or holds, see `Outcome::hold`) the answer to `req`, and logs it.
+fn deliver(
+    pool: &Pool,
+    c: &mut Conn,
+    req: &http::Request,
+    outcome: crate::service::Outcome,
+    started: Instant,
+) {
     match outcome.hold.map(|d| started + d) {
         Some(release) if release > Instant::now() => {
             let mut bytes = Vec::with_capacity(512 + outcome.response.body.len());

@@ -381,6 +381,11 @@ impl Client {
         read_response(&mut self.tls, &mut self.buf).expect("a response")
     }
 
+    /// Reads one response, `100 Continue` included.
+    pub fn read_response_or_interim(&mut self) -> Resp {
+        read_any_response(&mut self.tls, &mut self.buf, false).expect("a response")
+    }
+
     pub fn get(&mut self, path: &str, extra_headers: &str) -> Resp {
         self.send(
             format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra_headers}\r\n").as_bytes(),
@@ -395,6 +400,11 @@ impl Client {
 
 /// Reads one HTTP response from `r`, keeping extra bytes in `buf`. None on EOF before one.
 pub fn read_response(r: &mut impl Read, buf: &mut Vec<u8>) -> Option<Resp> {
+    read_any_response(r, buf, true)
+}
+
+/// As `read_response`, but a `100 Continue` is returned too, unless `skip_interim`.
+pub fn read_any_response(r: &mut impl Read, buf: &mut Vec<u8>, skip_interim: bool) -> Option<Resp> {
     loop {
         if let Some(end) = find(buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..end]).into_owned();
@@ -404,7 +414,7 @@ pub fn read_response(r: &mut impl Read, buf: &mut Vec<u8>) -> Option<Resp> {
                 .filter_map(|l| l.split_once(':'))
                 .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
                 .collect();
-            if status == 100 {
+            if status == 100 && skip_interim {
                 buf.drain(..end + 4);
                 continue;
             }
