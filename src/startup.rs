@@ -172,6 +172,15 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         ));
     }
     warn_slow_hashes(&mut warnings, config);
+    let mut secrets = vec![
+        std::path::Path::new(&config.source),
+        config.listener.key_store_path.as_path(),
+        config.issuer.key_store_path.as_path(),
+    ];
+    secrets.dedup();
+    for path in secrets {
+        warn_readable_by_others(&mut warnings, path);
+    }
     Ok(Built {
         state: State {
             https: Arc::new(service),
@@ -180,6 +189,23 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         },
         warnings,
     })
+}
+
+/// The config (password hashes, keystore passwords) and the keystores (private keys) are
+/// secrets: like ssh with a private key, say so when any local user may read one.
+fn warn_readable_by_others(warnings: &mut Vec<String>, path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if mode & 0o004 != 0 {
+        warnings.push(format!(
+            "{}: readable by every local user (mode {:o}); it holds secrets: chmod o-r",
+            path.display(),
+            mode & 0o777
+        ));
+    }
 }
 
 /// Iterations timed at startup to estimate what the configured PBKDF2 hashes cost here (a few

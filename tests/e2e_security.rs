@@ -135,3 +135,33 @@ fn expect_100_continue_waits_for_the_credentials() {
     c.send(body.as_bytes());
     assert_eq!(c.read_response().status, 200);
 }
+
+#[test]
+fn secrets_readable_by_every_local_user_are_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("modes");
+    let ks = dir.write("ks.p12", std::fs::read(dev_keystore()).unwrap());
+    let conf = dir.write(
+        "micro-gw.conf",
+        default_config("").replace(&dev_keystore(), path_str(&ks)),
+    );
+    let warnings = |conf_mode: u32, ks_mode: u32| {
+        std::fs::set_permissions(&conf, std::fs::Permissions::from_mode(conf_mode)).unwrap();
+        std::fs::set_permissions(&ks, std::fs::Permissions::from_mode(ks_mode)).unwrap();
+        let out = Command::new(BIN)
+            .args(["check-config", "--config", path_str(&conf)])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("readable by every local user"))
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let both = warnings(0o644, 0o604);
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.iter().any(|w| w.contains(path_str(&conf))), "{both:?}");
+    assert!(both.iter().any(|w| w.contains(path_str(&ks))), "{both:?}");
+    assert_eq!(warnings(0o640, 0o600), Vec::<String>::new());
+}

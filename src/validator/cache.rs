@@ -7,9 +7,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 /// The cache key of a token: SHA-256 of all of it, header, claims and signature, so a token
-/// with the same header and claims but another signature is a different entry.
+/// with the same header and claims but another signature is a different entry. Taken over the
+/// token's one canonical spelling (`jwt::canonical`), so that a padded signature is not a second
+/// entry for the same key.
 pub fn cache_key(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
+    Sha256::digest(crate::jwt::canonical(token).as_bytes()).into()
 }
 
 struct CacheEntry {

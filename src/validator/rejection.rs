@@ -24,6 +24,9 @@ pub enum Rejection {
     },
     /// A registered claim has the wrong type.
     BadClaim(TimeClaim),
+    /// No `jti`, or one the revocation list could not hold: such a key could never be revoked,
+    /// so it is not accepted at all.
+    NoRevocableJti,
     Revoked,
     /// The API named in the request headers is not in the key's allowedAPIs/subscribedAPIs.
     ApiNotAllowed {
@@ -49,6 +52,9 @@ impl fmt::Display for Rejection {
             Rejection::Expired { exp } => write!(f, "key expired (claim exp = {exp})"),
             Rejection::NotYetValid { nbf } => write!(f, "key not valid yet (claim nbf = {nbf})"),
             Rejection::BadClaim(c) => write!(f, "claim {} has the wrong type", c.name()),
+            Rejection::NoRevocableJti => f.write_str(
+                "claim jti is missing or not a revocable id (1..=128 of A-Z a-z 0-9 - _ . :)",
+            ),
             Rejection::Revoked => f.write_str("key has been revoked"),
             Rejection::ApiNotAllowed {
                 header,
@@ -103,7 +109,7 @@ impl Rejection {
             Rejection::WrongAudience => ValidationResult::WrongAudience,
             Rejection::Expired { .. } => ValidationResult::Expired,
             Rejection::NotYetValid { .. } => ValidationResult::NotYetValid,
-            Rejection::BadClaim(_) => ValidationResult::BadClaim,
+            Rejection::BadClaim(_) | Rejection::NoRevocableJti => ValidationResult::BadClaim,
             Rejection::Revoked => ValidationResult::Revoked,
             Rejection::ApiNotAllowed { .. } => ValidationResult::ApiNotAllowed,
             Rejection::ApiUnspecified { .. } => ValidationResult::ApiUnspecified,

@@ -58,6 +58,14 @@ impl Rules {
         if claims.get("iss").and_then(Value::as_str) != Some(self.issuer.as_str()) {
             return Err(Rejection::WrongIssuer);
         }
+        // Revocation works by jti: a key without a usable one would be irrevocable.
+        if !claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .is_some_and(crate::revocation::valid_jti)
+        {
+            return Err(Rejection::NoRevocableJti);
+        }
         if let Some(aud) = &self.audience {
             let ok = match claims.get("aud") {
                 Some(Value::String(s)) => s == aud,

@@ -216,12 +216,12 @@ fn signature_algorithm_issuer_audience() {
     assert!(check(&va, &token(&c)).is_ok());
     let arr = raw_token(
         r#"{"alg":"RS256"}"#,
-        &format!(r#"{{"iss":"{ISS}","aud":["x","gw"]}}"#),
+        &format!(r#"{{"jti":"raw-1","iss":"{ISS}","aud":["x","gw"]}}"#),
     );
     assert!(check(&va, &arr).is_ok());
     let wrong = raw_token(
         r#"{"alg":"RS256"}"#,
-        &format!(r#"{{"iss":"{ISS}","aud":7}}"#),
+        &format!(r#"{{"jti":"raw-1","iss":"{ISS}","aud":7}}"#),
     );
     assert_eq!(check(&va, &wrong), Err(Rejection::WrongAudience));
 }
@@ -241,7 +241,7 @@ fn time_checks_with_skew_at_and_past_edges() {
     let nbf = |n: i64| {
         raw_token(
             r#"{"alg":"RS256"}"#,
-            &format!(r#"{{"iss":"{ISS}","nbf":{n}}}"#),
+            &format!(r#"{{"jti":"raw-1","iss":"{ISS}","nbf":{n}}}"#),
         )
     };
     assert!(v.check(&nbf(NOW + 60), None, NOW).is_ok());
@@ -251,7 +251,7 @@ fn time_checks_with_skew_at_and_past_edges() {
     );
     let bad = raw_token(
         r#"{"alg":"RS256"}"#,
-        &format!(r#"{{"iss":"{ISS}","exp":"soon"}}"#),
+        &format!(r#"{{"jti":"raw-1","iss":"{ISS}","exp":"soon"}}"#),
     );
     assert_eq!(
         v.check(&bad, None, NOW).unwrap_err(),
@@ -259,12 +259,12 @@ fn time_checks_with_skew_at_and_past_edges() {
     );
     let frac = raw_token(
         r#"{"alg":"RS256"}"#,
-        &format!(r#"{{"iss":"{ISS}","exp":{NOW}.5}}"#),
+        &format!(r#"{{"jti":"raw-1","iss":"{ISS}","exp":{NOW}.5}}"#),
     );
     assert!(v.check(&frac, None, NOW).is_ok());
     let huge = raw_token(
         r#"{"alg":"RS256"}"#,
-        &format!(r#"{{"iss":"{ISS}","exp":1e300}}"#),
+        &format!(r#"{{"jti":"raw-1","iss":"{ISS}","exp":1e300}}"#),
     );
     assert!(v.check(&huge, None, NOW).is_ok());
     // Zero skew: expired exactly at exp.
@@ -313,7 +313,7 @@ fn allowed_apis_and_wildcard_version() {
     let sub = raw_token(
         r#"{"alg":"RS256"}"#,
         &format!(
-            r#"{{"iss":"{ISS}","allowedAPIs":"x","subscribedAPIs":[1,{{"name":"S","version":"v1","context":"/s"}}]}}"#
+            r#"{{"jti":"raw-1","iss":"{ISS}","allowedAPIs":"x","subscribedAPIs":[1,{{"name":"S","version":"v1","context":"/s"}}]}}"#
         ),
     );
     let api = |n, ver| {
@@ -416,6 +416,9 @@ fn every_rejection_label_is_a_metric_label() {
         Rejection::Expired { exp: 1 },
         Rejection::NotYetValid { nbf: 1 },
         Rejection::BadClaim(TimeClaim::Exp),
+        Rejection::NoRevocableJti,
+        Rejection::Token(JwtError::CriticalExtension),
+        Rejection::Token(JwtError::DuplicateMember("sub".into())),
         Rejection::Revoked,
         Rejection::ApiNotAllowed {
             header: "h".into(),
@@ -447,4 +450,41 @@ fn cache_is_keyed_by_the_whole_token_signature_included() {
         Rejection::Token(JwtError::BadSignature)
     );
     assert_eq!(v.cache().len(), 1);
+}
+
+#[test]
+fn a_padded_signature_is_the_same_cache_entry() {
+    let v = validator(rules(), 10);
+    let t = token(&claims());
+    let sig_len = t.rsplit('.').next().unwrap().len();
+    let padded = format!("{t}{}", "=".repeat((4 - sig_len % 4) % 4));
+    assert_ne!(padded, t);
+    assert_eq!(cache_key(&padded), cache_key(&t));
+    assert!(!v.check(&t, None, NOW).unwrap().from_cache);
+    assert!(v.check(&padded, None, NOW).unwrap().from_cache);
+    assert_eq!(v.cache().len(), 1);
+}
+
+#[test]
+fn keys_that_could_never_be_revoked_are_refused() {
+    let v = validator(rules(), 10);
+    for claims in [
+        format!(r#"{{"iss":"{ISS}"}}"#),
+        format!(r#"{{"iss":"{ISS}","jti":7}}"#),
+        format!(r#"{{"iss":"{ISS}","jti":""}}"#),
+        format!(r#"{{"iss":"{ISS}","jti":"has space"}}"#),
+        format!(r#"{{"iss":"{ISS}","jti":"{}"}}"#, "a".repeat(129)),
+    ] {
+        let t = raw_token(r#"{"alg":"RS256"}"#, &claims);
+        assert_eq!(
+            v.check(&t, None, NOW).map(|_| ()),
+            Err(Rejection::NoRevocableJti),
+            "{claims}"
+        );
+    }
+    let t = raw_token(
+        r#"{"alg":"RS256"}"#,
+        &format!(r#"{{"iss":"{ISS}","jti":"{}"}}"#, "a".repeat(128)),
+    );
+    assert!(v.check(&t, None, NOW).is_ok());
 }
