@@ -383,12 +383,15 @@ impl UserDb {
             if self.cache.hit(&d, now) {
                 true
             } else {
-                if self.slow_inflight.fetch_add(1, Ordering::AcqRel) >= self.max_slow {
+                let running = self.slow_inflight.fetch_add(1, Ordering::AcqRel);
+                if running >= self.max_slow {
                     self.slow_inflight.fetch_sub(1, Ordering::AcqRel);
                     return Login::Busy;
                 }
+                crate::metrics::set_slow_checks(running + 1);
                 let ok = hash.verify(password);
                 self.slow_inflight.fetch_sub(1, Ordering::AcqRel);
+                crate::metrics::set_slow_checks(self.slow_inflight.load(Ordering::Acquire));
                 if ok {
                     self.cache.insert(d, now);
                 }

@@ -141,6 +141,7 @@ struct Metrics {
     cache: [AtomicU64; 2],
     latency: [Histogram; ListenerKind::ALL.len()],
     open_connections: AtomicU64,
+    slow_checks: AtomicU64,
 }
 
 // The counters are indexed by discriminant: `ALL` lists every variant in declaration order, and
@@ -156,6 +157,7 @@ static METRICS: Metrics = Metrics {
     cache: [const { AtomicU64::new(0) }; 2],
     latency: [const { Histogram::new() }; ListenerKind::ALL.len()],
     open_connections: AtomicU64::new(0),
+    slow_checks: AtomicU64::new(0),
 };
 
 /// One API key issued.
@@ -188,6 +190,11 @@ pub fn request_served(kind: ListenerKind, took: Duration) {
 /// Connections currently open (all listeners).
 pub fn set_open_connections(n: usize) {
     METRICS.open_connections.store(n as u64, Ordering::Relaxed);
+}
+
+/// Slow password checks (PBKDF2) running now.
+pub fn set_slow_checks(n: usize) {
+    METRICS.slow_checks.store(n as u64, Ordering::Relaxed);
 }
 
 /// `Content-Type` of `render`'s output.
@@ -279,6 +286,13 @@ pub fn render() -> String {
          # TYPE apikey_sts_open_connections gauge\n\
          apikey_sts_open_connections {}",
         load(&m.open_connections)
+    );
+    let _ = writeln!(
+        out,
+        "# HELP apikey_sts_slow_password_checks Slow password checks (PBKDF2) running now.\n\
+         # TYPE apikey_sts_slow_password_checks gauge\n\
+         apikey_sts_slow_password_checks {}",
+        load(&m.slow_checks)
     );
     out
 }
