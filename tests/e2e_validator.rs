@@ -623,6 +623,36 @@ fn verify_cli(config: &Path, token: &str) -> (i32, String) {
 }
 
 #[test]
+fn verify_checks_an_explicit_api_even_when_gateways_do_not() {
+    // The bundled config: validateAllowedAPIs = false; admin's keys allow "Swagger Petstore New"
+    // 1.0.0, v1, v2 and MyAPI (any version).
+    let srv = Server::start(&default_config(""));
+    let token = srv.client().apikey().text();
+    let verify = |api: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["verify", &token, "--config", path_str(&srv.config)])
+            .args(api)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = verify(&[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&["--api", "Nope"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("invalid:"), "{out}");
+    let (code, out) = verify(&["--api", "Swagger Petstore New", "--api-version", "v9"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = verify(&["--api", "Swagger Petstore New", "--api-version", "v2"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&["--api", "MyAPI", "--api-version", "7"]);
+    assert_eq!(code, 0, "{out}");
+}
+
+#[test]
 fn rotation_keeps_issued_keys_valid_until_the_old_key_is_retired() {
     let dir = TempDir::new("rotation");
     let dev = PathBuf::from(dev_keystore());
