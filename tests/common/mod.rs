@@ -251,7 +251,8 @@ pub fn require_tool(ready: bool, what: &str) {
     assert!(
         ready,
         "{what} is not installed: run `bash tests/install-tools.sh` (apt-get install -y \
-         nginx-light; python3 -m pip install pyjwt cryptography)"
+         nginx-light; python3 -m venv target/py-venv; target/py-venv/bin/python -m pip install \
+         pyjwt cryptography)"
     );
 }
 
