@@ -165,3 +165,32 @@ fn runtime_home_is_resolved_once_and_a_relative_one_against_the_working_director
     let expected = etc.0.join(&name).join(KEYSTORE);
     assert!(err.contains(path_str(&expected)), "{err}");
 }
+
+#[test]
+fn listener_size_limits_are_the_servers_at_their_edges() {
+    let srv = Server::start(&default_config("").replace(
+        "httpsPort = 0",
+        "httpsPort = 0\n  maxUriLength = 64\n  maxEntityBodySize = 32",
+    ));
+    let log = srv.log_text();
+    assert!(!log.contains("[listenerConfig.maxUriLength]"), "{log}");
+    let mut c = srv.client();
+    let path = |len: usize| format!("/{}", "a".repeat(len - 1));
+    assert_eq!(c.get(&path(64), "").status, 404);
+    assert_eq!(srv.client().get(&path(65), "").status, 414);
+    let post = |body: &str| {
+        let mut c = srv.client();
+        c.send(
+            format!(
+                "POST /apikey HTTP/1.1\r\nHost: localhost\r\nAuthorization: {ADMIN}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        c.read_response().status
+    };
+    let body = format!("{:<32}", "{\"validityTime\":600}");
+    assert_eq!(post(&body), 200);
+    assert_eq!(post(&format!("{body} ")), 413);
+}
