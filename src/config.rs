@@ -43,6 +43,28 @@ impl std::error::Error for ConfigError {}
 /// Largest config file we read; a real micro-gw.conf is a few KiB.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
+/// The original's defaults (its `micro_gw_conf_defaults.bal`), so that every config it accepted
+/// starts here too.
+pub const DEFAULT_HOST: &str = "0.0.0.0";
+pub const DEFAULT_HTTPS_PORT: u16 = 9095;
+/// Both keystores' default: the keystore every Microgateway distribution ships.
+pub const DEFAULT_KEY_STORE_PATH: &str =
+    "${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12";
+/// The shipped keystore's password; public, hence the warning when it is used.
+pub const DEFAULT_KEY_STORE_PASSWORD: &str = "ballerina";
+pub const DEFAULT_ISSUER: &str = "https://localhost:9095/apikey";
+pub const DEFAULT_CERTIFICATE_ALIAS: &str = "ballerina";
+/// Seconds; -1: keys never expire.
+pub const DEFAULT_VALIDITY_TIME: i64 = -1;
+
+/// Hard caps of the request size limits: the largest `[server] maxUriBytes`, `maxHeaderBytes`
+/// and `maxBodyBytes` accepted, and what the original's `-1` ("no limit") in `listenerConfig`
+/// `maxUriLength`, `maxHeaderSize` and `maxEntityBodySize` becomes. Every request buffer stays
+/// bounded.
+pub const MAX_URI_BYTES_CAP: usize = 1 << 20;
+pub const MAX_HEADER_BYTES_CAP: usize = 1 << 20;
+pub const MAX_BODY_BYTES_CAP: usize = 16 << 20;
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Where the config came from, for messages.
@@ -237,13 +259,15 @@ impl Config {
 
 /// Where `${mgw-runtime.home}` points and how `${NAME}` is resolved.
 pub struct Environment<'a> {
+    /// Absolute: the expansion is used as is, never joined to the config's folder.
     pub runtime_home: PathBuf,
     pub var: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl Config {
-    /// Reads `path`. `${mgw-runtime.home}` defaults to `$MGW_RUNTIME_HOME`, else the parent of the
-    /// config file's folder (the original's `<home>/conf/micro-gw.conf` layout).
+    /// Reads `path`. `${mgw-runtime.home}` is `$MGW_RUNTIME_HOME` (relative to the working
+    /// directory), else the parent of the config file's folder (the original's
+    /// `<home>/conf/micro-gw.conf` layout).
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
         let err = |message: String| ConfigError {
@@ -270,9 +294,18 @@ impl Config {
                 }
             })
             .unwrap_or(Path::new("."));
-        let runtime_home = std::env::var_os("MGW_RUNTIME_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| dir.join(".."));
+        // Absolute, because `${mgw-runtime.home}/x` is a path of its own: it must not be resolved
+        // against the config's folder as a relative path would be. A relative
+        // MGW_RUNTIME_HOME is relative to the working directory, as for any program.
+        let runtime_home = match std::env::var_os("MGW_RUNTIME_HOME").filter(|h| !h.is_empty()) {
+            Some(home) => std::path::absolute(home),
+            None => std::path::absolute(dir).map(|d| match d.file_name() {
+                Some(_) => d.parent().map_or_else(|| d.join(".."), Path::to_path_buf),
+                // `..` or `/`: no name to drop.
+                None => d.join(".."),
+            }),
+        }
+        .map_err(|e| err(format!("cannot find ${{mgw-runtime.home}}: {e}")))?;
         let var = |name: &str| std::env::var(name).ok();
         let env = Environment {
             runtime_home,
@@ -424,7 +457,11 @@ impl Reader<'_> {
     fn warn_unknown(&mut self, table: &Table, prefix: &str, known: &[&str]) {
         for k in table.keys() {
             if !known.contains(&k.as_str()) {
-                let what = if table.get(k).is_some_and(Value::is_table) {
+                let what = if table.get(k).is_some_and(|v| {
+                    v.is_table()
+                        || v.as_array()
+                            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_table))
+                }) {
                     "section"
                 } else {
                     "key"
@@ -505,6 +542,38 @@ impl Reader<'_> {
         Ok(self.base_dir.join(s))
     }
 
+    /// `keyStorePath` and `keyStorePassword` of section `p`, each with the original's default.
+    /// A default is warned about: the distribution's keystore and its password are public.
+    fn keystore(&mut self, t: &Table, p: &str) -> Result<(PathBuf, Secret), ConfigError> {
+        let path = if t.contains_key("keyStorePath") {
+            self.path(t, p, "keyStorePath")?
+        } else {
+            let key = join(p, "keyStorePath");
+            let path = self
+                .base_dir
+                .join(self.expand(DEFAULT_KEY_STORE_PATH, &key)?);
+            self.warnings.push(format!(
+                "{}: {key} is not set; using the Microgateway's default keystore {}. Unless that \
+                 file was replaced, its private key ships with every Microgateway and is public",
+                self.source,
+                path.display()
+            ));
+            path
+        };
+        let password = match self.string(t, p, "keyStorePassword")? {
+            Some(pw) => pw,
+            None => {
+                self.warnings.push(format!(
+                    "{}: {} is not set; using the Microgateway's well-known default password",
+                    self.source,
+                    join(p, "keyStorePassword")
+                ));
+                DEFAULT_KEY_STORE_PASSWORD.to_string()
+            }
+        };
+        Ok((path, Secret::new(password)))
+    }
+
     /// Expands `${mgw-runtime.home}` and `${NAME}` (environment variables).
     fn expand(&self, s: &str, key: &str) -> Result<String, ConfigError> {
         let mut out = String::with_capacity(s.len());
@@ -544,9 +613,9 @@ impl Reader<'_> {
         if let Some(issuer) = self.table(root, "apikey.issuer")? {
             self.warn_unknown(issuer, "apikey.issuer", &["tokenConfig", "api"]);
         }
-        let t = self
-            .table(root, p)?
-            .ok_or_else(|| self.error(p, "required section is missing"))?;
+        // Absent, the original runs the issuer with its defaults.
+        let empty = Table::new();
+        let t = self.table(root, p)?.unwrap_or(&empty);
         self.warn_unknown(
             t,
             p,
@@ -579,13 +648,20 @@ impl Reader<'_> {
                 None => None,
             },
         };
+        let (key_store_path, key_store_password) = self.keystore(t, p)?;
         Ok(IssuerConfig {
             enabled: self.boolean(t, p, "enabled")?.unwrap_or(true),
-            key_store_path: self.path(t, p, "keyStorePath")?,
-            key_store_password: Secret::new(self.required_string(t, p, "keyStorePassword")?),
-            issuer: self.required_string(t, p, "issuer")?,
-            certificate_alias: self.required_string(t, p, "certificateAlias")?,
-            validity_time: self.integer(t, p, "validityTime")?.unwrap_or(-1),
+            key_store_path,
+            key_store_password,
+            issuer: self
+                .string(t, p, "issuer")?
+                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            certificate_alias: self
+                .string(t, p, "certificateAlias")?
+                .unwrap_or_else(|| DEFAULT_CERTIFICATE_ALIAS.into()),
+            validity_time: self
+                .integer(t, p, "validityTime")?
+                .unwrap_or(DEFAULT_VALIDITY_TIME),
             audience: audience.filter(|a| !a.is_empty()),
             apis: self.apis(root)?,
             signer,
@@ -641,24 +717,43 @@ impl Reader<'_> {
         issuer: &IssuerConfig,
     ) -> Result<ListenerConfig, ConfigError> {
         let p = "listenerConfig";
-        let t = self
-            .table(root, p)?
-            .ok_or_else(|| self.error(p, "required section is missing"))?;
-        // The original's listenerConfig has many more keys (ports, http2, ...): not our business.
-        let port = self.integer(t, p, "httpsPort")?.unwrap_or(9095);
+        // Absent, the original listens with its defaults.
+        let empty = Table::new();
+        let t = self.table(root, p)?.unwrap_or(&empty);
+        // The original's other listener keys (httpPort, trustStorePath, tokenListenerPort, ...)
+        // configure things apikey-sts does not have. The size limits are read by `limits`.
+        self.warn_unknown(
+            t,
+            p,
+            &[
+                "host",
+                "httpsPort",
+                "keyStorePath",
+                "keyStorePassword",
+                "certificateAlias",
+                "maxUriLength",
+                "maxHeaderSize",
+                "maxEntityBodySize",
+            ],
+        );
+        let port = self
+            .integer(t, p, "httpsPort")?
+            .unwrap_or(i64::from(DEFAULT_HTTPS_PORT));
         let https_port = u16::try_from(port).map_err(|_| {
             self.error(
                 &join(p, "httpsPort"),
                 format!("{port} is not a port number (0-65535)"),
             )
         })?;
+        let host = self
+            .string(t, p, "host")?
+            .unwrap_or_else(|| DEFAULT_HOST.into());
+        let (key_store_path, key_store_password) = self.keystore(t, p)?;
         Ok(ListenerConfig {
-            host: self
-                .string(t, p, "host")?
-                .unwrap_or_else(|| "0.0.0.0".into()),
+            host,
             https_port,
-            key_store_path: self.path(t, p, "keyStorePath")?,
-            key_store_password: Secret::new(self.required_string(t, p, "keyStorePassword")?),
+            key_store_path,
+            key_store_password,
             certificate_alias: self
                 .string(t, p, "certificateAlias")?
                 .unwrap_or_else(|| issuer.certificate_alias.clone()),
@@ -752,12 +847,88 @@ impl Reader<'_> {
         Ok(users)
     }
 
+    /// One of the original's request size limits, `listenerConfig.<key>`, in bytes. Its `-1`
+    /// ("no limit") and anything above `cap` become `cap`, with a warning: every buffer stays
+    /// bounded.
+    fn listener_limit(
+        &mut self,
+        t: &Table,
+        key: &str,
+        cap: usize,
+    ) -> Result<Option<usize>, ConfigError> {
+        let p = "listenerConfig";
+        let path = join(p, key);
+        match self.integer(t, p, key)? {
+            None => Ok(None),
+            Some(n) if n >= 1 && n as u64 <= cap as u64 => Ok(Some(n as usize)),
+            Some(-1) => {
+                self.warnings.push(format!(
+                    "{}: {path} = -1 (no limit): capped at {cap} bytes",
+                    self.source
+                ));
+                Ok(Some(cap))
+            }
+            Some(n) if n > 0 => {
+                self.warnings.push(format!(
+                    "{}: {path} = {n} is above the hard cap: capped at {cap} bytes",
+                    self.source
+                ));
+                Ok(Some(cap))
+            }
+            Some(n) => Err(self.error(
+                &path,
+                format!("{n} is neither -1 (no limit) nor in 1..={cap}"),
+            )),
+        }
+    }
+
+    /// The request limits: our defaults, then the original's `listenerConfig` size limits, then
+    /// `[server]`, which wins where both set one.
     fn limits(&mut self, root: &Table) -> Result<Limits, ConfigError> {
         let mut l = Limits::default();
+        let listener = self.table(root, "listenerConfig")?;
+        // (original's key, our key) for each limit both name.
+        let mut from_listener: Vec<(&str, &str)> = Vec::new();
+        if let Some(t) = listener {
+            for (key, ours, cap, slot) in [
+                (
+                    "maxUriLength",
+                    "maxUriBytes",
+                    MAX_URI_BYTES_CAP,
+                    &mut l.max_uri_bytes,
+                ),
+                (
+                    "maxHeaderSize",
+                    "maxHeaderBytes",
+                    MAX_HEADER_BYTES_CAP,
+                    &mut l.max_header_bytes,
+                ),
+                (
+                    "maxEntityBodySize",
+                    "maxBodyBytes",
+                    MAX_BODY_BYTES_CAP,
+                    &mut l.max_body_bytes,
+                ),
+            ] {
+                if let Some(v) = self.listener_limit(t, key, cap)? {
+                    *slot = v;
+                    from_listener.push((key, ours));
+                }
+            }
+        }
         let p = "server";
         let Some(t) = self.table(root, p)? else {
             return Ok(l);
         };
+        for (theirs, ours) in from_listener {
+            if t.contains_key(ours) {
+                self.warnings.push(format!(
+                    "{}: both listenerConfig.{theirs} and server.{ours} are set; \
+                     server.{ours} applies",
+                    self.source
+                ));
+            }
+        }
         self.warn_unknown(
             t,
             p,
@@ -804,16 +975,16 @@ impl Reader<'_> {
         if let Some(v) = millis(self, "writeTimeoutMs")? {
             l.write_timeout = v;
         }
-        if let Some(v) = count(self, "maxHeaderBytes", 1 << 20)? {
+        if let Some(v) = count(self, "maxHeaderBytes", MAX_HEADER_BYTES_CAP)? {
             l.max_header_bytes = v;
         }
-        if let Some(v) = count(self, "maxUriBytes", 1 << 20)? {
+        if let Some(v) = count(self, "maxUriBytes", MAX_URI_BYTES_CAP)? {
             l.max_uri_bytes = v;
         }
         if let Some(v) = count(self, "maxHeaders", 1024)? {
             l.max_headers = v;
         }
-        if let Some(v) = count(self, "maxBodyBytes", 16 << 20)? {
+        if let Some(v) = count(self, "maxBodyBytes", MAX_BODY_BYTES_CAP)? {
             l.max_body_bytes = v;
         }
         if let Some(v) = count(self, "maxRequestsPerConnection", usize::MAX >> 1)? {
@@ -1173,12 +1344,9 @@ mod tests {
 
     #[test]
     fn missing_required_key_is_named() {
-        let text = SPEC.replace(
-            "certificateAlias = \"ballerina\"\n    validityTime",
-            "validityTime",
-        );
+        let text = SPEC.replace("name = \"MyAPI\"", "");
         let e = parse(&text).unwrap_err();
-        assert_eq!(e.key, "apikey.issuer.tokenConfig.certificateAlias");
+        assert_eq!(e.key, "apikey.issuer.api[1].name");
         assert!(e.message.contains("missing"));
     }
 
@@ -1348,6 +1516,176 @@ mod tests {
         );
         for bad in [0, 10_001, -1] {
             assert_eq!(delay(bad).unwrap_err().key, "server.failedLoginDelayMs");
+        }
+    }
+
+    /// The warnings that name `needle`.
+    fn warned<'c>(c: &'c Config, needle: &str) -> Vec<&'c String> {
+        c.warnings.iter().filter(|w| w.contains(needle)).collect()
+    }
+
+    #[test]
+    fn every_key_the_original_reads_has_its_default() {
+        for text in [
+            "",
+            // The distribution's own issuer section: no keystore keys.
+            "[apikey.issuer.tokenConfig]\nenabled = true\nissuer = \"https://localhost:9095/apikey\"\n\
+             certificateAlias = \"ballerina\"\nvalidityTime = -1\n",
+            "[listenerConfig]\n[apikey.issuer]\n[apikey.tokenConfigs]\n",
+        ] {
+            let c = parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            let default_ks = PathBuf::from("/opt/mgw/runtime/bre/security/ballerinaKeystore.p12");
+            assert_eq!(c.listener.host, "0.0.0.0");
+            assert_eq!(c.listener.https_port, 9095);
+            assert_eq!(c.listener.key_store_path, default_ks);
+            assert_eq!(c.listener.key_store_password.expose(), "ballerina");
+            assert_eq!(c.listener.certificate_alias, "ballerina");
+            assert!(c.issuer.enabled);
+            assert_eq!(c.issuer.key_store_path, default_ks);
+            assert_eq!(c.issuer.key_store_password.expose(), "ballerina");
+            assert_eq!(c.issuer.issuer, "https://localhost:9095/apikey");
+            assert_eq!(c.issuer.certificate_alias, "ballerina");
+            assert_eq!(c.issuer.validity_time, -1);
+            assert!(!c.validation.validate_allowed_apis);
+            assert_eq!(c.limits, Limits::default());
+            // Loud about each public default, once.
+            for key in [
+                "listenerConfig.keyStorePath",
+                "listenerConfig.keyStorePassword",
+                "apikey.issuer.tokenConfig.keyStorePath",
+                "apikey.issuer.tokenConfig.keyStorePassword",
+            ] {
+                assert_eq!(warned(&c, key).len(), 1, "{key}: {:?}", c.warnings);
+            }
+            assert!(warned(&c, "is public").len() == 2, "{:?}", c.warnings);
+        }
+    }
+
+    #[test]
+    fn set_keystore_keys_are_used_and_not_warned_about() {
+        let c = parse(SPEC).unwrap();
+        assert!(warned(&c, "is not set").is_empty(), "{:?}", c.warnings);
+        assert!(!c.warnings.iter().any(|w| w.contains("from-env")));
+        let text = SPEC.replace("enabled = true", "enabled = false");
+        assert!(!parse(&text).unwrap().issuer.enabled);
+    }
+
+    #[test]
+    fn unused_listener_keys_are_each_named_once() {
+        let text = SPEC.replace(
+            "httpsPort = 9095",
+            "httpsPort = 9095\n  httpPort = 9090\n  trustStorePath = \"t.p12\"\n  \
+             trustStorePassword = \"ballerina\"\n  tokenListenerPort = 9096",
+        );
+        let c = parse(&text).unwrap();
+        for key in [
+            "[listenerConfig.httpPort]",
+            "[listenerConfig.trustStorePath]",
+            "[listenerConfig.trustStorePassword]",
+            "[listenerConfig.tokenListenerPort]",
+        ] {
+            assert_eq!(warned(&c, key).len(), 1, "{key}: {:?}", c.warnings);
+        }
+        for used in ["host]", "httpsPort]", "keyStorePath]", "keyStorePassword]"] {
+            assert!(warned(&c, used).is_empty(), "{used}: {:?}", c.warnings);
+        }
+    }
+
+    #[test]
+    fn the_originals_server_keys_are_not_ours() {
+        let c = parse(&format!(
+            "{SPEC}\n[server]\ntimestampSkew = 5000\nheader = \"X-JWT-Assertion\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.limits, Limits::default());
+        assert_eq!(warned(&c, "[server.timestampSkew]").len(), 1);
+        assert_eq!(warned(&c, "[server.header]").len(), 1);
+        assert!(warned(&c, "both").is_empty(), "{:?}", c.warnings);
+    }
+
+    /// (the original's listenerConfig key, our [server] key, the hard cap, the limit it sets).
+    type SizeLimit = (&'static str, &'static str, usize, fn(&Limits) -> usize);
+    const SIZE_LIMITS: [SizeLimit; 3] = [
+        ("maxUriLength", "maxUriBytes", MAX_URI_BYTES_CAP, |l| {
+            l.max_uri_bytes
+        }),
+        (
+            "maxHeaderSize",
+            "maxHeaderBytes",
+            MAX_HEADER_BYTES_CAP,
+            |l| l.max_header_bytes,
+        ),
+        (
+            "maxEntityBodySize",
+            "maxBodyBytes",
+            MAX_BODY_BYTES_CAP,
+            |l| l.max_body_bytes,
+        ),
+    ];
+
+    #[test]
+    fn listener_size_limits_map_to_ours_at_and_past_their_edges() {
+        for (key, _, cap, get) in SIZE_LIMITS {
+            let with = |v: i64| {
+                parse(&SPEC.replace(
+                    "httpsPort = 9095",
+                    &format!("httpsPort = 9095\n  {key} = {v}"),
+                ))
+            };
+            let path = format!("listenerConfig.{key}");
+            for n in [1, 4096, cap as i64] {
+                let c = with(n).unwrap();
+                assert_eq!(get(&c.limits), n as usize, "{key} = {n}");
+                assert!(warned(&c, &path).is_empty(), "{:?}", c.warnings);
+            }
+            // No limit, or more than we allow: the hard cap, said in the log.
+            for n in [-1, cap as i64 + 1, i64::MAX] {
+                let c = with(n).unwrap();
+                assert_eq!(get(&c.limits), cap, "{key} = {n}");
+                let w = warned(&c, &path);
+                assert_eq!(w.len(), 1, "{key} = {n}: {:?}", c.warnings);
+                assert!(w[0].contains(&format!("capped at {cap} bytes")), "{}", w[0]);
+            }
+            for n in [0, -2, i64::MIN] {
+                assert_eq!(with(n).unwrap_err().key, path, "{key} = {n}");
+            }
+            let e = parse(&SPEC.replace(
+                "httpsPort = 9095",
+                &format!("httpsPort = 9095\n  {key} = \"big\""),
+            ))
+            .unwrap_err();
+            assert_eq!(e.key, path);
+        }
+    }
+
+    #[test]
+    fn server_limits_win_over_the_listeners_with_a_warning() {
+        for (key, ours, _, get) in SIZE_LIMITS {
+            let text = SPEC.replace(
+                "httpsPort = 9095",
+                &format!("httpsPort = 9095\n  {key} = 4000"),
+            );
+            let c = parse(&format!("{text}\n[server]\n{ours} = 3000\n")).unwrap();
+            assert_eq!(get(&c.limits), 3000, "{ours}");
+            let w = warned(&c, &format!("server.{ours} applies"));
+            assert_eq!(w.len(), 1, "{:?}", c.warnings);
+            assert!(w[0].contains(&format!("listenerConfig.{key}")), "{}", w[0]);
+            // [server] alone: no such warning.
+            let c = parse(&format!("{SPEC}\n[server]\n{ours} = 3000\n")).unwrap();
+            assert_eq!(get(&c.limits), 3000);
+            assert!(warned(&c, "applies").is_empty(), "{:?}", c.warnings);
+        }
+    }
+
+    #[test]
+    fn server_size_limits_share_the_hard_caps() {
+        for (_, ours, cap, get) in SIZE_LIMITS {
+            let at = |n: u64| parse(&format!("{SPEC}\n[server]\n{ours} = {n}\n"));
+            assert_eq!(get(&at(cap as u64).unwrap().limits), cap);
+            assert_eq!(
+                at(cap as u64 + 1).unwrap_err().key,
+                format!("server.{ours}")
+            );
         }
     }
 

@@ -5,11 +5,16 @@ use crate::http::Response;
 use crate::service::Outcome;
 use serde::Serialize;
 
-/// Fault codes of the original gateway.
+/// Fault codes of the original gateway. README's API section lists which answer carries which.
+/// Everything not below: bad requests, unknown paths and methods, throttling, overload, and
+/// server errors (their HTTP status tells them apart).
 pub const FAULT_UNCLASSIFIED: u32 = 900900;
+/// Wrong or malformed credentials (401), or an invalid key at the validator.
 pub const FAULT_INVALID_CREDENTIALS: u32 = 900901;
+/// No credentials, or no key at the validator (401).
 pub const FAULT_MISSING_CREDENTIALS: u32 = 900902;
-/// "Resource forbidden".
+/// "Resource forbidden" (403): the caller is known but may not do this: a scope it lacks, a key
+/// issued to someone else, its revocation share used up, or an API its key does not cover.
 pub const FAULT_FORBIDDEN: u32 = 900908;
 
 #[derive(Serialize)]

@@ -117,16 +117,15 @@ fn revoke_validate_restart_and_permissions() {
         form(&mut c, BOB_AUTH, &format!("token={other_token}")).status,
         403
     );
-    assert_eq!(
-        post(
-            &mut c,
-            BOB_AUTH,
-            "application/json",
-            &format!("{{\"jti\":\"{jti}\"}}")
-        )
-        .status,
-        403
+    let by_jti = post(
+        &mut c,
+        BOB_AUTH,
+        "application/json",
+        &format!("{{\"jti\":\"{jti}\"}}"),
     );
+    assert_eq!(by_jti.status, 403);
+    // A missing scope is "forbidden" (900908), not an unclassified error.
+    assert_eq!(by_jti.json()["fault"]["code"], 900908, "{}", by_jti.text());
     assert_eq!(validate(v, &other_token), 200);
     // Wrong credentials: 401; no target: 400.
     assert_eq!(
@@ -150,10 +149,16 @@ fn revoke_validate_restart_and_permissions() {
     );
     assert_eq!(list.status, 200);
     assert_eq!(list.json()["count"], 2);
+    // The bundled development admin has the apikey:admin scope, as README's examples assume.
+    let listed_by_admin = c.get("/apikey/revoked", &format!("Authorization: {ADMIN}\r\n"));
+    assert_eq!(listed_by_admin.status, 200, "{}", listed_by_admin.text());
+    let listing = c.get("/apikey/revoked", &format!("Authorization: {BOB_AUTH}\r\n"));
+    assert_eq!(listing.status, 403);
     assert_eq!(
-        c.get("/apikey/revoked", &format!("Authorization: {BOB_AUTH}\r\n"))
-            .status,
-        403
+        listing.json()["fault"]["code"],
+        900908,
+        "{}",
+        listing.text()
     );
     assert_eq!(
         c.get("/apikey/revoke", &format!("Authorization: {ROOT_AUTH}\r\n"))
@@ -517,6 +522,7 @@ fn a_user_holds_at_most_max_per_user_revocations_and_admins_more() {
     let r = form(&mut c, BOB_AUTH, &format!("token={}", bob_keys[2]));
     assert_eq!(r.status, 403, "{}", r.text());
     assert!(r.text().contains("maxPerUser"), "{}", r.text());
+    assert_eq!(r.json()["fault"]["code"], 900908, "{}", r.text());
     // Revoking one already revoked is still fine.
     assert_eq!(
         form(&mut c, BOB_AUTH, &format!("token={}", bob_keys[0])).status,

@@ -2,9 +2,10 @@
 //! validator, an independent JWT library (PyJWT) verifying our keys from our JWKS alone, key
 //! rotation across restarts, `/metrics` and the `verify` command.
 //!
-//! Tools: `nginx` (Debian `nginx-light`) and `python3` with `pyjwt` + `cryptography`, installed
-//! by `tests/install-tools.sh`, which CI runs before `cargo test`. A missing tool fails the test,
-//! naming that command, rather than skipping it.
+//! Tools: `nginx` (Debian `nginx-light`) and a Python virtual environment with `pyjwt` +
+//! `cryptography` (`target/py-venv`), installed by `tests/install-tools.sh`, which CI runs
+//! before `cargo test`. A missing tool fails the test, naming that command, rather than
+//! skipping it.
 mod common;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
@@ -24,8 +25,13 @@ fn nginx_bin() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// The Python of the virtual environment `tests/install-tools.sh` puts PyJWT in.
+fn venv_python() -> String {
+    format!("{ROOT}/target/py-venv/bin/python")
+}
+
 fn pyjwt_ready() -> bool {
-    Command::new("python3")
+    Command::new(venv_python())
         .args(["-c", "import jwt, cryptography"])
         .stderr(Stdio::null())
         .status()
@@ -465,9 +471,9 @@ print(json.dumps(out, sort_keys=True))
 
 /// PyJWT, given only the JWKS URL, judges each token: "valid:SUB:KID" or "invalid:Error".
 fn pyjwt_judge(jwks_url: &str, tokens: &serde_json::Value) -> serde_json::Value {
-    require_tool(pyjwt_ready(), "python3 with pyjwt and cryptography");
+    require_tool(pyjwt_ready(), "target/py-venv with pyjwt and cryptography");
     let out = run_with_stdin(
-        Command::new("python3").args(["-c", PYJWT_CHECK, jwks_url, ISSUER]),
+        Command::new(venv_python()).args(["-c", PYJWT_CHECK, jwks_url, ISSUER]),
         tokens.to_string().as_bytes(),
     )
     .unwrap();
@@ -620,6 +626,36 @@ fn verify_cli(config: &Path, token: &str) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
+}
+
+#[test]
+fn verify_checks_an_explicit_api_even_when_gateways_do_not() {
+    // The bundled config: validateAllowedAPIs = false; admin's keys allow "Swagger Petstore New"
+    // 1.0.0, v1, v2 and MyAPI (any version).
+    let srv = Server::start(&default_config(""));
+    let token = srv.client().apikey().text();
+    let verify = |api: &[&str]| {
+        let out = Command::new(BIN)
+            .args(["verify", &token, "--config", path_str(&srv.config)])
+            .args(api)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = verify(&[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&["--api", "Nope"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("invalid:"), "{out}");
+    let (code, out) = verify(&["--api", "Swagger Petstore New", "--api-version", "v9"]);
+    assert_eq!(code, 1, "{out}");
+    let (code, out) = verify(&["--api", "Swagger Petstore New", "--api-version", "v2"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = verify(&["--api", "MyAPI", "--api-version", "7"]);
+    assert_eq!(code, 0, "{out}");
 }
 
 #[test]

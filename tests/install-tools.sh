@@ -9,17 +9,22 @@ apt_pkgs=()
 command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v curl >/dev/null || apt_pkgs+=(curl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
-command -v python3 >/dev/null || apt_pkgs+=(python3 python3-pip)
+command -v python3 >/dev/null || apt_pkgs+=(python3)
+# Debian splits `python3 -m venv` (ensurepip) into its own package.
+python3 -c 'import ensurepip' 2>/dev/null || apt_pkgs+=(python3-venv)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}" >/dev/null
 fi
 
-# An independent JWT implementation for the JWKS interoperability test.
-if ! python3 -c 'import jwt, cryptography' 2>/dev/null; then
-  echo "install-tools: pip install pyjwt cryptography"
-  python3 -m pip install -q --disable-pip-version-check pyjwt cryptography \
-    || python3 -m pip install -q --disable-pip-version-check --break-system-packages pyjwt cryptography
+# An independent JWT implementation for the JWKS interoperability test, in a virtual
+# environment of its own under target/ (the tests run target/py-venv/bin/python), so that the
+# system Python is never changed.
+venv="$(cd "$(dirname "$0")/.." && pwd)/target/py-venv"
+if ! "$venv/bin/python" -c 'import jwt, cryptography' 2>/dev/null; then
+  echo "install-tools: pip install pyjwt cryptography into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check pyjwt cryptography
 fi
 echo "install-tools: ok"

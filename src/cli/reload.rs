@@ -31,7 +31,10 @@ fn rebuild(path: &Path, running: &Config, kept: &KeptAcrossReloads) -> Result<Bu
         || c.validator.as_ref().map(|v| (&v.host, v.port))
             != running.validator.as_ref().map(|v| (&v.host, v.port))
     {
-        log::warn("reload: listener address and [server] limits apply only after a restart");
+        log::warn(
+            "reload: listener addresses and request limits ([server], listenerConfig sizes) \
+             apply only after a restart",
+        );
     }
     if c.revocation_file != running.revocation_file {
         log::warn("reload: [apikey.revocation] file applies only after a restart");

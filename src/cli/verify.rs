@@ -64,7 +64,8 @@ fn report_for(
 }
 
 /// `apikey-sts verify TOKEN`: the report to print and whether the key is valid, using the
-/// configured keys and the validator's checks. `api` is checked only when given.
+/// configured keys and the validator's checks. `api`, when given, is checked against the key's
+/// allowed APIs even when `validateAllowedAPIs` is off.
 fn report(
     config: &Config,
     token: &str,
@@ -73,7 +74,13 @@ fn report(
     revocation: Option<Arc<dyn Revocation>>,
 ) -> Result<(String, bool), JwksError> {
     let keys = Arc::new(KeySet::load(config, None)?);
-    let v = Validator::new(Rules::from_config(config), keys, SignatureCache::new(0, 1));
+    let mut rules = Rules::from_config(config);
+    // Whoever names an API wants to know whether the key may call it, whatever the gateways
+    // are configured to check.
+    if api.is_some() {
+        rules.validate_allowed_apis = true;
+    }
+    let v = Validator::new(rules, keys, SignatureCache::new(0, 1));
     let v = match revocation {
         Some(r) => v.with_revocation(r),
         None => v,

@@ -2,7 +2,7 @@
 
 use super::{internal_error, parse_revoke_body, Issuer, RevokeTarget, ADMIN_SCOPE};
 use crate::auth::User;
-use crate::fault::{fault, FAULT_UNCLASSIFIED};
+use crate::fault::{fault, FAULT_FORBIDDEN, FAULT_UNCLASSIFIED};
 use crate::http::{Request, Response};
 use crate::jwt;
 use crate::revocation::RevocationStore;
@@ -42,7 +42,7 @@ impl Issuer {
         let admin = user.scopes.iter().any(|s| s == ADMIN_SCOPE);
         let forbidden = |why: &str| -> Outcome {
             Outcome {
-                response: fault(403, FAULT_UNCLASSIFIED, "Forbidden", why),
+                response: fault(403, FAULT_FORBIDDEN, "Forbidden", why),
                 user: Some(user.name.clone()),
                 jti: None,
                 hold: None,
@@ -122,7 +122,7 @@ impl Issuer {
         if !user.scopes.iter().any(|s| s == ADMIN_SCOPE) {
             return fault(
                 403,
-                FAULT_UNCLASSIFIED,
+                FAULT_FORBIDDEN,
                 "Forbidden",
                 "listing revocations needs the apikey:admin scope",
             )

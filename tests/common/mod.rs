@@ -108,14 +108,19 @@ impl Server {
         env: &[(&str, &str)],
     ) -> Result<Server, String> {
         let mut cmd = Command::new(BIN);
-        cmd.arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
+        cmd.arg("--config").arg(&config);
         for (k, v) in env {
             cmd.env(k, v);
         }
+        Server::spawn(dir, config, cmd)
+    }
+
+    /// Runs `cmd` (the binary with its arguments, working directory and environment) and waits
+    /// for its listening lines. `config` is the config file it reads, for the harness.
+    pub fn spawn(dir: TempDir, config: PathBuf, mut cmd: Command) -> Result<Server, String> {
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -251,7 +256,8 @@ pub fn require_tool(ready: bool, what: &str) {
     assert!(
         ready,
         "{what} is not installed: run `bash tests/install-tools.sh` (apt-get install -y \
-         nginx-light; python3 -m pip install pyjwt cryptography)"
+         nginx-light; python3 -m venv target/py-venv; target/py-venv/bin/python -m pip install \
+         pyjwt cryptography)"
     );
 }
 
