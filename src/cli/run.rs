@@ -1,7 +1,7 @@
 //! `apikey-sts [--config PATH]`: opens the revocation log, builds the state, binds the
 //! listeners, starts the server and waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads).
 
-use super::{reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS};
+use super::{reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS, VERSION};
 use apikey_sts::config::Config;
 use apikey_sts::log;
 use apikey_sts::revocation::RevocationStore;
@@ -16,6 +16,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn main(config_path: &Path) -> Result<(), Error> {
+    log::info(&format!(
+        "apikey-sts {VERSION} starting with {}",
+        config_path.display()
+    ));
     let mut config = Config::load(config_path)?;
     let kept = KeptAcrossReloads {
         throttle: Arc::new(Throttle::default()),
