@@ -43,3 +43,94 @@ fn startup_log_names_the_version() {
     let version = format!("apikey-sts {} starting", env!("CARGO_PKG_VERSION"));
     assert!(srv.log_text().contains(&version), "{}", srv.log_text());
 }
+
+/// Drives `hash-password` on a real pseudo-terminal (python3's `pty`): answers the two prompts
+/// with `first` and `second`, and returns the exit code and everything the terminal showed.
+fn hash_password_at_a_terminal(first: &str, second: &str) -> (i32, String) {
+    const SCRIPT: &str = r#"
+import os, pty, signal, sys
+binary, first, second = sys.argv[1:4]
+signal.alarm(60)
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(binary, [binary, "hash-password", "--iterations", "10000"])
+out = b""
+def until(marker):
+    global out
+    while marker not in out:
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            sys.exit("end of output before %r: %r" % (marker, out))
+        out += chunk
+until(b"New password: ")
+os.write(fd, first.encode() + b"\n")
+until(b"Repeat it: ")
+os.write(fd, second.encode() + b"\n")
+while True:
+    try:
+        chunk = os.read(fd, 1024)
+    except OSError:
+        break
+    if not chunk:
+        break
+    out += chunk
+_, status = os.waitpid(pid, 0)
+sys.stdout.buffer.write(out)
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", SCRIPT, BIN, first, second])
+        .output()
+        .expect("python3 is installed");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn hash_password_asks_twice_without_echo_at_a_terminal() {
+    let (code, shown) = hash_password_at_a_terminal("s3cr3t-tty", "s3cr3t-tty");
+    assert_eq!(code, 0, "{shown}");
+    assert!(!shown.contains("s3cr3t-tty"), "echoed: {shown}");
+    let value = shown
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("$pbkdf2-sha256$"))
+        .unwrap_or_else(|| panic!("no hash in {shown:?}"));
+    let hash = apikey_sts::auth::PasswordHash::parse(value).unwrap();
+    assert!(hash.verify(b"s3cr3t-tty"));
+    assert!(!hash.verify(b"s3cr3t-tty\n"));
+
+    let (code, shown) = hash_password_at_a_terminal("first-s3cr3t", "second-s3cr3t");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("the two passwords differ"), "{shown}");
+    assert!(
+        !shown.contains("$pbkdf2") && !shown.contains("s3cr3t"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn hash_password_reads_stdin_when_it_is_not_a_terminal() {
+    // No prompt, one read: a single line is the password.
+    let out = run_with_stdin(
+        Command::new(BIN).args(["hash-password", "--iterations", "10000"]),
+        b"piped-pw\n",
+    )
+    .unwrap();
+    assert!(out.status.success());
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = String::from_utf8(out.stdout).unwrap();
+    let hash = apikey_sts::auth::PasswordHash::parse(value.trim()).unwrap();
+    assert!(hash.verify(b"piped-pw"));
+}

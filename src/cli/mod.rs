@@ -245,6 +245,10 @@ pub enum Error {
     PasswordStdin(std::io::Error),
     PasswordTooLong(usize),
     PasswordEmpty,
+    /// The two entries at the terminal differ.
+    PasswordMismatch,
+    /// Terminal echo could not be turned off (so the password is not read).
+    TerminalEcho(std::io::Error),
     Rng(getrandom::Error),
 }
 
@@ -270,7 +274,9 @@ impl fmt::Display for Error {
             Error::ServerPanicked => f.write_str("server thread panicked"),
             Error::PasswordStdin(e) => write!(f, "cannot read the password from stdin: {e}"),
             Error::PasswordTooLong(max) => write!(f, "password is longer than {max} bytes"),
-            Error::PasswordEmpty => f.write_str("empty password on stdin"),
+            Error::PasswordEmpty => f.write_str("empty password"),
+            Error::PasswordMismatch => f.write_str("the two passwords differ; nothing printed"),
+            Error::TerminalEcho(e) => write!(f, "cannot turn off terminal echo: {e}"),
             Error::Rng(e) => write!(f, "OS RNG failed: {e}"),
         }
     }
