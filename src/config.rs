@@ -58,6 +58,10 @@ pub struct Config {
     pub validator: Option<ValidatorConfig>,
     /// `[apikey.revocation] file`: the durable revocation log; None disables revocation.
     pub revocation_file: Option<PathBuf>,
+    /// `[apikey.revocation] file` as written, when it is a relative path: it belongs under the
+    /// state directory, which the command line chooses (`revocation_file` is then beside the
+    /// config, the place used when there is no state directory).
+    pub revocation_file_relative: Option<PathBuf>,
     /// `[apikey.revocation] compactEvery` (see `COMPACT_EVERY`).
     pub revocation_compact_every: usize,
     /// `[apikey.revocation] maxPerUser` (see `MAX_PER_USER`).
@@ -304,6 +308,7 @@ impl Config {
         let validator = r.validator(&root)?;
         let (revocation_file, revocation_compact_every, revocation_max_per_user) =
             r.revocation(&root)?;
+        let revocation_file_relative = r.relative_revocation_file(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -314,6 +319,7 @@ impl Config {
             verification_keys,
             validator,
             revocation_file,
+            revocation_file_relative,
             revocation_compact_every,
             revocation_max_per_user,
             warnings: r.warnings,
@@ -683,6 +689,18 @@ impl Reader<'_> {
             }
         };
         Ok((Some(self.path(t, p, "file")?), every, per_user))
+    }
+
+    /// `[apikey.revocation] file` as written (expanded), when relative.
+    fn relative_revocation_file(&self, root: &Table) -> Result<Option<PathBuf>, ConfigError> {
+        let p = "apikey.revocation";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .string(t, p, "file")?
+            .map(PathBuf::from)
+            .filter(|f| f.is_relative()))
     }
 
     fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
@@ -1217,6 +1235,15 @@ mod tests {
             c.revocation_file,
             Some(PathBuf::from("/etc/sts/revoked.log"))
         );
+        assert_eq!(
+            c.revocation_file_relative,
+            Some(PathBuf::from("revoked.log"))
+        );
+        let c = parse(&format!(
+            "{SPEC}\n[apikey.revocation]\nfile = \"/var/lib/r.log\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.revocation_file_relative, None);
         let e = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = 3\n")).unwrap_err();
         assert_eq!(e.key, "apikey.revocation.file");
         let at = |n: i64| {

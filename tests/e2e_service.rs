@@ -134,3 +134,126 @@ fn hash_password_reads_stdin_when_it_is_not_a_terminal() {
     let hash = apikey_sts::auth::PasswordHash::parse(value.trim()).unwrap();
     assert!(hash.verify(b"piped-pw"));
 }
+
+/// The binary started with `args` and `env`, its stderr lines collected as they come.
+struct Proc {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Proc {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Proc {
+        use std::io::BufRead;
+        let mut cmd = Command::new(BIN);
+        cmd.args(args)
+            .env_remove("STATE_DIRECTORY")
+            .env_remove("NOTIFY_SOCKET")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc {
+            child,
+            lines,
+            log: Vec::new(),
+        }
+    }
+
+    /// Waits for a log line containing `needle` and returns it.
+    fn wait_line(&mut self, needle: &str) -> String {
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            if let Some(l) = self.log.iter().find(|l| l.contains(needle)) {
+                return l.clone();
+            }
+            let left = end.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.log.push(l),
+                Err(_) => panic!("no line with {needle:?} in:\n{}", self.log.join("\n")),
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `--state-dir`, else `$STATE_DIRECTORY`, else beside the config with a warning: where the
+/// server opens a relative `[apikey.revocation] file`.
+#[test]
+fn revocation_log_goes_under_the_state_directory() {
+    let dir = TempDir::new("state");
+    let config = dir.write("micro-gw.conf", default_config(""));
+    let config = path_str(&config).to_string();
+    let flag_dir = dir.0.join("flag");
+    let env_dir = dir.0.join("systemd");
+    std::fs::create_dir_all(&flag_dir).unwrap();
+    std::fs::create_dir_all(&env_dir).unwrap();
+    let where_opened = |args: &[&str], env: &[(&str, &str)]| {
+        let mut p = Proc::start(args, env);
+        let line = p.wait_line("revocations: ");
+        p.wait_line("listening on https://");
+        let warned = p
+            .log
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("no state directory"));
+        (line, warned)
+    };
+    let flag = path_str(&flag_dir);
+    let env = path_str(&env_dir);
+
+    let (line, warned) = where_opened(
+        &["--config", &config, &format!("--state-dir={flag}")],
+        &[("STATE_DIRECTORY", env)],
+    );
+    assert!(
+        line.ends_with(&format!("in {flag}/revocations.log")),
+        "{line}"
+    );
+    assert!(!warned);
+    assert!(flag_dir.join("revocations.log.lock").exists());
+
+    let (line, warned) = where_opened(&["--config", &config], &[("STATE_DIRECTORY", env)]);
+    assert!(
+        line.ends_with(&format!("in {env}/revocations.log")),
+        "{line}"
+    );
+    assert!(!warned);
+
+    let (line, warned) = where_opened(&["--config", &config], &[]);
+    let beside = format!("{}/revocations.log", path_str(&dir.0));
+    assert!(line.ends_with(&format!("in {beside}")), "{line}");
+    assert!(warned);
+
+    // An absolute file is used as written, whatever the state directory.
+    let absolute = dir.0.join("abs.log");
+    let text = default_config("").replace(
+        "file = \"revocations.log\"",
+        &format!("file = \"{}\"", path_str(&absolute)),
+    );
+    let config2 = dir.write("abs.conf", text);
+    let (line, warned) = where_opened(&["--config", path_str(&config2), "--state-dir", flag], &[]);
+    assert!(
+        line.ends_with(&format!("in {}", path_str(&absolute))),
+        "{line}"
+    );
+    assert!(!warned);
+}

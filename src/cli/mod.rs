@@ -7,13 +7,15 @@ mod run;
 mod verify;
 
 use apikey_sts::auth::{PBKDF2_DEFAULT_ITERATIONS, PBKDF2_MAX_ITERATIONS, PBKDF2_MIN_ITERATIONS};
+use apikey_sts::config::Config;
 use apikey_sts::config::ConfigError;
 use apikey_sts::jwks::JwksError;
 use apikey_sts::log;
 use apikey_sts::revocation::RevocationError;
 use apikey_sts::startup::StartupError;
+use std::ffi::OsString;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Exit statuses. The help texts are built from these, so what they say is what `main` returns.
@@ -36,13 +38,16 @@ enum Topic {
 
 /// The help text of `topic`.
 fn help(topic: Topic) -> String {
-    let config = "  -c, --config PATH      the config file (default conf/micro-gw.conf)";
+    let config = "  -c, --config PATH      the config file (default conf/micro-gw.conf)
+  --state-dir DIR        where a relative [apikey.revocation] file goes (default
+                         $STATE_DIRECTORY, else beside the config)";
     match topic {
         Topic::Run => format!(
             "apikey-sts {VERSION}: API key token service (WSO2 Microgateway /apikey drop-in)
 
 usage:
-  apikey-sts [--config PATH]                run the service
+  apikey-sts [--config PATH] [--state-dir DIR]
+                                            run the service
   apikey-sts check-config [--config PATH]   validate a config, its keys and revocation log
   apikey-sts hash-password [--iterations N] make a password value for [b7a.users.NAME]
   apikey-sts verify TOKEN|- [OPTIONS]       show a key and whether it is valid here
@@ -61,7 +66,7 @@ exit status: {EXIT_OK} stopped by SIGTERM or SIGINT; {EXIT_FAILURE} could not st
 {EXIT_USAGE} usage error"
         ),
         Topic::CheckConfig => format!(
-            "usage: apikey-sts check-config [--config PATH]
+            "usage: apikey-sts check-config [--config PATH] [--state-dir DIR]
 
 Loads the config and everything the server would (keys, certificates, signer, TLS), reads the
 revocation log without changing it, and prints the warnings.
@@ -89,7 +94,8 @@ exit status: {EXIT_OK} printed; {EXIT_FAILURE} no password (empty, too long, unr
 the two entries differ); {EXIT_USAGE} usage error"
         ),
         Topic::Verify => format!(
-            "usage: apikey-sts verify TOKEN|- [--config PATH] [--api NAME [--api-version V]]
+            "usage: apikey-sts verify TOKEN|- [--config PATH] [--state-dir DIR]
+                         [--api NAME [--api-version V]]
 
 Prints a key's header and claims, and whether this config accepts it (signature, expiry,
 revocation, issuer, audience). - reads the key from stdin.
@@ -112,10 +118,22 @@ const MAX_CLOCK_SKEW_SECONDS: i64 = apikey_sts::config::MAX_CLOCK_SKEW_SECONDS;
 /// What the command line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command {
-    Run { config: PathBuf },
-    CheckConfig { config: PathBuf },
-    HashPassword { iterations: u32 },
-    Verify { config: PathBuf, args: VerifyArgs },
+    Run {
+        config: PathBuf,
+        state_dir: Option<PathBuf>,
+    },
+    CheckConfig {
+        config: PathBuf,
+        state_dir: Option<PathBuf>,
+    },
+    HashPassword {
+        iterations: u32,
+    },
+    Verify {
+        config: PathBuf,
+        state_dir: Option<PathBuf>,
+        args: VerifyArgs,
+    },
     Help(Topic),
     Version,
 }
@@ -168,6 +186,7 @@ fn split_command(args: &[String]) -> (Topic, &[String]) {
 fn parse(args: &[String]) -> Result<Command, UsageError> {
     let (command, rest) = split_command(args);
     let mut config = PathBuf::from("conf/micro-gw.conf");
+    let mut state_dir = None;
     let mut iterations = PBKDF2_DEFAULT_ITERATIONS;
     let mut verify = VerifyArgs::default();
     let mut it = rest.iter();
@@ -193,6 +212,9 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
             (Topic::Run | Topic::CheckConfig | Topic::Verify, "--config" | "-c") => {
                 config = PathBuf::from(value()?)
             }
+            (Topic::Run | Topic::CheckConfig | Topic::Verify, "--state-dir") => {
+                state_dir = Some(PathBuf::from(value()?))
+            }
             (Topic::HashPassword, "--iterations") => {
                 iterations = value()
                     .ok()
@@ -209,14 +231,47 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
         }
     }
     Ok(match command {
-        Topic::CheckConfig => Command::CheckConfig { config },
+        Topic::CheckConfig => Command::CheckConfig { config, state_dir },
         Topic::HashPassword => Command::HashPassword { iterations },
         Topic::Verify => Command::Verify {
             config,
+            state_dir,
             args: verify,
         },
-        Topic::Run => Command::Run { config },
+        Topic::Run => Command::Run { config, state_dir },
     })
+}
+
+/// The state directory, where a relative `[apikey.revocation] file` goes: `--state-dir`, else
+/// `$STATE_DIRECTORY` (set by systemd's `StateDirectory=`; with several directories it lists
+/// them separated by `:`, and the first is used), else none.
+fn state_dir(flag: Option<&Path>, env: Option<OsString>) -> Option<PathBuf> {
+    flag.map(Path::to_path_buf).or_else(|| {
+        env.as_deref()
+            .and_then(|v| std::env::split_paths(v).next())
+            .filter(|p| !p.as_os_str().is_empty())
+    })
+}
+
+/// Loads the config and puts a relative revocation log under the state directory; without one
+/// the log stays beside the config, with a warning.
+fn load_config(path: &Path, state_dir_flag: Option<&Path>) -> Result<Config, Error> {
+    let mut c = Config::load(path)?;
+    if let Some(relative) = c.revocation_file_relative.clone() {
+        match state_dir(state_dir_flag, std::env::var_os("STATE_DIRECTORY")) {
+            Some(dir) => c.revocation_file = Some(dir.join(relative)),
+            None => {
+                let beside = c.revocation_file.as_deref().unwrap_or(&relative);
+                c.warnings.push(format!(
+                    "{}: apikey.revocation.file is relative and there is no state directory \
+                     (--state-dir or $STATE_DIRECTORY): using {} beside the config",
+                    c.source,
+                    beside.display()
+                ));
+            }
+        }
+    }
+    Ok(c)
 }
 
 /// Why a command failed (`EXIT_FAILURE`; `verify`: `EXIT_USAGE`).
@@ -323,10 +378,16 @@ pub fn main(args: &[String]) -> ExitCode {
             println!("apikey-sts {VERSION}");
             return ExitCode::from(EXIT_OK);
         }
-        Command::Verify { config, args } => return verify::main(&config, args),
-        Command::CheckConfig { config } => check_config::main(&config),
+        Command::Verify {
+            config,
+            state_dir,
+            args,
+        } => return verify::main(&config, state_dir.as_deref(), args),
+        Command::CheckConfig { config, state_dir } => {
+            check_config::main(&config, state_dir.as_deref())
+        }
         Command::HashPassword { iterations } => hash_password::main(iterations),
-        Command::Run { config } => run::main(&config),
+        Command::Run { config, state_dir } => run::main(&config, state_dir.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::from(EXIT_OK),
@@ -351,18 +412,23 @@ mod tests {
         assert_eq!(
             p(&[]).unwrap(),
             Command::Run {
-                config: default.clone()
+                config: default.clone(),
+                state_dir: None,
             }
         );
         assert_eq!(
             p(&["-c", "x.conf"]).unwrap(),
             Command::Run {
-                config: "x.conf".into()
+                config: "x.conf".into(),
+                state_dir: None,
             }
         );
         assert_eq!(
             p(&["check-config", "--config", "y"]).unwrap(),
-            Command::CheckConfig { config: "y".into() }
+            Command::CheckConfig {
+                config: "y".into(),
+                state_dir: None
+            }
         );
         assert_eq!(
             p(&["hash-password"]).unwrap(),
@@ -374,6 +440,7 @@ mod tests {
             p(&["verify", "-", "--api", "A", "--api-version", "1"]).unwrap(),
             Command::Verify {
                 config: default,
+                state_dir: None,
                 args: VerifyArgs {
                     token: Some("-".into()),
                     api: Some("A".into()),
@@ -384,12 +451,16 @@ mod tests {
         assert_eq!(
             p(&["--config=a=b.conf"]).unwrap(),
             Command::Run {
-                config: "a=b.conf".into()
+                config: "a=b.conf".into(),
+                state_dir: None,
             }
         );
         assert_eq!(
-            p(&["check-config", "--config=z"]).unwrap(),
-            Command::CheckConfig { config: "z".into() }
+            p(&["check-config", "--config=z", "--state-dir=/var/lib/s"]).unwrap(),
+            Command::CheckConfig {
+                config: "z".into(),
+                state_dir: Some("/var/lib/s".into())
+            }
         );
         assert_eq!(
             p(&["hash-password", "--iterations=20000"]).unwrap(),
@@ -403,6 +474,29 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn state_dir_precedence() {
+        let flag = Path::new("/from/flag");
+        let env = || Some(OsString::from("/from/systemd:/second"));
+        assert_eq!(state_dir(Some(flag), env()), Some(flag.into()));
+        assert_eq!(state_dir(None, env()), Some("/from/systemd".into()));
+        assert_eq!(state_dir(None, Some(OsString::new())), None);
+        assert_eq!(state_dir(None, None), None);
+        assert_eq!(
+            p(&["--state-dir", "d"]).unwrap(),
+            Command::Run {
+                config: "conf/micro-gw.conf".into(),
+                state_dir: Some("d".into())
+            }
+        );
+        assert_eq!(
+            p(&["hash-password", "--state-dir=d"])
+                .unwrap_err()
+                .to_string(),
+            "unknown argument \"--state-dir=d\""
+        );
     }
 
     #[test]

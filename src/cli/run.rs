@@ -1,7 +1,7 @@
 //! `apikey-sts [--config PATH]`: opens the revocation log, builds the state, binds the
 //! listeners, starts the server and waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads).
 
-use super::{reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS, VERSION};
+use super::{load_config, reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS, VERSION};
 use apikey_sts::config::Config;
 use apikey_sts::log;
 use apikey_sts::revocation::RevocationStore;
@@ -15,12 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub fn main(config_path: &Path) -> Result<(), Error> {
+pub fn main(config_path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
     log::info(&format!(
         "apikey-sts {VERSION} starting with {}",
         config_path.display()
     ));
-    let mut config = Config::load(config_path)?;
+    let mut config = load_config(config_path, state_dir)?;
     let kept = KeptAcrossReloads {
         throttle: Arc::new(Throttle::default()),
         revocations: open_revocations(&config)?,
@@ -57,7 +57,7 @@ pub fn main(config_path: &Path) -> Result<(), Error> {
             break;
         }
         if reload.swap(false, Ordering::Relaxed) {
-            reload::reload(config_path, &config, &shared, &kept);
+            reload::reload(config_path, state_dir, &config, &shared, &kept);
         }
     }
     match server.join() {

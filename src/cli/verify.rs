@@ -1,8 +1,8 @@
 //! `apikey-sts verify`: a key's header and claims, and whether this configuration accepts it.
 
 use super::{
-    unix_now, usage_error, Error, Topic, UsageError, VerifyArgs, EXIT_FAILURE, EXIT_OK, EXIT_USAGE,
-    MAX_CLOCK_SKEW_SECONDS,
+    load_config, unix_now, usage_error, Error, Topic, UsageError, VerifyArgs, EXIT_FAILURE,
+    EXIT_OK, EXIT_USAGE, MAX_CLOCK_SKEW_SECONDS,
 };
 use apikey_sts::config::Config;
 use apikey_sts::jwks::{JwksError, KeySet};
@@ -16,7 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 /// Exit `EXIT_OK` valid, `EXIT_FAILURE` invalid, `EXIT_USAGE` usage or config error.
-pub(super) fn main(config_path: &Path, args: VerifyArgs) -> ExitCode {
+pub(super) fn main(config_path: &Path, state_dir: Option<&Path>, args: VerifyArgs) -> ExitCode {
     let token = match args.token.as_deref() {
         None => return usage_error(Topic::Verify, &UsageError::NoToken),
         Some("-") => {
@@ -33,7 +33,7 @@ pub(super) fn main(config_path: &Path, args: VerifyArgs) -> ExitCode {
         name: Some(name),
         version: args.version.as_deref(),
     });
-    match report_for(config_path, &token, api) {
+    match report_for(config_path, state_dir, &token, api) {
         Ok((text, valid)) => {
             print!("{text}");
             ExitCode::from(if valid { EXIT_OK } else { EXIT_FAILURE })
@@ -47,11 +47,12 @@ pub(super) fn main(config_path: &Path, args: VerifyArgs) -> ExitCode {
 
 fn report_for(
     config_path: &Path,
+    state_dir: Option<&Path>,
     token: &str,
     api: Option<ApiRef<'_>>,
 ) -> Result<(String, bool), Error> {
     let now = unix_now();
-    let c = Config::load(config_path)?;
+    let c = load_config(config_path, state_dir)?;
     // Read-only: the running server may be appending to the same log.
     let revoked = match &c.revocation_file {
         Some(p) => Some(
