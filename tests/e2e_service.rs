@@ -189,6 +189,17 @@ impl Proc {
     }
 }
 
+impl Proc {
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    }
+}
+
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -256,4 +267,144 @@ fn revocation_log_goes_under_the_state_directory() {
         "{line}"
     );
     assert!(!warned);
+}
+
+/// The next datagram on a test-owned notify socket.
+fn next_notify(socket: &std::os::unix::net::UnixDatagram) -> String {
+    let mut buf = [0u8; 4096];
+    let n = socket
+        .recv(&mut buf)
+        .expect("a notify message within the timeout");
+    String::from_utf8(buf[..n].to_vec()).unwrap()
+}
+
+/// `CLOCK_MONOTONIC` in microseconds, read by another program (python3's `time.monotonic_ns`).
+fn monotonic_usec_now() -> u64 {
+    let out = Command::new("python3")
+        .args(["-c", "import time; print(time.monotonic_ns() // 1000)"])
+        .output()
+        .expect("python3 is installed");
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn systemd_notify_ready_reloading_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = TempDir::new("notify");
+    let sock_path = dir.0.join("notify.sock");
+    let socket = UnixDatagram::bind(&sock_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let config = dir.write("micro-gw.conf", default_config("[validator]\nport = 0\n"));
+    let mut p = Proc::start(
+        &[
+            "--config",
+            path_str(&config),
+            "--state-dir",
+            path_str(&dir.0),
+        ],
+        &[("NOTIFY_SOCKET", path_str(&sock_path))],
+    );
+    assert_eq!(next_notify(&socket), "READY=1");
+    // READY=1 means both listeners are bound and answering.
+    let https = listening_addr(&p.wait_line("listening on https://"), false).unwrap();
+    let plain = listening_addr(&p.wait_line("listening on http://"), true).unwrap();
+    assert_eq!(
+        Client::connect(https, &dev_cert())
+            .get("/health", "")
+            .status,
+        200
+    );
+    assert_eq!(plain_get(plain, "/health", "").status, 200);
+
+    let before = monotonic_usec_now();
+    p.signal("-HUP");
+    let reloading = next_notify(&socket);
+    let after = monotonic_usec_now();
+    let usec: u64 = reloading
+        .strip_prefix("RELOADING=1\nMONOTONIC_USEC=")
+        .unwrap_or_else(|| panic!("{reloading:?}"))
+        .parse()
+        .unwrap();
+    assert!(
+        (before..=after).contains(&usec),
+        "{before} <= {usec} <= {after}"
+    );
+    assert_eq!(next_notify(&socket), "READY=1");
+    p.wait_line("reloaded");
+
+    p.signal("-TERM");
+    assert_eq!(next_notify(&socket), "STOPPING=1");
+    assert!(p.child.wait().unwrap().success());
+}
+
+/// An abstract `NOTIFY_SOCKET` (`@name`), as systemd may pass in containers.
+#[test]
+fn systemd_notify_to_an_abstract_socket() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let name = format!("apikey-sts-test-{}", std::process::id());
+    let socket =
+        UnixDatagram::bind_addr(&SocketAddr::from_abstract_name(name.as_bytes()).unwrap()).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let dir = TempDir::new("notify-abstract");
+    let config = dir.write("micro-gw.conf", default_config(""));
+    let _p = Proc::start(
+        &[
+            "--config",
+            path_str(&config),
+            "--state-dir",
+            path_str(&dir.0),
+        ],
+        &[("NOTIFY_SOCKET", &format!("@{name}"))],
+    );
+    assert_eq!(next_notify(&socket), "READY=1");
+}
+
+/// `systemd-analyze verify` accepts `dist/systemd/apikey-sts.service` without a single warning
+/// (it reports unknown values as warnings with exit status 0), with `ExecStart` pointing at the
+/// binary under test, which must exist for the check to pass.
+#[test]
+fn systemd_unit_verifies() {
+    let unit = std::fs::read_to_string(format!("{ROOT}/dist/systemd/apikey-sts.service")).unwrap();
+    for line in [
+        "Type=notify",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "DynamicUser=yes",
+        "StateDirectory=apikey-sts",
+        "ConfigurationDirectory=apikey-sts",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "SystemCallFilter=@system-service",
+        "CapabilityBoundingSet=",
+        "#AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "missing {line}");
+    }
+    let exec = "ExecStart=/usr/local/bin/apikey-sts ";
+    assert!(unit.contains(exec));
+    let dir = TempDir::new("unit");
+    let tested = dir.write(
+        "apikey-sts.service",
+        unit.replace(exec, &format!("ExecStart={BIN} ")),
+    );
+    let out = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&tested)
+        .env("SYSTEMD_LOG_LEVEL", "warning")
+        .output();
+    require_tool(out.is_ok(), "systemd-analyze (apt-get install -y systemd)");
+    let out = out.unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }

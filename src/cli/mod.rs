@@ -2,6 +2,7 @@
 
 mod check_config;
 mod hash_password;
+mod notify;
 mod reload;
 mod run;
 mod verify;

@@ -1,6 +1,7 @@
 //! `apikey-sts [--config PATH]`: opens the revocation log, builds the state, binds the
 //! listeners, starts the server and waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads).
 
+use super::notify::Notifier;
 use super::{load_config, reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS, VERSION};
 use apikey_sts::config::Config;
 use apikey_sts::log;
@@ -48,16 +49,23 @@ pub fn main(config_path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
         .name("server".into())
         .spawn(move || server::run(listeners, server_shared, limits))
         .map_err(Error::ServerThread)?;
+    // Every listener is bound: connections queue in the kernel until the server accepts them.
+    let notifier = Notifier::from_env();
+    notifier.ready();
 
     while !server.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
         if stop.load(Ordering::Relaxed) {
+            notifier.stopping();
             log::info("stopping: no new connections; finishing requests in flight");
             shared.shutdown.store(true, Ordering::Relaxed);
             break;
         }
         if reload.swap(false, Ordering::Relaxed) {
+            notifier.reloading();
             reload::reload(config_path, state_dir, &config, &shared, &kept);
+            // Whether the new config was taken or the old one kept, the service is serving.
+            notifier.ready();
         }
     }
     match server.join() {
