@@ -74,8 +74,11 @@ pub struct Config {
 pub struct ListenerConfig {
     pub host: String,
     pub https_port: u16,
+    /// The keystore; empty (unused) when `pem` is set.
     pub key_store_path: PathBuf,
     pub key_store_password: Secret,
+    /// `certFile` and `keyFile`, which replace the keystore when set.
+    pub pem: Option<PemFiles>,
     /// Entry of the listener keystore served as the TLS certificate.
     pub certificate_alias: String,
 }
@@ -83,8 +86,11 @@ pub struct ListenerConfig {
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub enabled: bool,
+    /// The keystore; empty (unused) when `pem` is set.
     pub key_store_path: PathBuf,
     pub key_store_password: Secret,
+    /// `certFile` and `keyFile`, which replace the keystore when set.
+    pub pem: Option<PemFiles>,
     pub issuer: String,
     pub certificate_alias: String,
     /// Seconds; zero or negative means keys never expire.
@@ -92,6 +98,16 @@ pub struct IssuerConfig {
     pub audience: Option<String>,
     pub apis: Vec<ApiEntry>,
     pub signer: SignerKind,
+}
+
+/// `certFile` and `keyFile`: a certificate (chain) and its unencrypted private key in PEM
+/// files, in place of a PKCS#12 keystore (Let's Encrypt, Kubernetes TLS secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemFiles {
+    /// The leaf certificate first, then any issuers (certbot's `fullchain.pem`).
+    pub cert_file: PathBuf,
+    /// PKCS#8, PKCS#1 RSA or SEC1 EC.
+    pub key_file: PathBuf,
 }
 
 /// Which implementation computes RS256 signatures. Both give byte-identical tokens.
@@ -556,6 +572,8 @@ impl Reader<'_> {
                 "validityTime",
                 "audience",
                 "signer",
+                "certFile",
+                "keyFile",
             ],
         );
         let signer = match self.string(t, p, "signer")?.as_deref() {
@@ -576,10 +594,13 @@ impl Reader<'_> {
                 None => None,
             },
         };
+        let pem = self.pem_files(t, p)?;
+        let (key_store_path, key_store_password) = self.keystore(t, p, pem.is_some())?;
         Ok(IssuerConfig {
             enabled: self.boolean(t, p, "enabled")?.unwrap_or(true),
-            key_store_path: self.path(t, p, "keyStorePath")?,
-            key_store_password: Secret::new(self.required_string(t, p, "keyStorePassword")?),
+            key_store_path,
+            key_store_password,
+            pem,
             issuer: self.required_string(t, p, "issuer")?,
             certificate_alias: self.required_string(t, p, "certificateAlias")?,
             validity_time: self.integer(t, p, "validityTime")?.unwrap_or(-1),
@@ -649,13 +670,16 @@ impl Reader<'_> {
                 format!("{port} is not a port number (0-65535)"),
             )
         })?;
+        let pem = self.pem_files(t, p)?;
+        let (key_store_path, key_store_password) = self.keystore(t, p, pem.is_some())?;
         Ok(ListenerConfig {
             host: self
                 .string(t, p, "host")?
                 .unwrap_or_else(|| "0.0.0.0".into()),
             https_port,
-            key_store_path: self.path(t, p, "keyStorePath")?,
-            key_store_password: Secret::new(self.required_string(t, p, "keyStorePassword")?),
+            key_store_path,
+            key_store_password,
+            pem,
             certificate_alias: self
                 .string(t, p, "certificateAlias")?
                 .unwrap_or_else(|| issuer.certificate_alias.clone()),
@@ -689,6 +713,48 @@ impl Reader<'_> {
             }
         };
         Ok((Some(self.path(t, p, "file")?), every, per_user))
+    }
+
+    /// `certFile` and `keyFile` of section `p`: both or neither.
+    fn pem_files(&self, t: &Table, p: &str) -> Result<Option<PemFiles>, ConfigError> {
+        match (t.contains_key("certFile"), t.contains_key("keyFile")) {
+            (false, false) => Ok(None),
+            (true, true) => Ok(Some(PemFiles {
+                cert_file: self.path(t, p, "certFile")?,
+                key_file: self.path(t, p, "keyFile")?,
+            })),
+            (has_cert, _) => {
+                let (given, missing) = if has_cert {
+                    ("certFile", "keyFile")
+                } else {
+                    ("keyFile", "certFile")
+                };
+                Err(self.error(
+                    &join(p, missing),
+                    format!("required with {given} (a certificate and its key go together)"),
+                ))
+            }
+        }
+    }
+
+    /// `keyStorePath` and `keyStorePassword` of section `p`: required, unless `certFile` and
+    /// `keyFile` replace them, when they must be absent so that it is plain which key is used.
+    fn keystore(&self, t: &Table, p: &str, pem: bool) -> Result<(PathBuf, Secret), ConfigError> {
+        if !pem {
+            return Ok((
+                self.path(t, p, "keyStorePath")?,
+                Secret::new(self.required_string(t, p, "keyStorePassword")?),
+            ));
+        }
+        for key in ["keyStorePath", "keyStorePassword"] {
+            if t.contains_key(key) {
+                return Err(self.error(
+                    &join(p, key),
+                    "set either keyStorePath and keyStorePassword, or certFile and keyFile",
+                ));
+            }
+        }
+        Ok((PathBuf::new(), Secret::default()))
     }
 
     /// `[apikey.revocation] file` as written (expanded), when relative.
@@ -878,6 +944,11 @@ impl Reader<'_> {
             let certificate_alias = self.required_string(t, &p, "certificateAlias")?;
             let key_store_path = if t.contains_key("keyStorePath") {
                 self.path(t, &p, "keyStorePath")?
+            } else if issuer.pem.is_some() {
+                return Err(self.error(
+                    &join(&p, "keyStorePath"),
+                    "required: the issuer signs with keyFile, so there is no keystore to default to",
+                ));
             } else {
                 issuer.key_store_path.clone()
             };
