@@ -1296,6 +1296,44 @@ mod tests {
     }
 
     #[test]
+    fn pem_files_replace_the_keystore() {
+        let keystore = "    keyStorePath = \"${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12\"\n    keyStorePassword = \"${KS_PASS}\"\n";
+        assert!(SPEC.contains(keystore));
+        let with = |files: &str| parse(&SPEC.replace(keystore, files));
+        let c = with("    certFile = \"tls/fullchain.pem\"\n    keyFile = \"/k/privkey.pem\"\n")
+            .unwrap();
+        assert_eq!(
+            c.issuer.pem,
+            Some(PemFiles {
+                cert_file: "/etc/sts/tls/fullchain.pem".into(),
+                key_file: "/k/privkey.pem".into(),
+            })
+        );
+        assert_eq!(c.listener.pem, None);
+        let key_of = |files: &str| with(files).unwrap_err().key;
+        assert_eq!(
+            key_of("    certFile = \"c.pem\"\n"),
+            "apikey.issuer.tokenConfig.keyFile"
+        );
+        assert_eq!(
+            key_of("    keyFile = \"k.pem\"\n"),
+            "apikey.issuer.tokenConfig.certFile"
+        );
+        // Both a keystore and PEM files: which key is used must be plain.
+        assert_eq!(
+            key_of(&format!(
+                "{keystore}    certFile = \"c\"\n    keyFile = \"k\"\n"
+            )),
+            "apikey.issuer.tokenConfig.keyStorePath"
+        );
+        // A verification key cannot default to a keystore the issuer does not have.
+        let text = SPEC.replace(keystore, "    certFile = \"c\"\n    keyFile = \"k\"\n")
+            + "[[apikey.verificationKeys]]\n  certificateAlias = \"old\"\n";
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "apikey.verificationKeys[0].keyStorePath");
+    }
+
+    #[test]
     fn revocation_file_resolves_relative() {
         assert_eq!(parse(SPEC).unwrap().revocation_file, None);
         let c = parse(&format!(

@@ -408,3 +408,228 @@ fn systemd_unit_verifies() {
         String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && said.trim().is_empty(), "{said}");
 }
+
+/// Key material made by `openssl` in a temp dir, as a CA, certbot and a key owner would.
+struct PemSet {
+    dir: TempDir,
+}
+
+impl PemSet {
+    fn new() -> PemSet {
+        let set = PemSet {
+            dir: TempDir::new("pem"),
+        };
+        set.ssl(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key \
+             -out ca.pem -subj /CN=test-CA -days 2",
+        );
+        set.issue("a");
+        set
+    }
+
+    fn path(&self, name: &str) -> String {
+        path_str(&self.dir.0.join(name)).to_string()
+    }
+
+    /// Runs `openssl` in the set's folder; `args` are separated by whitespace.
+    fn ssl(&self, args: &str) -> Vec<u8> {
+        let out = Command::new("openssl")
+            .args(args.split_whitespace())
+            .current_dir(&self.dir.0)
+            .output()
+            .expect("openssl is installed");
+        assert!(
+            out.status.success(),
+            "openssl {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    /// A fresh generation of keys: an ECDSA P-256 TLS key (SEC1 `tls-sec1.key` and PKCS#8
+    /// `tls-p8.key`) with `fullchain.pem` (an X.509 v3 leaf with a DNS name, as a public CA
+    /// issues, then the CA), and an RSA signing key (PKCS#8 `sign-p8.key`, PKCS#1
+    /// `sign-p1.key`) with its self-signed `sign.pem`. `tag` marks the certificates' names.
+    fn issue(&self, tag: &str) {
+        self.ssl("ecparam -name prime256v1 -genkey -noout -out tls-sec1.key");
+        self.ssl("pkcs8 -topk8 -nocrypt -in tls-sec1.key -out tls-p8.key");
+        self.ssl(&format!(
+            "req -new -key tls-sec1.key -subj /CN=localhost-{tag} -out leaf.csr"
+        ));
+        self.dir
+            .write("leaf.ext", "subjectAltName = DNS:localhost\n");
+        self.ssl(
+            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -set_serial 7 -days 2 \
+             -extfile leaf.ext -out leaf.pem",
+        );
+        let chain = [
+            std::fs::read(self.dir.0.join("leaf.pem")).unwrap(),
+            std::fs::read(self.dir.0.join("ca.pem")).unwrap(),
+        ]
+        .concat();
+        self.dir.write("fullchain.pem", chain);
+        self.ssl("genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out sign-p8.key");
+        self.ssl("rsa -in sign-p8.key -traditional -out sign-p1.key");
+        self.ssl(&format!(
+            "req -x509 -new -key sign-p8.key -subj /CN=signer-{tag} -days 2 -out sign.pem"
+        ));
+    }
+
+    fn der(&self, pem: &str) -> Vec<u8> {
+        self.ssl(&format!("x509 -in {pem} -outform DER"))
+    }
+
+    /// The bundled config with PEM files in place of both keystores.
+    fn config(&self, tls_key: &str, sign_key: &str) -> String {
+        let ks = format!(
+            "keyStorePath = \"{}\"\n  keyStorePassword = \"ballerina\"",
+            dev_keystore()
+        );
+        let text = default_config("");
+        assert_eq!(text.matches(&ks).count(), 1, "{text}");
+        let text = text.replacen(
+            &ks,
+            &format!(
+                "certFile = \"{}\"\n  keyFile = \"{}\"",
+                self.path("fullchain.pem"),
+                self.path(tls_key)
+            ),
+            1,
+        );
+        let ks = ks.replace("\n  ", "\n    ");
+        assert_eq!(text.matches(&ks).count(), 1, "{text}");
+        text.replacen(
+            &ks,
+            &format!(
+                "certFile = \"{}\"\n    keyFile = \"{}\"",
+                self.path("sign.pem"),
+                self.path(sign_key)
+            ),
+            1,
+        )
+    }
+}
+
+/// TLS with the ECDSA key and its chain, signing with the RSA key: the client gets the leaf and
+/// the CA, and the key verifies against the signing certificate, as `openssl` reads them.
+fn serves_with_pem(set: &PemSet, srv: &Server) {
+    let leaf = set.der("leaf.pem");
+    let mut c = Client::connect(srv.addr, &leaf);
+    let r = c.apikey();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let chain: Vec<Vec<u8>> = c
+        .tls
+        .conn
+        .peer_certificates()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_ref().to_vec())
+        .collect();
+    assert_eq!(chain, vec![leaf, set.der("ca.pem")]);
+    assert!(openssl_verifies(&r.text(), &set.der("sign.pem")));
+}
+
+#[test]
+fn pem_keys_in_every_format() {
+    let set = PemSet::new();
+    for (tls_key, sign_key) in [
+        ("tls-sec1.key", "sign-p1.key"),
+        ("tls-p8.key", "sign-p8.key"),
+    ] {
+        let srv = Server::start(&set.config(tls_key, sign_key));
+        serves_with_pem(&set, &srv);
+        let log = srv.log_text();
+        assert!(!log.contains(" ERROR "), "{log}");
+    }
+}
+
+#[test]
+fn sighup_picks_up_renewed_pem_files() {
+    let set = PemSet::new();
+    let srv = Server::start(&set.config("tls-sec1.key", "sign-p1.key"));
+    serves_with_pem(&set, &srv);
+    let old_leaf = set.der("leaf.pem");
+    let old_signer = set.der("sign.pem");
+    // certbot renews: new keys and certificates under the same names.
+    set.issue("b");
+    assert_ne!(set.der("leaf.pem"), old_leaf);
+    let ok = Command::new("kill")
+        .args(["-HUP", &srv.child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    assert!(srv.wait_log("reloaded", std::time::Duration::from_secs(20)));
+    serves_with_pem(&set, &srv);
+    let mut c = Client::connect(srv.addr, &set.der("leaf.pem"));
+    assert!(!openssl_verifies(&c.apikey().text(), &old_signer));
+}
+
+/// A PEM problem stops startup (check-config exit 1) with the config key that named the file,
+/// and never a line of the key file.
+#[test]
+fn pem_errors_name_the_config_key() {
+    let set = PemSet::new();
+    set.ssl("pkcs8 -topk8 -in sign-p8.key -passout pass:pw -out enc.key");
+    set.dir.write("empty.pem", "not a certificate\n");
+    let check = |config: String| {
+        let conf = set.dir.write("check.conf", config);
+        let out = run(&["check-config", "--config", path_str(&conf)]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        for key in [
+            "tls-sec1.key",
+            "tls-p8.key",
+            "sign-p8.key",
+            "sign-p1.key",
+            "enc.key",
+        ] {
+            let text = std::fs::read_to_string(set.dir.0.join(key)).unwrap();
+            for line in text.lines().filter(|l| !l.starts_with("-----")) {
+                assert!(!err.contains(line), "key material in {err}");
+            }
+        }
+        let line = err
+            .lines()
+            .find(|l| l.contains(" ERROR "))
+            .unwrap()
+            .to_string();
+        line.split_once(" ERROR ").unwrap().1.to_string()
+    };
+    let conf = set.path("check.conf");
+    let msg = check(set.config("tls-sec1.key", "enc.key"));
+    assert!(
+        msg.starts_with(&format!("{conf}: apikey.issuer.tokenConfig.keyFile: "))
+            && msg.contains("encrypted"),
+        "{msg}"
+    );
+    let msg = check(set.config("tls-sec1.key", "tls-p8.key"));
+    assert!(
+        msg.starts_with(&format!("{conf}: apikey.issuer.tokenConfig.keyFile: "))
+            && msg.contains("is an EC (ECDSA) key, not an RSA key")
+            && !msg.contains("1.2.840"),
+        "{msg}"
+    );
+    // The RSA key with the ECDSA certificate: not the certificate's key.
+    let msg = check(set.config("sign-p8.key", "sign-p1.key"));
+    assert!(
+        msg.starts_with(&format!("{conf}: listenerConfig.keyFile: "))
+            && msg.contains("does not match the certificate"),
+        "{msg}"
+    );
+    let msg = check(
+        set.config("tls-sec1.key", "sign-p1.key")
+            .replace("sign.pem", "empty.pem"),
+    );
+    assert!(
+        msg.starts_with(&format!("{conf}: apikey.issuer.tokenConfig.certFile: "))
+            && msg.contains("no certificate"),
+        "{msg}"
+    );
+    let msg = check(set.config("missing.key", "sign-p1.key"));
+    assert!(
+        msg.starts_with(&format!("{conf}: listenerConfig.keyFile: "))
+            && msg.contains("cannot read"),
+        "{msg}"
+    );
+}
