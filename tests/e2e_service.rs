@@ -40,8 +40,12 @@ fn version_and_help() {
 #[test]
 fn startup_log_names_the_version() {
     let srv = Server::start(&default_config(""));
-    let version = format!("apikey-sts {} starting", env!("CARGO_PKG_VERSION"));
-    assert!(srv.log_text().contains(&version), "{}", srv.log_text());
+    let version = format!("(apikey-sts {}, workers=", env!("CARGO_PKG_VERSION"));
+    // The harness learns the address before the line reaches its copy of the log.
+    assert!(srv.wait_log(&version, std::time::Duration::from_secs(10)));
+    let log = srv.log_text();
+    let line = log.lines().find(|l| l.contains(&version)).unwrap();
+    assert!(line.contains(" INFO listening on https://"), "{line}");
 }
 
 /// Drives `hash-password` on a real pseudo-terminal (python3's `pty`): answers the two prompts

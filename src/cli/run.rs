@@ -17,10 +17,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub fn main(config_path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
-    log::info(&format!(
-        "apikey-sts {VERSION} starting with {}",
-        config_path.display()
-    ));
     let mut config = load_config(config_path, state_dir)?;
     let kept = KeptAcrossReloads {
         throttle: Arc::new(Throttle::default()),
@@ -93,8 +89,9 @@ fn bind_listeners(config: &Config) -> Result<Vec<(TcpListener, ListenerKind)>, E
         format!("{}:{}", config.listener.host, config.listener.https_port),
     )?;
     let local = https.local_addr().map_err(Error::LocalAddr)?;
+    // The startup line names the version; a failed start stays one line on stderr.
     log::info(&format!(
-        "listening on https://{local} (workers={}, maxConnections={})",
+        "listening on https://{local} (apikey-sts {VERSION}, workers={}, maxConnections={})",
         config.limits.workers, config.limits.max_connections
     ));
     let mut listeners = vec![(https, ListenerKind::Https)];
