@@ -104,25 +104,43 @@ impl std::error::Error for PemError {}
 /// Reads `cert_file` (leaf first, then its issuers) and `key_file` as the keystore entry
 /// `alias`. The key is checked against the certificate later, by whoever uses it.
 pub fn load(cert_file: &Path, key_file: &Path, alias: &str) -> Result<Keystore, PemError> {
-    let cert_path = cert_file.display().to_string();
-    let key_path = key_file.display().to_string();
     let certs = read(cert_file, PemFile::Cert)?;
-    let chain = CertificateDer::pem_slice_iter(&certs)
+    let key = read(key_file, PemFile::Key)?;
+    parse(
+        &certs,
+        &key,
+        alias,
+        &cert_file.display().to_string(),
+        &key_file.display().to_string(),
+    )
+}
+
+/// As `load`, on the files' bytes; `cert_path` and `key_path` name them in errors.
+pub fn parse(
+    certs: &[u8],
+    key_pem: &[u8],
+    alias: &str,
+    cert_path: &str,
+    key_path: &str,
+) -> Result<Keystore, PemError> {
+    let chain = CertificateDer::pem_slice_iter(certs)
         .map(|c| c.map(|c| c.as_ref().to_vec()))
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| syntax(PemFile::Cert, &cert_path, &e))?;
+        .map_err(|e| syntax(PemFile::Cert, cert_path, &e))?;
     if chain.is_empty() {
-        return Err(PemError::NoCertificate { path: cert_path });
+        return Err(PemError::NoCertificate {
+            path: cert_path.to_string(),
+        });
     }
-    let key_pem = read(key_file, PemFile::Key)?;
+    let key_path = key_path.to_string();
     // PKCS#8 `BEGIN ENCRYPTED PRIVATE KEY`, or OpenSSL's older `Proc-Type: 4,ENCRYPTED` header
     // in a PKCS#1 or SEC1 block: the base64 is ciphertext.
-    if contains(&key_pem, b"BEGIN ENCRYPTED PRIVATE KEY")
-        || contains(&key_pem, b"Proc-Type: 4,ENCRYPTED")
+    if contains(key_pem, b"BEGIN ENCRYPTED PRIVATE KEY")
+        || contains(key_pem, b"Proc-Type: 4,ENCRYPTED")
     {
         return Err(PemError::Encrypted { path: key_path });
     }
-    let key = match PrivateKeyDer::from_pem_slice(&key_pem) {
+    let key = match PrivateKeyDer::from_pem_slice(key_pem) {
         Ok(k) => k,
         Err(pem::Error::NoItemsFound) => return Err(PemError::NoKey { path: key_path }),
         Err(e) => return Err(syntax(PemFile::Key, &key_path, &e)),
@@ -229,4 +247,56 @@ fn sec1_curve(sec1: &[u8]) -> Option<ObjectIdentifier> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "tests/fixtures/test-rsa2048.key";
+
+    /// Every prefix and many corruptions of a real key file give an error or a key, never a
+    /// panic; and no error message quotes the file.
+    #[test]
+    fn untrusted_bytes_never_panic_or_leak() {
+        let key = std::fs::read(KEY).unwrap();
+        let cert = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        let body_line = String::from_utf8_lossy(&key)
+            .lines()
+            .nth(1)
+            .unwrap()
+            .to_string();
+        let check = |k: &[u8]| {
+            if let Err(e) = parse(cert, k, "a", "c.pem", "k.pem") {
+                assert!(!e.to_string().contains(&body_line[..16]), "{e}");
+            }
+        };
+        for n in 0..key.len() {
+            check(&key[..n]);
+        }
+        for i in (0..key.len()).step_by(7) {
+            for b in [0u8, b'-', b'\n', b'A', 0xff] {
+                let mut k = key.clone();
+                k[i] = b;
+                check(&k);
+            }
+        }
+        // Certificate bytes that are not one reach the key checks later; here, PEM only.
+        assert!(parse(b"", &key, "a", "c.pem", "k.pem").is_err());
+    }
+
+    #[test]
+    fn pkcs1_and_pkcs8_give_the_same_key() {
+        let pkcs8 = std::fs::read(KEY).unwrap();
+        let cert = b"-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n";
+        let ks = parse(cert, &pkcs8, "a", "c", "k").unwrap();
+        let der = ks.entry("a").unwrap().key_pkcs8_der.clone();
+        let PrivateKeyDer::Pkcs8(p8) = PrivateKeyDer::from_pem_slice(&pkcs8).unwrap() else {
+            panic!("fixture is PKCS#8")
+        };
+        let info = pkcs8::PrivateKeyInfoRef::from_der(p8.secret_pkcs8_der()).unwrap();
+        let pkcs1 = info.private_key.as_bytes();
+        let wrapped = wrap(OID_RSA_ENCRYPTION, AnyRef::NULL, pkcs1).unwrap();
+        assert_eq!(*wrapped, *der);
+    }
 }

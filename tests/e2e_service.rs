@@ -542,6 +542,13 @@ fn pem_keys_in_every_format() {
     ] {
         let srv = Server::start(&set.config(tls_key, sign_key));
         serves_with_pem(&set, &srv);
+        // `verify` reads the issuer's PEM files too.
+        let token = Client::connect(srv.addr, &set.der("leaf.pem"))
+            .apikey()
+            .text();
+        let out = run(&["verify", &token, "--config", path_str(&srv.config)]);
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.contains("\nvalid"), "{said}");
         let log = srv.log_text();
         assert!(!log.contains(" ERROR "), "{log}");
     }
