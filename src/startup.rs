@@ -94,14 +94,23 @@ struct KeySection<'a> {
 }
 
 impl KeySection<'_> {
-    /// An error of the keystore (or PEM key) itself.
-    fn store_error(&self, error: KeystoreError) -> StartupError {
+    /// The config key of the keystore, or of the key file.
+    fn store_key(&self) -> String {
         let key = if self.pem.is_some() {
             "keyFile"
         } else {
             "keyStorePath"
         };
-        self.keyed(key, error)
+        format!("{}.{key}", self.prefix)
+    }
+
+    /// An error of the keystore (or PEM key) itself.
+    fn store_error(&self, error: KeystoreError) -> StartupError {
+        StartupError::Keystore {
+            source: self.source.to_string(),
+            key: self.store_key(),
+            error: Box::new(error),
+        }
     }
 
     /// An error finding the entry `certificateAlias` names.
@@ -242,6 +251,11 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
             error: TlsKeyError::Key(k),
             ..
         } => ls.store_error(k),
+        // A key TLS cannot use: named by its config key too.
+        StartupError::Tls { path, error } => StartupError::Tls {
+            path: format!("{}: {}: {path}", ls.source, ls.store_key()),
+            error,
+        },
         other => other,
     })?;
 

@@ -637,6 +637,16 @@ fn pem_errors_name_the_config_key() {
             && msg.contains("no certificate"),
         "{msg}"
     );
+    // A key TLS cannot serve with (Ed448), with its own certificate.
+    set.ssl("genpkey -algorithm ed448 -out ed448.key");
+    set.ssl("req -x509 -new -key ed448.key -subj /CN=ed448 -days 2 -out fullchain.pem");
+    let msg = check(set.config("ed448.key", "sign-p1.key"));
+    assert!(
+        msg.starts_with(&format!("{conf}: listenerConfig.keyFile: "))
+            && msg.contains("cannot serve TLS"),
+        "{msg}"
+    );
+    set.issue("c");
     let msg = check(set.config("missing.key", "sign-p1.key"));
     assert!(
         msg.starts_with(&format!("{conf}: listenerConfig.keyFile: "))
