@@ -35,6 +35,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_jwt_roundtrip", jwt_roundtrip),
     ("fuzz_validity_body", validity_body),
     ("fuzz_keystore", keystore),
+    ("fuzz_pem", pem),
     ("fuzz_revocation_log", revocation_log),
     ("fuzz_revoke_body", revoke_body),
     ("fuzz_validator_request", validator_request),
@@ -1307,6 +1308,56 @@ pub fn keystore(data: &[u8]) {
                     }
                     Err(e) => check_keystore_message(&e.to_string(), &password, file),
                 }
+            }
+        }
+    }
+}
+
+/// `certFile` and `keyFile` bytes from one input: split at the first NUL byte (PEM has none);
+/// without one, both are the whole input, like a single file holding key and chain.
+pub fn pem_input(data: &[u8]) -> (&[u8], &[u8]) {
+    match data.iter().position(|&b| b == 0) {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (data, data),
+    }
+}
+
+/// `pem::parse` (certFile/keyFile): never panics; every message is one line, names the file
+/// it is about and quotes no line of either file (a key line is a secret); a loaded entry's
+/// key checks fail the same way.
+pub fn pem(data: &[u8]) {
+    use apikey_sts::pem::{parse, PemFile};
+    if data.len() > MAX_KEYSTORE_INPUT {
+        return;
+    }
+    let (certs, key) = pem_input(data);
+    let check = |msg: &str| {
+        assert!(!msg.contains(['\n', '\r']), "multi-line PEM error {msg:?}");
+        for line in key.split(|&b| b == b'\n').chain(certs.split(|&b| b == b'\n')) {
+            let line = String::from_utf8_lossy(line);
+            let line = line.trim();
+            if line.len() >= 12 && !line.starts_with("-----") {
+                assert!(!msg.contains(line), "{msg:?} quotes the file");
+            }
+        }
+    };
+    match parse(certs, key, "a", "cert.pem", "key.pem") {
+        Err(e) => {
+            let msg = e.to_string();
+            check(&msg);
+            let named = match e.file() {
+                PemFile::Cert => "cert.pem",
+                PemFile::Key => "key.pem",
+            };
+            assert!(msg.starts_with(named), "{msg:?}");
+        }
+        Ok(ks) => {
+            let entry = ks.entry("a").expect("the one entry");
+            if let Err(e) = entry.rsa_private_key() {
+                check(&e.to_string());
+            }
+            if let Err(e) = entry.leaf_spki_der() {
+                check(&e.to_string());
             }
         }
     }

@@ -31,6 +31,7 @@ case "$target" in
     # checks.rs ignores keystore inputs over 16 KiB; PBKDF with up to the loader's 10M
     # iteration cap takes seconds, so give each input longer.
     fuzz_keystore) max_len=16384; timeout=60 ;;
+    fuzz_pem) max_len=16384 ;;
     fuzz_revocation_log) max_len=8192 ;;
     fuzz_revoke_body) dict=dict/json.dict; max_len=9000 ;;
     fuzz_validator_request) dict=dict/http.dict; max_len=9000 ;;

@@ -80,6 +80,10 @@ pub struct Config {
     pub validator: Option<ValidatorConfig>,
     /// `[apikey.revocation] file`: the durable revocation log; None disables revocation.
     pub revocation_file: Option<PathBuf>,
+    /// `[apikey.revocation] file` as written, when it is a relative path: it belongs under the
+    /// state directory, which the command line chooses (`revocation_file` is then beside the
+    /// config, the place used when there is no state directory).
+    pub revocation_file_relative: Option<PathBuf>,
     /// `[apikey.revocation] compactEvery` (see `COMPACT_EVERY`).
     pub revocation_compact_every: usize,
     /// `[apikey.revocation] maxPerUser` (see `MAX_PER_USER`).
@@ -92,8 +96,11 @@ pub struct Config {
 pub struct ListenerConfig {
     pub host: String,
     pub https_port: u16,
+    /// The keystore; empty (unused) when `pem` is set.
     pub key_store_path: PathBuf,
     pub key_store_password: Secret,
+    /// `certFile` and `keyFile`, which replace the keystore when set.
+    pub pem: Option<PemFiles>,
     /// Entry of the listener keystore served as the TLS certificate.
     pub certificate_alias: String,
 }
@@ -101,8 +108,11 @@ pub struct ListenerConfig {
 #[derive(Debug, Clone)]
 pub struct IssuerConfig {
     pub enabled: bool,
+    /// The keystore; empty (unused) when `pem` is set.
     pub key_store_path: PathBuf,
     pub key_store_password: Secret,
+    /// `certFile` and `keyFile`, which replace the keystore when set.
+    pub pem: Option<PemFiles>,
     pub issuer: String,
     pub certificate_alias: String,
     /// Seconds; zero or negative means keys never expire.
@@ -110,6 +120,16 @@ pub struct IssuerConfig {
     pub audience: Option<String>,
     pub apis: Vec<ApiEntry>,
     pub signer: SignerKind,
+}
+
+/// `certFile` and `keyFile`: a certificate (chain) and its unencrypted private key in PEM
+/// files, in place of a PKCS#12 keystore (Let's Encrypt, Kubernetes TLS secrets).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PemFiles {
+    /// The leaf certificate first, then any issuers (certbot's `fullchain.pem`).
+    pub cert_file: PathBuf,
+    /// PKCS#8, PKCS#1 RSA or SEC1 EC.
+    pub key_file: PathBuf,
 }
 
 /// Which implementation computes RS256 signatures. Both give byte-identical tokens.
@@ -346,6 +366,7 @@ impl Config {
         let validator = r.validator(&root)?;
         let (revocation_file, revocation_compact_every, revocation_max_per_user) =
             r.revocation(&root)?;
+        let revocation_file_relative = r.relative_revocation_file(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -356,6 +377,7 @@ impl Config {
             verification_keys,
             validator,
             revocation_file,
+            revocation_file_relative,
             revocation_compact_every,
             revocation_max_per_user,
             warnings: r.warnings,
@@ -544,7 +566,12 @@ impl Reader<'_> {
 
     /// `keyStorePath` and `keyStorePassword` of section `p`, each with the original's default.
     /// A default is warned about: the distribution's keystore and its password are public.
-    fn keystore(&mut self, t: &Table, p: &str) -> Result<(PathBuf, Secret), ConfigError> {
+    /// `keyStorePath` and `keyStorePassword`, or the original's defaults, each said in a warning.
+    fn keystore_or_default(
+        &mut self,
+        t: &Table,
+        p: &str,
+    ) -> Result<(PathBuf, Secret), ConfigError> {
         let path = if t.contains_key("keyStorePath") {
             self.path(t, p, "keyStorePath")?
         } else {
@@ -628,6 +655,8 @@ impl Reader<'_> {
                 "validityTime",
                 "audience",
                 "signer",
+                "certFile",
+                "keyFile",
             ],
         );
         let signer = match self.string(t, p, "signer")?.as_deref() {
@@ -648,11 +677,13 @@ impl Reader<'_> {
                 None => None,
             },
         };
-        let (key_store_path, key_store_password) = self.keystore(t, p)?;
+        let pem = self.pem_files(t, p)?;
+        let (key_store_path, key_store_password) = self.keystore(t, p, pem.is_some())?;
         Ok(IssuerConfig {
             enabled: self.boolean(t, p, "enabled")?.unwrap_or(true),
             key_store_path,
             key_store_password,
+            pem,
             issuer: self
                 .string(t, p, "issuer")?
                 .unwrap_or_else(|| DEFAULT_ISSUER.into()),
@@ -730,6 +761,8 @@ impl Reader<'_> {
                 "httpsPort",
                 "keyStorePath",
                 "keyStorePassword",
+                "certFile",
+                "keyFile",
                 "certificateAlias",
                 "maxUriLength",
                 "maxHeaderSize",
@@ -748,12 +781,14 @@ impl Reader<'_> {
         let host = self
             .string(t, p, "host")?
             .unwrap_or_else(|| DEFAULT_HOST.into());
-        let (key_store_path, key_store_password) = self.keystore(t, p)?;
+        let pem = self.pem_files(t, p)?;
+        let (key_store_path, key_store_password) = self.keystore(t, p, pem.is_some())?;
         Ok(ListenerConfig {
             host,
             https_port,
             key_store_path,
             key_store_password,
+            pem,
             certificate_alias: self
                 .string(t, p, "certificateAlias")?
                 .unwrap_or_else(|| issuer.certificate_alias.clone()),
@@ -787,6 +822,63 @@ impl Reader<'_> {
             }
         };
         Ok((Some(self.path(t, p, "file")?), every, per_user))
+    }
+
+    /// `certFile` and `keyFile` of section `p`: both or neither.
+    fn pem_files(&self, t: &Table, p: &str) -> Result<Option<PemFiles>, ConfigError> {
+        match (t.contains_key("certFile"), t.contains_key("keyFile")) {
+            (false, false) => Ok(None),
+            (true, true) => Ok(Some(PemFiles {
+                cert_file: self.path(t, p, "certFile")?,
+                key_file: self.path(t, p, "keyFile")?,
+            })),
+            (has_cert, _) => {
+                let (given, missing) = if has_cert {
+                    ("certFile", "keyFile")
+                } else {
+                    ("keyFile", "certFile")
+                };
+                Err(self.error(
+                    &join(p, missing),
+                    format!("required with {given} (a certificate and its key go together)"),
+                ))
+            }
+        }
+    }
+
+    /// `keyStorePath` and `keyStorePassword` of section `p` (the original's defaults when
+    /// absent), unless `certFile` and `keyFile` replace them: then they must be absent, so that
+    /// it is plain which key is used.
+    fn keystore(
+        &mut self,
+        t: &Table,
+        p: &str,
+        pem: bool,
+    ) -> Result<(PathBuf, Secret), ConfigError> {
+        if !pem {
+            return self.keystore_or_default(t, p);
+        }
+        for key in ["keyStorePath", "keyStorePassword"] {
+            if t.contains_key(key) {
+                return Err(self.error(
+                    &join(p, key),
+                    "set either keyStorePath and keyStorePassword, or certFile and keyFile",
+                ));
+            }
+        }
+        Ok((PathBuf::new(), Secret::default()))
+    }
+
+    /// `[apikey.revocation] file` as written (expanded), when relative.
+    fn relative_revocation_file(&self, root: &Table) -> Result<Option<PathBuf>, ConfigError> {
+        let p = "apikey.revocation";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .string(t, p, "file")?
+            .map(PathBuf::from)
+            .filter(|f| f.is_relative()))
     }
 
     fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
@@ -1044,6 +1136,11 @@ impl Reader<'_> {
             let certificate_alias = self.required_string(t, &p, "certificateAlias")?;
             let key_store_path = if t.contains_key("keyStorePath") {
                 self.path(t, &p, "keyStorePath")?
+            } else if issuer.pem.is_some() {
+                return Err(self.error(
+                    &join(&p, "keyStorePath"),
+                    "required: the issuer signs with keyFile, so there is no keystore to default to",
+                ));
             } else {
                 issuer.key_store_path.clone()
             };
@@ -1388,6 +1485,44 @@ mod tests {
     }
 
     #[test]
+    fn pem_files_replace_the_keystore() {
+        let keystore = "    keyStorePath = \"${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12\"\n    keyStorePassword = \"${KS_PASS}\"\n";
+        assert!(SPEC.contains(keystore));
+        let with = |files: &str| parse(&SPEC.replace(keystore, files));
+        let c = with("    certFile = \"tls/fullchain.pem\"\n    keyFile = \"/k/privkey.pem\"\n")
+            .unwrap();
+        assert_eq!(
+            c.issuer.pem,
+            Some(PemFiles {
+                cert_file: "/etc/sts/tls/fullchain.pem".into(),
+                key_file: "/k/privkey.pem".into(),
+            })
+        );
+        assert_eq!(c.listener.pem, None);
+        let key_of = |files: &str| with(files).unwrap_err().key;
+        assert_eq!(
+            key_of("    certFile = \"c.pem\"\n"),
+            "apikey.issuer.tokenConfig.keyFile"
+        );
+        assert_eq!(
+            key_of("    keyFile = \"k.pem\"\n"),
+            "apikey.issuer.tokenConfig.certFile"
+        );
+        // Both a keystore and PEM files: which key is used must be plain.
+        assert_eq!(
+            key_of(&format!(
+                "{keystore}    certFile = \"c\"\n    keyFile = \"k\"\n"
+            )),
+            "apikey.issuer.tokenConfig.keyStorePath"
+        );
+        // A verification key cannot default to a keystore the issuer does not have.
+        let text = SPEC.replace(keystore, "    certFile = \"c\"\n    keyFile = \"k\"\n")
+            + "[[apikey.verificationKeys]]\n  certificateAlias = \"old\"\n";
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.key, "apikey.verificationKeys[0].keyStorePath");
+    }
+
+    #[test]
     fn revocation_file_resolves_relative() {
         assert_eq!(parse(SPEC).unwrap().revocation_file, None);
         let c = parse(&format!(
@@ -1398,6 +1533,15 @@ mod tests {
             c.revocation_file,
             Some(PathBuf::from("/etc/sts/revoked.log"))
         );
+        assert_eq!(
+            c.revocation_file_relative,
+            Some(PathBuf::from("revoked.log"))
+        );
+        let c = parse(&format!(
+            "{SPEC}\n[apikey.revocation]\nfile = \"/var/lib/r.log\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.revocation_file_relative, None);
         let e = parse(&format!("{SPEC}\n[apikey.revocation]\nfile = 3\n")).unwrap_err();
         assert_eq!(e.key, "apikey.revocation.file");
         let at = |n: i64| {

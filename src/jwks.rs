@@ -8,6 +8,7 @@
 use crate::config::{Config, VerificationKeyConfig};
 use crate::http::{Request, Response};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
+use crate::pem::{self, PemError, PemFile};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use rsa::pkcs8::DecodePublicKey;
@@ -25,6 +26,8 @@ pub const JWKS_MAX_AGE_SECONDS: u32 = 300;
 pub enum JwksError {
     /// A keystore named by `key` (a config key) could not be loaded or lacks the alias.
     Keystore { key: String, error: KeystoreError },
+    /// The issuer's `certFile` or `keyFile` (named by `key`) could not be used.
+    Pem { key: String, error: PemError },
     /// The certificate of `alias` does not hold a usable RSA public key.
     NotRsa {
         key: String,
@@ -39,6 +42,7 @@ impl fmt::Display for JwksError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             JwksError::Keystore { key, error } => write!(f, "{key}: {error}"),
+            JwksError::Pem { key, error } => write!(f, "{key}: {error}"),
             JwksError::NotRsa { key, alias, detail } => write!(
                 f,
                 "{key}: certificate of alias {alias:?} has no RSA public key ({detail}); \
@@ -151,11 +155,24 @@ impl KeySet {
         let issuer_ks = match issuer_ks {
             Some(ks) => ks,
             None => {
-                loaded = load_keystore(
-                    &issuer.key_store_path,
-                    issuer.key_store_password.expose(),
-                    issuer_key,
-                )?;
+                loaded = match &issuer.pem {
+                    None => load_keystore(
+                        &issuer.key_store_path,
+                        issuer.key_store_password.expose(),
+                        issuer_key,
+                    )?,
+                    Some(files) => {
+                        pem::load(&files.cert_file, &files.key_file, &issuer.certificate_alias)
+                            .map_err(|error| JwksError::Pem {
+                                key: match error.file() {
+                                    PemFile::Cert => "apikey.issuer.tokenConfig.certFile",
+                                    PemFile::Key => "apikey.issuer.tokenConfig.keyFile",
+                                }
+                                .into(),
+                                error,
+                            })?
+                    }
+                };
                 &loaded
             }
         };

@@ -37,7 +37,10 @@ const OID_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.
 const OID_ENCRYPTED_DATA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.6");
 const OID_FRIENDLY_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.20");
 const OID_LOCAL_KEY_ID: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.9.21");
-const OID_RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+pub const OID_RSA_ENCRYPTION: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey (RFC 5480): an EC key; its parameters name the curve.
+pub const OID_EC_PUBLIC_KEY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.10045.2.1");
 const OID_PBES2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.13");
 const OID_PBKDF2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.5.12");
 const OID_AES128_CBC: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101.3.4.1.2");
@@ -175,9 +178,26 @@ impl fmt::Display for KeystoreError {
                 algorithm_oid,
             } => write!(
                 f,
-                "keystore {path}: entry {alias:?} is not an RSA key (key algorithm OID {algorithm_oid}; expected {OID_RSA_ENCRYPTION})"
+                "keystore {path}: entry {alias:?} is {}, not an RSA key; the issuer signs RS256, \
+                 which needs one",
+                algorithm_name(algorithm_oid)
             ),
         }
+    }
+}
+
+/// A key algorithm in words, for messages; the OID only when it is not one of these.
+fn algorithm_name(oid: &str) -> String {
+    match oid {
+        "1.2.840.10045.2.1" => "an EC (ECDSA) key".into(),
+        "1.3.101.112" => "an Ed25519 key".into(),
+        "1.3.101.113" => "an Ed448 key".into(),
+        "1.3.101.110" => "an X25519 key".into(),
+        "1.3.101.111" => "an X448 key".into(),
+        "1.2.840.113549.1.1.10" => "an RSA-PSS-only key".into(),
+        "1.2.840.10040.4.1" => "a DSA key".into(),
+        "1.2.840.10046.2.1" => "a Diffie-Hellman key".into(),
+        other => format!("a key of an unknown algorithm (OID {other})"),
     }
 }
 
@@ -326,6 +346,26 @@ impl Keystore {
     /// Same on bytes (for tests and fuzzing). `source` names the origin in messages.
     pub fn parse(bytes: &[u8], password: &str, source: &str) -> Result<Keystore, KeystoreError> {
         Parser::new(source, password).parse(bytes)
+    }
+
+    /// A keystore of one entry, read from elsewhere (PEM files); `source` names the key's origin
+    /// in messages.
+    pub fn single(
+        alias: &str,
+        key_pkcs8_der: Zeroizing<Vec<u8>>,
+        cert_chain_der: Vec<Vec<u8>>,
+        source: String,
+    ) -> Keystore {
+        Keystore {
+            entries: vec![KeyEntry {
+                alias: alias.to_string(),
+                key_pkcs8_der,
+                cert_chain_der,
+                source: source.clone(),
+            }],
+            had_no_mac: false,
+            source,
+        }
     }
 
     /// Aliases (friendlyNames) of the key entries, in file order.
@@ -1221,8 +1261,11 @@ mod tests {
         assert!(matches!(err, KeystoreError::NotRsa { .. }), "{err}");
         assert_message(&err, source, "changeit");
         let msg = err.to_string();
+        // The algorithm in words, not as an OID.
         assert!(
-            msg.contains(OID_EC_PUBLIC_KEY) && msg.contains("ballerina"),
+            msg.contains("is an EC (ECDSA) key, not an RSA key")
+                && !msg.contains(OID_EC_PUBLIC_KEY)
+                && msg.contains("ballerina"),
             "{msg}"
         );
     }

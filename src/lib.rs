@@ -20,6 +20,7 @@ pub mod jwt;
 pub mod keystore;
 pub mod log;
 pub mod metrics;
+pub mod pem;
 pub mod plain_listener;
 pub mod revocation;
 pub mod secret;

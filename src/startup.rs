@@ -1,13 +1,14 @@
 //! Turns a `Config` into running state: keystores loaded, signer and TLS built, warnings said.
 
-use crate::config::Config;
-use crate::config::SignerKind;
+use crate::config::{Config, PemFiles, SignerKind};
 use crate::issuer::Issuer;
 use crate::jwks::KeySet;
 use crate::jwt::{JwtError, ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
+use crate::pem::{self, PemError, PemFile};
 use crate::plain_listener::PlainListener;
 use crate::revocation::{Revocation, RevocationStore};
+use crate::secret::Secret;
 use crate::server::State;
 use crate::service::Handler;
 use crate::throttle::Throttle;
@@ -15,11 +16,23 @@ use crate::validator::Validator;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 
 #[derive(Debug)]
 pub enum StartupError {
-    Keystore(KeystoreError),
+    /// A keystore, PEM file or entry that cannot be used, with the config key that names it
+    /// (`listenerConfig.keyStorePath`, `apikey.issuer.tokenConfig.keyFile`, ...).
+    Keystore {
+        source: String,
+        key: String,
+        error: Box<KeystoreError>,
+    },
+    Pem {
+        source: String,
+        key: String,
+        error: Box<PemError>,
+    },
     Tls {
         path: String,
         error: TlsKeyError,
@@ -35,7 +48,8 @@ pub enum StartupError {
 impl fmt::Display for StartupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartupError::Keystore(e) => e.fmt(f),
+            StartupError::Keystore { source, key, error } => write!(f, "{source}: {key}: {error}"),
+            StartupError::Pem { source, key, error } => write!(f, "{source}: {key}: {error}"),
             StartupError::Tls { path, error } => {
                 write!(f, "{path}: cannot serve TLS with this key: {error}")
             }
@@ -55,6 +69,8 @@ pub enum TlsKeyError {
     /// The provider does not support the key (its message).
     Unsupported(rustls::Error),
     NoPublicKey,
+    /// The key is not the certificate's.
+    Key(KeystoreError),
 }
 
 impl fmt::Display for TlsKeyError {
@@ -64,13 +80,76 @@ impl fmt::Display for TlsKeyError {
             TlsKeyError::NoPublicKey => {
                 f.write_str("cannot derive the public key to check the certificate")
             }
+            TlsKeyError::Key(e) => e.fmt(f),
         }
     }
 }
 
-impl From<KeystoreError> for StartupError {
-    fn from(e: KeystoreError) -> Self {
-        StartupError::Keystore(e)
+/// The config section a key comes from, to name the config key at fault in errors.
+struct KeySection<'a> {
+    source: &'a str,
+    /// `listenerConfig` or `apikey.issuer.tokenConfig`.
+    prefix: &'static str,
+    pem: Option<&'a PemFiles>,
+}
+
+impl KeySection<'_> {
+    /// The config key of the keystore, or of the key file.
+    fn store_key(&self) -> String {
+        let key = if self.pem.is_some() {
+            "keyFile"
+        } else {
+            "keyStorePath"
+        };
+        format!("{}.{key}", self.prefix)
+    }
+
+    /// An error of the keystore (or PEM key) itself.
+    fn store_error(&self, error: KeystoreError) -> StartupError {
+        StartupError::Keystore {
+            source: self.source.to_string(),
+            key: self.store_key(),
+            error: Box::new(error),
+        }
+    }
+
+    /// An error finding the entry `certificateAlias` names.
+    fn alias_error(&self, error: KeystoreError) -> StartupError {
+        self.keyed("certificateAlias", error)
+    }
+
+    fn keyed(&self, key: &str, error: KeystoreError) -> StartupError {
+        StartupError::Keystore {
+            source: self.source.to_string(),
+            key: format!("{}.{key}", self.prefix),
+            error: Box::new(error),
+        }
+    }
+
+    /// The keystore, or the PEM files read as a keystore of the one entry `alias`.
+    fn load(&self, path: &Path, password: &Secret, alias: &str) -> Result<Keystore, StartupError> {
+        match self.pem {
+            None => Keystore::load(path, password.expose()).map_err(|e| self.store_error(e)),
+            Some(files) => pem::load(&files.cert_file, &files.key_file, alias).map_err(|error| {
+                let key = match error.file() {
+                    PemFile::Cert => "certFile",
+                    PemFile::Key => "keyFile",
+                };
+                StartupError::Pem {
+                    source: self.source.to_string(),
+                    key: format!("{}.{key}", self.prefix),
+                    error: Box::new(error),
+                }
+            }),
+        }
+    }
+
+    /// What messages call the key's origin: the keystore or the key file.
+    fn shown(&self, path: &Path) -> String {
+        match self.pem {
+            Some(files) => files.key_file.display().to_string(),
+            None => path.display().to_string(),
+        }
     }
 }
 
@@ -99,16 +178,27 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
     let throttle = Arc::clone(&kept.throttle);
     let mut warnings = config.warnings.clone();
     let issuer = &config.issuer;
-    let issuer_ks = Keystore::load(&issuer.key_store_path, issuer.key_store_password.expose())?;
-    let entry = issuer_ks.entry(&issuer.certificate_alias)?;
+    let is = KeySection {
+        source: &config.source,
+        prefix: "apikey.issuer.tokenConfig",
+        pem: issuer.pem.as_ref(),
+    };
+    let issuer_ks = is.load(
+        &issuer.key_store_path,
+        &issuer.key_store_password,
+        &issuer.certificate_alias,
+    )?;
+    let entry = issuer_ks
+        .entry(&issuer.certificate_alias)
+        .map_err(|e| is.alias_error(e))?;
     // rsa_private_key() also checks the key is RSA and matches its certificate.
-    let rsa_key = entry.rsa_private_key()?;
+    let rsa_key = entry.rsa_private_key().map_err(|e| is.store_error(e))?;
     let signer: Box<dyn Signer> = match issuer.signer {
         SignerKind::Rsa => Box::new(RsaSigner::new(rsa_key)),
         SignerKind::Provider => {
             Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|error| {
                 StartupError::Signer {
-                    path: issuer.key_store_path.display().to_string(),
+                    path: is.shown(&issuer.key_store_path),
                     error,
                 }
             })?)
@@ -118,29 +208,56 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         &mut warnings,
         &issuer_ks,
         entry,
-        &issuer.key_store_path.display().to_string(),
+        &is.shown(&issuer.key_store_path),
         issuer.key_store_password.expose(),
     );
 
     let l = &config.listener;
-    let same_store = l.key_store_path == issuer.key_store_path
-        && l.key_store_password == issuer.key_store_password;
+    let ls = KeySection {
+        source: &config.source,
+        prefix: "listenerConfig",
+        pem: l.pem.as_ref(),
+    };
+    let same_store = l.pem == issuer.pem
+        && l.key_store_path == issuer.key_store_path
+        && l.key_store_password == issuer.key_store_password
+        && (l.pem.is_none() || l.certificate_alias == issuer.certificate_alias);
     let listener_ks;
     let ks = if same_store {
         &issuer_ks
     } else {
-        listener_ks = Keystore::load(&l.key_store_path, l.key_store_password.expose())?;
+        listener_ks = ls.load(
+            &l.key_store_path,
+            &l.key_store_password,
+            &l.certificate_alias,
+        )?;
         warn_weak(
             &mut warnings,
             &listener_ks,
-            listener_ks.entry(&l.certificate_alias)?,
-            &l.key_store_path.display().to_string(),
+            listener_ks
+                .entry(&l.certificate_alias)
+                .map_err(|e| ls.alias_error(e))?,
+            &ls.shown(&l.key_store_path),
             l.key_store_password.expose(),
         );
         &listener_ks
     };
-    let tls_entry = ks.entry(&l.certificate_alias)?;
-    let tls = tls_config(tls_entry, &l.key_store_path.display().to_string())?;
+    let tls_entry = ks
+        .entry(&l.certificate_alias)
+        .map_err(|e| ls.alias_error(e))?;
+    let tls = tls_config(tls_entry, &ls.shown(&l.key_store_path)).map_err(|e| match e {
+        // A key that is not the certificate's is the key file's (or keystore's) fault.
+        StartupError::Tls {
+            error: TlsKeyError::Key(k),
+            ..
+        } => ls.store_error(k),
+        // A key TLS cannot use: named by its config key too.
+        StartupError::Tls { path, error } => StartupError::Tls {
+            path: format!("{}: {}: {path}", ls.source, ls.store_key()),
+            error,
+        },
+        other => other,
+    })?;
 
     let keys = verification_keys(config, &issuer_ks, &mut warnings)?;
     let service = Issuer::new(
@@ -301,7 +418,9 @@ pub fn tls_config(entry: &KeyEntry, path: &str) -> Result<ServerConfig, StartupE
     let spki = signing_key
         .public_key()
         .ok_or_else(|| tls_err(TlsKeyError::NoPublicKey))?;
-    entry.check_public_key(spki.as_ref())?;
+    entry
+        .check_public_key(spki.as_ref())
+        .map_err(|e| tls_err(TlsKeyError::Key(e)))?;
     let certified = rustls::sign::CertifiedKey::new(chain, signing_key);
     let mut cfg = ServerConfig::builder()
         .with_no_client_auth()

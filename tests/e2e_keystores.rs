@@ -337,6 +337,12 @@ fn run_to_exit(config_text: &str) -> (Option<i32>, String) {
 /// `bad.path`, without `bad.password` anywhere in the log (after removing `allowed`, text
 /// the message legitimately contains, e.g. an alias list). Returns the message after "ERROR ".
 fn fails(listener: Store, issuer: Store, bad: Store, allowed: &str) -> String {
+    fails_keyed(listener, issuer, bad, allowed).1
+}
+
+/// As `fails`, with the config key the message names (`listenerConfig.keyStorePath`, ...)
+/// apart: the message is `CONFIG: KEY: REST`, and REST is returned with KEY.
+fn fails_keyed(listener: Store, issuer: Store, bad: Store, allowed: &str) -> (String, String) {
     let (code, log) = run_to_exit(&config(listener, issuer));
     assert!(
         matches!(code, Some(c) if c != 0),
@@ -351,7 +357,9 @@ fn fails(listener: Store, issuer: Store, bad: Store, allowed: &str) -> String {
         assert!(!scrubbed.contains(bad.password), "password in log:\n{log}");
     }
     eprintln!("{msg}");
-    msg
+    let (_config, rest) = msg.split_once(": ").expect("CONFIG: KEY: message");
+    let (key, rest) = rest.split_once(": ").expect("KEY: message");
+    (key.to_string(), rest.to_string())
 }
 
 fn good_path() -> String {
@@ -363,9 +371,18 @@ fn good_path() -> String {
 fn fails_both_ways(bad: Store, allowed: &str) -> String {
     let good = good_path();
     let good = store(&good, PW, "ballerina");
-    let as_issuer = fails(good, bad, bad, allowed);
-    let as_listener = fails(bad, good, bad, allowed);
+    let (issuer_key, as_issuer) = fails_keyed(good, bad, bad, allowed);
+    let (listener_key, as_listener) = fails_keyed(bad, good, bad, allowed);
     assert_eq!(as_issuer, as_listener);
+    // The same fault, blamed on the key that pointed there.
+    let field = issuer_key
+        .strip_prefix("apikey.issuer.tokenConfig.")
+        .unwrap_or_else(|| panic!("{issuer_key}"));
+    assert!(
+        ["keyStorePath", "certificateAlias"].contains(&field),
+        "{field}"
+    );
+    assert_eq!(listener_key, format!("listenerConfig.{field}"));
     as_issuer
 }
 
@@ -550,12 +567,13 @@ fn ec_key_cannot_sign() {
     let path = fixture("ec-p256.p12");
     let ec = store(&path, Q, "ballerina");
     let good = good_path();
-    let msg = fails(store(&good, PW, "ballerina"), ec, ec, "");
+    let (key, msg) = fails_keyed(store(&good, PW, "ballerina"), ec, ec, "");
+    assert_eq!(key, "apikey.issuer.tokenConfig.keyStorePath");
     assert_eq!(
         msg,
         format!(
-            "keystore {path}: entry \"ballerina\" is not an RSA key (key algorithm OID \
-             1.2.840.10045.2.1; expected 1.2.840.113549.1.1.1)"
+            "keystore {path}: entry \"ballerina\" is an EC (ECDSA) key, not an RSA key; the \
+             issuer signs RS256, which needs one"
         )
     );
     // Also when it is the only keystore (listener too).

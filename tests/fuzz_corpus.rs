@@ -77,6 +77,7 @@ replay_tests!(
     fuzz_jwt_roundtrip,
     fuzz_validity_body,
     fuzz_keystore,
+    fuzz_pem,
     fuzz_revocation_log,
     fuzz_revoke_body,
     fuzz_validator_request,
@@ -221,5 +222,29 @@ fn write_jwt_seeds() {
     ];
     for (name, token) in seeds {
         std::fs::write(dir.join(name), token).unwrap();
+    }
+}
+
+/// The PEM seeds that are meant to load do, in each key format, so the fuzzer starts deep.
+#[test]
+fn pem_seeds_load_where_meant_to() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus_seed/fuzz_pem");
+    for (name, loads, rsa) in [
+        ("ec-sec1", true, false),
+        ("ec-pkcs8-chain", true, false),
+        ("rsa-pkcs1", true, true),
+        ("rsa-pkcs8", true, true),
+        ("rsa-one-file", true, true),
+        ("rsa-encrypted", false, false),
+        ("mismatch", true, false),
+    ] {
+        let data = std::fs::read(root.join(name)).unwrap();
+        let (certs, key) = checks::pem_input(&data);
+        let r = apikey_sts::pem::parse(certs, key, "a", "c", "k");
+        assert_eq!(r.is_ok(), loads, "{name}");
+        if let Ok(ks) = r {
+            let signs = ks.entry("a").unwrap().rsa_private_key().is_ok();
+            assert_eq!(signs, rsa, "{name}");
+        }
     }
 }

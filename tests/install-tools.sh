@@ -12,6 +12,8 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 command -v python3 >/dev/null || apt_pkgs+=(python3)
 # Debian splits `python3 -m venv` (ensurepip) into its own package.
 python3 -c 'import ensurepip' 2>/dev/null || apt_pkgs+=(python3-venv)
+# systemd-analyze verifies the unit file in dist/systemd.
+command -v systemd-analyze >/dev/null || apt_pkgs+=(systemd)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq

@@ -47,4 +47,4 @@ if [ "${SCOPE:-all}" = lib ]; then
 fi
 
 # One build at a time (2 cores); a generous timeout, since the e2e tests start real processes.
-exec cargo mutants --no-shuffle -j 1 --timeout-multiplier 3 "${args[@]}" "${test_args[@]}"
+exec cargo mutants --no-shuffle --timeout-multiplier 3 "${args[@]}" "${test_args[@]}"

@@ -1,14 +1,13 @@
 //! `apikey-sts check-config`: loads the config, builds everything the server would (keystores,
 //! signer, TLS), reads the revocation log without changing it, and prints the warnings.
 
-use super::{unix_now, Error, MAX_CLOCK_SKEW_SECONDS};
-use apikey_sts::config::Config;
+use super::{load_config, unix_now, Error, MAX_CLOCK_SKEW_SECONDS};
 use apikey_sts::revocation::Snapshot;
 use apikey_sts::startup;
 use std::path::Path;
 
-pub fn main(path: &Path) -> Result<(), Error> {
-    let config = Config::load(path)?;
+pub fn main(path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
+    let config = load_config(path, state_dir)?;
     let built = startup::build(&config)?;
     if let Some(p) = &config.revocation_file {
         let snap = Snapshot::read(p, unix_now(), MAX_CLOCK_SKEW_SECONDS).map_err(|error| {

@@ -1,15 +1,21 @@
 //! SIGHUP: rebuild everything from the config file and swap it in; on any error keep the
 //! running state. Listener addresses, limits and the revocation file need a restart.
 
-use super::Error;
+use super::{load_config, Error};
 use apikey_sts::config::Config;
 use apikey_sts::log;
 use apikey_sts::server::Shared;
 use apikey_sts::startup::{self, Built, KeptAcrossReloads};
 use std::path::Path;
 
-pub fn reload(path: &Path, running: &Config, shared: &Shared, kept: &KeptAcrossReloads) {
-    match rebuild(path, running, kept) {
+pub fn reload(
+    path: &Path,
+    state_dir: Option<&Path>,
+    running: &Config,
+    shared: &Shared,
+    kept: &KeptAcrossReloads,
+) {
+    match rebuild(path, state_dir, running, kept) {
         Ok(b) => {
             for w in &b.warnings {
                 log::warn(w);
@@ -23,8 +29,13 @@ pub fn reload(path: &Path, running: &Config, shared: &Shared, kept: &KeptAcrossR
     }
 }
 
-fn rebuild(path: &Path, running: &Config, kept: &KeptAcrossReloads) -> Result<Built, Error> {
-    let c = Config::load(path)?;
+fn rebuild(
+    path: &Path,
+    state_dir: Option<&Path>,
+    running: &Config,
+    kept: &KeptAcrossReloads,
+) -> Result<Built, Error> {
+    let c = load_config(path, state_dir)?;
     if c.listener.host != running.listener.host
         || c.listener.https_port != running.listener.https_port
         || c.limits != running.limits

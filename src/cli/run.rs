@@ -1,7 +1,8 @@
 //! `apikey-sts [--config PATH]`: opens the revocation log, builds the state, binds the
 //! listeners, starts the server and waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads).
 
-use super::{reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS};
+use super::notify::Notifier;
+use super::{load_config, reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS, VERSION};
 use apikey_sts::config::Config;
 use apikey_sts::log;
 use apikey_sts::revocation::RevocationStore;
@@ -15,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub fn main(config_path: &Path) -> Result<(), Error> {
-    let mut config = Config::load(config_path)?;
+pub fn main(config_path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
+    let mut config = load_config(config_path, state_dir)?;
     let kept = KeptAcrossReloads {
         throttle: Arc::new(Throttle::default()),
         revocations: open_revocations(&config)?,
@@ -44,16 +45,23 @@ pub fn main(config_path: &Path) -> Result<(), Error> {
         .name("server".into())
         .spawn(move || server::run(listeners, server_shared, limits))
         .map_err(Error::ServerThread)?;
+    // Every listener is bound: connections queue in the kernel until the server accepts them.
+    let notifier = Notifier::from_env();
+    notifier.ready();
 
     while !server.is_finished() {
         std::thread::sleep(Duration::from_millis(50));
         if stop.load(Ordering::Relaxed) {
+            notifier.stopping();
             log::info("stopping: no new connections; finishing requests in flight");
             shared.shutdown.store(true, Ordering::Relaxed);
             break;
         }
         if reload.swap(false, Ordering::Relaxed) {
-            reload::reload(config_path, &config, &shared, &kept);
+            notifier.reloading();
+            reload::reload(config_path, state_dir, &config, &shared, &kept);
+            // Whether the new config was taken or the old one kept, the service is serving.
+            notifier.ready();
         }
     }
     match server.join() {
@@ -81,8 +89,9 @@ fn bind_listeners(config: &Config) -> Result<Vec<(TcpListener, ListenerKind)>, E
         format!("{}:{}", config.listener.host, config.listener.https_port),
     )?;
     let local = https.local_addr().map_err(Error::LocalAddr)?;
+    // The startup line names the version; a failed start stays one line on stderr.
     log::info(&format!(
-        "listening on https://{local} (workers={}, maxConnections={})",
+        "listening on https://{local} (apikey-sts {VERSION}, workers={}, maxConnections={})",
         config.limits.workers, config.limits.max_connections
     ));
     let mut listeners = vec![(https, ListenerKind::Https)];

@@ -1,6 +1,9 @@
 //! `apikey-sts verify`: a key's header and claims, and whether this configuration accepts it.
 
-use super::{unix_now, usage_error, Error, UsageError, VerifyArgs, MAX_CLOCK_SKEW_SECONDS};
+use super::{
+    load_config, unix_now, usage_error, Error, Topic, UsageError, VerifyArgs, EXIT_FAILURE,
+    EXIT_OK, EXIT_USAGE, MAX_CLOCK_SKEW_SECONDS,
+};
 use apikey_sts::config::Config;
 use apikey_sts::jwks::{JwksError, KeySet};
 use apikey_sts::log;
@@ -12,15 +15,15 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-/// Exit 0 valid, 1 invalid, 2 usage or config error.
-pub(super) fn main(config_path: &Path, args: VerifyArgs) -> ExitCode {
+/// Exit `EXIT_OK` valid, `EXIT_FAILURE` invalid, `EXIT_USAGE` usage or config error.
+pub(super) fn main(config_path: &Path, state_dir: Option<&Path>, args: VerifyArgs) -> ExitCode {
     let token = match args.token.as_deref() {
-        None => return usage_error(&UsageError::NoToken),
+        None => return usage_error(Topic::Verify, &UsageError::NoToken),
         Some("-") => {
             let mut s = String::new();
             let limit = apikey_sts::jwt::MAX_TOKEN_BYTES as u64 + 2;
             if let Err(e) = std::io::stdin().take(limit).read_to_string(&mut s) {
-                return usage_error(&UsageError::TokenStdin(e));
+                return usage_error(Topic::Verify, &UsageError::TokenStdin(e));
             }
             s
         }
@@ -30,25 +33,26 @@ pub(super) fn main(config_path: &Path, args: VerifyArgs) -> ExitCode {
         name: Some(name),
         version: args.version.as_deref(),
     });
-    match report_for(config_path, &token, api) {
+    match report_for(config_path, state_dir, &token, api) {
         Ok((text, valid)) => {
             print!("{text}");
-            ExitCode::from(if valid { 0 } else { 1 })
+            ExitCode::from(if valid { EXIT_OK } else { EXIT_FAILURE })
         }
         Err(e) => {
             log::error(&e.to_string());
-            ExitCode::from(2)
+            ExitCode::from(EXIT_USAGE)
         }
     }
 }
 
 fn report_for(
     config_path: &Path,
+    state_dir: Option<&Path>,
     token: &str,
     api: Option<ApiRef<'_>>,
 ) -> Result<(String, bool), Error> {
     let now = unix_now();
-    let c = Config::load(config_path)?;
+    let c = load_config(config_path, state_dir)?;
     // Read-only: the running server may be appending to the same log.
     let revoked = match &c.revocation_file {
         Some(p) => Some(
