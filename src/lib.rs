@@ -21,6 +21,7 @@ pub mod keystore;
 pub mod log;
 pub mod metrics;
 pub mod plain_listener;
+pub mod proxy_protocol;
 pub mod revocation;
 pub mod secret;
 pub mod server;
