@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod fault;
 pub mod form;
