@@ -39,10 +39,11 @@ pub fn main(config_path: &Path) -> Result<(), Error> {
     let listeners = bind_listeners(&config)?;
     let shared = Arc::new(Shared::new(built.state));
     let limits = config.limits.clone();
+    let load_balancer = config.load_balancer.clone();
     let server_shared = Arc::clone(&shared);
     let server = std::thread::Builder::new()
         .name("server".into())
-        .spawn(move || server::run(listeners, server_shared, limits))
+        .spawn(move || server::run(listeners, server_shared, limits, load_balancer))
         .map_err(Error::ServerThread)?;
 
     while !server.is_finished() {

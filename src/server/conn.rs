@@ -7,6 +7,7 @@ use super::{log_request, unix_now, Context, ListenerKind};
 use crate::config::Limits;
 use crate::fault;
 use crate::http::{self, Polled, Response};
+use crate::proxy_protocol::{self, Parsed, MAX_HEADER_BYTES};
 use mio::Interest;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -44,7 +45,13 @@ pub(super) enum Next {
 pub(super) struct Conn {
     pub transport: Transport,
     pub kind: ListenerKind,
+    /// The TCP peer.
     pub peer: SocketAddr,
+    /// The client as the PROXY header gave it, else `peer`. Forwarding headers are believed
+    /// only when this address is a trusted proxy.
+    pub client: SocketAddr,
+    /// Some (the bytes so far) until the PROXY header a listener expects has been read.
+    pub proxy_header: Option<Vec<u8>>,
     pub http: http::Connection,
     pub phase: Phase,
     pub deadline: Instant,
@@ -58,6 +65,11 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
     let limits = &pool.limits;
     if c.phase == Phase::Lingering {
         return c.linger();
+    }
+    if c.proxy_header.is_some() {
+        if let Some(next) = c.read_proxy_header() {
+            return next;
+        }
     }
     let mut answered = 0;
     loop {
@@ -132,7 +144,8 @@ fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Ne
                     http::reason(status),
                     &e.to_string(),
                 );
-                log_request(c.peer, "-", "-", status, Duration::ZERO, None, None);
+                let client = c.client.ip();
+                log_request(client, c.peer, "-", "-", status, Duration::ZERO, None, None);
                 c.send(&resp);
             }
         }
@@ -141,6 +154,43 @@ fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Ne
 }
 
 impl Conn {
+    /// Reads the PROXY header. None once it is read (`client` is set, and what followed it is
+    /// handed to the session); Some(next) while it is incomplete, or to close the connection
+    /// for a malformed header or none at all: such a connection is never served as if it came
+    /// from the proxy itself.
+    fn read_proxy_header(&mut self) -> Option<Next> {
+        let buf = self.proxy_header.as_mut()?;
+        loop {
+            match proxy_protocol::parse(buf) {
+                Ok(Parsed::NeedMore) => {}
+                Ok(Parsed::Header(h)) => {
+                    if let Some(source) = h.source {
+                        self.client = source;
+                    }
+                    let rest = buf.split_off(h.len);
+                    self.transport.unread(&rest);
+                    self.proxy_header = None;
+                    return None;
+                }
+                Err(e) => {
+                    crate::log::info(&format!("{}: {e}; closed", self.peer));
+                    return Some(Next::Close);
+                }
+            }
+            // NeedMore: the header is shorter than MAX_HEADER_BYTES, so there is room.
+            let room = MAX_HEADER_BYTES.saturating_sub(buf.len()).max(1);
+            match self.transport.read_raw(buf, room) {
+                Ok(0) => return Some(Next::Close),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Some(Next::Park(Interest::READABLE))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Some(Next::Close),
+            }
+        }
+    }
+
     /// Ends the connection once the last answer is out: close_notify, then half-close and
     /// linger, so that unread input does not make the kernel reset the connection and destroy
     /// the answer before the client reads it.
@@ -203,8 +253,39 @@ impl Conn {
 fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
     let started = Instant::now();
     let state = pool.shared.state();
+    let client = match pool
+        .load_balancer
+        .trusted_proxies
+        .client(c.client.ip(), req)
+    {
+        Ok(ip) => ip,
+        Err(e) => {
+            // Falling back to the proxy's address would charge this client's failures to
+            // everyone behind the proxy; guessing would let the client pick its address.
+            let resp = fault::fault(
+                400,
+                fault::FAULT_UNCLASSIFIED,
+                "Bad Request",
+                &e.to_string(),
+            );
+            c.send(&resp);
+            let ip = c.client.ip();
+            log_request(
+                ip,
+                c.peer,
+                &req.method,
+                req.path(),
+                400,
+                started.elapsed(),
+                None,
+                None,
+            );
+            return;
+        }
+    };
     let ctx = Context {
         peer: c.peer,
+        client,
         now: unix_now(),
     };
     let handler = match c.kind {
@@ -225,6 +306,7 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
     c.send(&outcome.response);
     crate::metrics::request_served(c.kind, started.elapsed());
     log_request(
+        client,
         c.peer,
         &req.method,
         req.path(),

@@ -12,7 +12,7 @@
 use super::conn::{drive, Conn, Next};
 use super::poller::Poller;
 use super::{lock, ListenerKind, Shared, TICK};
-use crate::config::Limits;
+use crate::config::{Limits, LoadBalancerConfig};
 use crate::http::ParseLimits;
 use mio::{Registry, Token};
 use std::collections::VecDeque;
@@ -92,6 +92,8 @@ pub(super) struct Pool {
     pub registry: Registry,
     pub limits: Limits,
     pub parse_limits: ParseLimits,
+    /// Trusted proxies and which listeners expect a PROXY header; fixed until a restart.
+    pub load_balancer: LoadBalancerConfig,
     pub shared: Arc<Shared>,
     /// Workers exit when set.
     stop: AtomicBool,
@@ -103,6 +105,7 @@ pub fn run(
     listeners: Vec<(std::net::TcpListener, ListenerKind)>,
     shared: Arc<Shared>,
     limits: Limits,
+    load_balancer: LoadBalancerConfig,
 ) -> io::Result<()> {
     let poller = Poller::new(listeners)?;
     let registry = poller.registry()?;
@@ -124,6 +127,7 @@ pub fn run(
             max_body_bytes: limits.max_body_bytes,
         },
         limits,
+        load_balancer,
         shared,
         stop: AtomicBool::new(false),
     });
