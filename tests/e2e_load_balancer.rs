@@ -291,6 +291,12 @@ fn nginx_x_forwarded_for_names_the_client_on_the_validator_listener() {
     );
     assert!(srv.log_text().contains(&format!("via {PROXY_SOURCE}:")));
     assert!(!srv.log_text().contains("203.0.113.66"));
+    // nginx sets X-Forwarded-For and passes a client's `Forwarded` on: which one nginx wrote
+    // cannot be told, so the request is refused rather than served under either address.
+    let status = curl("127.0.0.2", &url, RIGHT, &["Forwarded: for=203.0.113.88"]);
+    assert_eq!(status, Some(400));
+    assert!(srv.wait_log("\"GET /health\" 400", Duration::from_secs(5)));
+    assert!(!srv.log_text().contains("203.0.113.88"));
     // The same header straight from an untrusted peer is ignored.
     let direct = srv.plain_addr.unwrap();
     let r = plain_get(direct, "/health", "X-Forwarded-For: 203.0.113.77\r\n");

@@ -9,6 +9,7 @@ apt_pkgs=()
 command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v curl >/dev/null || apt_pkgs+=(curl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_pkgs+=(haproxy)
 command -v python3 >/dev/null || apt_pkgs+=(python3 python3-pip)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${apt_pkgs[*]}"
