@@ -316,3 +316,31 @@ fn x_forwarded_for_through_nginx_throttles_the_client() {
     assert_eq!(curl("127.0.0.2", &url, RIGHT, &[]), Some(429));
     assert_eq!(curl("127.0.0.3", &url, RIGHT, &[]), Some(200));
 }
+
+#[test]
+fn trusted_proxies_change_only_at_a_restart() {
+    let srv = Server::start(&https_config(false));
+    let conf = std::fs::read_to_string(&srv.config).unwrap();
+    std::fs::write(&srv.config, conf.replace(PROXY_SOURCE, "127.0.0.0/8")).unwrap();
+    let hup = Command::new("kill")
+        .args(["-HUP", &srv.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    assert!(
+        srv.wait_log(
+            "reload: trustedProxies and proxyProtocol apply only after a restart",
+            Duration::from_secs(5)
+        ),
+        "{}",
+        srv.log_text()
+    );
+    // The running list still stands: an X-Forwarded-For from 127.0.0.2 is not believed.
+    let url = format!("https://{}/health", srv.addr);
+    assert_eq!(
+        curl("127.0.0.2", &url, RIGHT, &["X-Forwarded-For: 198.51.100.7"]),
+        Some(200)
+    );
+    assert!(srv.wait_log("127.0.0.2:", Duration::from_secs(5)));
+    assert!(!srv.log_text().contains("198.51.100.7"));
+}

@@ -1,5 +1,6 @@
 //! SIGHUP: rebuild everything from the config file and swap it in; on any error keep the
-//! running state. Listener addresses, limits and the revocation file need a restart.
+//! running state. Listener addresses, limits, the load-balancer settings and the revocation file
+//! need a restart.
 
 use super::Error;
 use apikey_sts::config::Config;
@@ -32,6 +33,9 @@ fn rebuild(path: &Path, running: &Config, kept: &KeptAcrossReloads) -> Result<Bu
             != running.validator.as_ref().map(|v| (&v.host, v.port))
     {
         log::warn("reload: listener address and [server] limits apply only after a restart");
+    }
+    if c.load_balancer != running.load_balancer {
+        log::warn("reload: trustedProxies and proxyProtocol apply only after a restart");
     }
     if c.revocation_file != running.revocation_file {
         log::warn("reload: [apikey.revocation] file applies only after a restart");
