@@ -269,6 +269,7 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
                 &e.to_string(),
             );
             c.send(&resp);
+            crate::metrics::request_served(c.kind, started.elapsed());
             let ip = c.client.ip();
             log_request(
                 ip,
