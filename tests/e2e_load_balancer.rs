@@ -119,6 +119,18 @@ fn haproxy(server: SocketAddr) -> Proxy {
     )
 }
 
+/// HAProxy in TCP mode sending a PROXY v1 (text) header to `server`.
+fn haproxy_v1(server: SocketAddr) -> Proxy {
+    let port = free_port();
+    let conf = format!(
+        "global\n  maxconn 64\n\
+         defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n\
+         listen v1\n  bind 127.0.0.1:{port}\n  \
+           server s {server} source {PROXY_SOURCE} send-proxy\n"
+    );
+    Proxy::start("haproxy", &conf, &["-db", "-f", "@CONF@"], vec![port])
+}
+
 /// nginx forwarding everything to `upstream` (a URL), appending the client to
 /// `X-Forwarded-For`.
 fn nginx(upstream: &str) -> Proxy {
@@ -343,4 +355,33 @@ fn trusted_proxies_change_only_at_a_restart() {
     );
     assert!(srv.wait_log("127.0.0.2:", Duration::from_secs(5)));
     assert!(!srv.log_text().contains("198.51.100.7"));
+}
+
+#[test]
+fn haproxy_proxy_v1_names_the_client_on_the_plain_listener() {
+    let srv = Server::start(&https_config(false).replace(
+        "[server]",
+        "[validator]\nport = 0\nproxyProtocol = true\n\n[server]",
+    ));
+    let plain = srv.plain_addr.expect("validator listener");
+    let ha = haproxy_v1(plain);
+    let url = format!("http://{}/health", ha.addr(0));
+    assert_eq!(
+        curl("127.0.0.2", &url, RIGHT, &[]),
+        Some(200),
+        "{}",
+        ha.logs()
+    );
+    assert!(
+        srv.wait_log("127.0.0.2 \"GET /health\" 200", Duration::from_secs(5)),
+        "{}",
+        srv.log_text()
+    );
+    assert!(srv.log_text().contains(&format!("via {PROXY_SOURCE}:")));
+    // Straight to the listener, without a header, from an untrusted peer: closed unanswered.
+    let mut s = TcpStream::connect(plain).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut buf = [0u8; 64];
+    assert!(matches!(s.read(&mut buf), Ok(0) | Err(_)));
 }
