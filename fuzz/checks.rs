@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_revocation_log", revocation_log),
     ("fuzz_revoke_body", revoke_body),
     ("fuzz_validator_request", validator_request),
+    ("fuzz_proxy_protocol", proxy_protocol),
 ];
 
 /// Largest keystore input the keystore target looks at (`-max_len` in run.sh matches).
@@ -1451,4 +1452,98 @@ pub fn validator_request(data: &[u8]) {
     if resp.status == 200 {
         assert!(accepted.is_some());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PROXY protocol
+
+/// `apikey_sts::proxy_protocol::parse`, on raw bytes and on headers built from the input:
+/// - it never panics, and looks at no more than `MAX_HEADER_BYTES`;
+/// - a header is at most `MAX_HEADER_BYTES` long and no longer than the input, the same header
+///   is found in its own bytes, and every shorter prefix of it needs more;
+/// - an error is final: more bytes never turn it into a header, and needing more is stable
+///   under truncation;
+/// - a v1 or v2 header built from an address (input byte 0 odd) gives back that address and its
+///   own length, whatever follows it.
+pub fn proxy_protocol(data: &[u8]) {
+    use apikey_sts::proxy_protocol::{parse, Parsed, MAX_HEADER_BYTES, V2_SIGNATURE};
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    let check = |buf: &[u8]| {
+        match parse(buf) {
+            Ok(Parsed::Header(h)) => {
+                assert!(h.len <= buf.len() && h.len <= MAX_HEADER_BYTES, "{h:?}");
+                assert_eq!(parse(&buf[..h.len]), Ok(Parsed::Header(h)));
+                let step = (h.len / 64).max(1);
+                for n in (0..h.len).step_by(step) {
+                    assert_eq!(parse(&buf[..n]), Ok(Parsed::NeedMore), "prefix {n} of {h:?}");
+                }
+            }
+            Ok(Parsed::NeedMore) => {
+                assert!(buf.len() < MAX_HEADER_BYTES, "needs more past the limit");
+                let cut = buf.len() / 2;
+                assert_eq!(parse(&buf[..cut]), Ok(Parsed::NeedMore));
+            }
+            Err(e) => {
+                let mut more = buf.to_vec();
+                more.extend_from_slice(b"\r\n\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0");
+                assert!(parse(&more).is_err(), "{e} turned into a header");
+                assert!(!e.to_string().is_empty());
+            }
+        }
+    };
+    check(data);
+
+    let mut r = Reader::new(data);
+    if r.u8() & 1 == 0 {
+        return;
+    }
+    let v6 = r.bool();
+    let ip = if v6 {
+        let mut o = [0u8; 16];
+        o.copy_from_slice(&r.u64().to_be_bytes().repeat(2));
+        o[..8].copy_from_slice(&r.u64().to_be_bytes());
+        IpAddr::V6(Ipv6Addr::from(o))
+    } else {
+        IpAddr::V4(Ipv4Addr::from(r.u64() as u32))
+    };
+    let port = r.u16();
+    let addr = SocketAddr::new(ip, port);
+    let mut wire = Vec::new();
+    if r.bool() {
+        let proto = if v6 { "TCP6" } else { "TCP4" };
+        let dst = if v6 { "::1" } else { "127.0.0.1" };
+        wire.extend_from_slice(format!("PROXY {proto} {ip} {dst} {port} 443\r\n").as_bytes());
+    } else {
+        let tlvs = r.blob(64);
+        let mut payload = Vec::new();
+        match ip {
+            IpAddr::V4(a) => {
+                payload.extend_from_slice(&a.octets());
+                payload.extend_from_slice(&[127, 0, 0, 1]);
+            }
+            IpAddr::V6(a) => {
+                payload.extend_from_slice(&a.octets());
+                payload.extend_from_slice(&Ipv6Addr::LOCALHOST.octets());
+            }
+        }
+        payload.extend_from_slice(&port.to_be_bytes());
+        payload.extend_from_slice(&443u16.to_be_bytes());
+        payload.extend_from_slice(tlvs);
+        wire.extend_from_slice(&V2_SIGNATURE);
+        wire.push(0x21);
+        wire.push(if v6 { 0x21 } else { 0x11 });
+        wire.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+        wire.extend_from_slice(&payload);
+    }
+    let len = wire.len();
+    wire.extend_from_slice(r.rest());
+    match parse(&wire) {
+        Ok(Parsed::Header(h)) => {
+            assert_eq!(h.len, len);
+            assert_eq!(h.source, Some(addr));
+        }
+        other => panic!("built header for {addr} parsed as {other:?}"),
+    }
+    check(&wire);
 }

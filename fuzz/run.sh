@@ -35,6 +35,8 @@ case "$target" in
     fuzz_revocation_log) max_len=8192 ;;
     fuzz_revoke_body) dict=dict/json.dict; max_len=9000 ;;
     fuzz_validator_request) dict=dict/http.dict; max_len=9000 ;;
+    # The longest header is 2,064 bytes (proxy_protocol::MAX_HEADER_BYTES); room to go past it.
+    fuzz_proxy_protocol) max_len=4096 ;;
     *) echo "unknown target $target (see fuzz/Cargo.toml)" >&2; exit 2 ;;
 esac
 timeout=${FUZZ_TIMEOUT:-$timeout}

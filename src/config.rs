@@ -5,6 +5,7 @@
 //! section or key becomes a warning instead of a startup failure.
 
 use crate::auth::{PasswordHash, User};
+use crate::client_addr::{Cidr, TrustedProxies, MAX_TRUSTED_PROXIES};
 use crate::secret::Secret;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,8 @@ pub struct Config {
     pub revocation_compact_every: usize,
     /// `[apikey.revocation] maxPerUser` (see `MAX_PER_USER`).
     pub revocation_max_per_user: usize,
+    /// `[server] trustedProxies` and the listeners' `proxyProtocol`.
+    pub load_balancer: LoadBalancerConfig,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
 }
@@ -367,6 +370,7 @@ impl Config {
         let (revocation_file, revocation_compact_every, revocation_max_per_user) =
             r.revocation(&root)?;
         let revocation_file_relative = r.relative_revocation_file(&root)?;
+        let load_balancer = r.load_balancer(&root)?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -380,6 +384,7 @@ impl Config {
             revocation_file_relative,
             revocation_compact_every,
             revocation_max_per_user,
+            load_balancer,
             warnings: r.warnings,
         })
     }
@@ -478,7 +483,7 @@ impl Reader<'_> {
 
     fn warn_unknown(&mut self, table: &Table, prefix: &str, known: &[&str]) {
         for k in table.keys() {
-            if !known.contains(&k.as_str()) {
+            if !known.contains(&k.as_str()) && !LOAD_BALANCER_KEYS.contains(&(prefix, k.as_str())) {
                 let what = if table.get(k).is_some_and(|v| {
                     v.is_table()
                         || v.as_array()
@@ -1326,7 +1331,7 @@ fn is_token(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    const SPEC: &str = r#"
+    pub(super) const SPEC: &str = r#"
 [listenerConfig]
   host = "0.0.0.0"
   httpsPort = 9095
@@ -1371,7 +1376,7 @@ mod tests {
         (name == "KS_PASS").then(|| "from-env".to_string())
     }
 
-    fn parse(text: &str) -> Result<Config, ConfigError> {
+    pub(super) fn parse(text: &str) -> Result<Config, ConfigError> {
         let env = Environment {
             runtime_home: PathBuf::from("/opt/mgw"),
             var: &vars,
@@ -1839,5 +1844,151 @@ mod tests {
         assert_eq!(e.key, "apikey.issuer.api[0].versions");
         let c = parse(&SPEC.replace("versions = \"*\"", "")).unwrap();
         assert_eq!(c.issuer.apis[1].versions, vec!["*".to_string()]);
+    }
+}
+
+/// Where the load-balancer keys live (section, key): `Reader::load_balancer` reads them, so the
+/// sections' own readers do not call them unknown.
+const LOAD_BALANCER_KEYS: [(&str, &str); 3] = [
+    ("server", "trustedProxies"),
+    ("listenerConfig", "proxyProtocol"),
+    ("validator", "proxyProtocol"),
+];
+
+/// Behind a load balancer: whose word on the client address is taken, and which listeners
+/// expect a PROXY protocol header before anything else.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadBalancerConfig {
+    /// `[server] trustedProxies`: empty (nobody) by default.
+    pub trusted_proxies: TrustedProxies,
+    /// `[listenerConfig] proxyProtocol`: the HTTPS listener.
+    pub https_proxy_protocol: bool,
+    /// `[validator] proxyProtocol`: the plain listener.
+    pub plain_proxy_protocol: bool,
+}
+
+impl Reader<'_> {
+    fn load_balancer(&mut self, root: &Table) -> Result<LoadBalancerConfig, ConfigError> {
+        let mut lb = LoadBalancerConfig::default();
+        if let Some(t) = self.table(root, "server")? {
+            let key = "server.trustedProxies";
+            let list = match t.get("trustedProxies") {
+                None => Vec::new(),
+                Some(Value::Array(a)) => a.clone(),
+                Some(other) => {
+                    return Err(self.error(
+                        key,
+                        format!(
+                            "expected an array of CIDR strings, found {}",
+                            type_name(other)
+                        ),
+                    ))
+                }
+            };
+            if list.len() > MAX_TRUSTED_PROXIES {
+                return Err(self.error(
+                    key,
+                    format!(
+                        "{} entries, more than the limit of {MAX_TRUSTED_PROXIES}",
+                        list.len()
+                    ),
+                ));
+            }
+            let mut blocks = Vec::with_capacity(list.len());
+            for (i, v) in list.iter().enumerate() {
+                let at = format!("{key}[{i}]");
+                let Value::String(s) = v else {
+                    return Err(
+                        self.error(&at, format!("expected a string, found {}", type_name(v)))
+                    );
+                };
+                let cidr: Cidr = s
+                    .trim()
+                    .parse()
+                    .map_err(|e| self.error(&at, format!("{s:?}: {e}")))?;
+                blocks.push(cidr);
+            }
+            lb.trusted_proxies = TrustedProxies::new(blocks);
+        }
+        for (section, flag) in [
+            ("listenerConfig", &mut lb.https_proxy_protocol),
+            ("validator", &mut lb.plain_proxy_protocol),
+        ] {
+            let Some(t) = self.table(root, section)? else {
+                continue;
+            };
+            *flag = self.boolean(t, section, "proxyProtocol")?.unwrap_or(false);
+            if *flag && lb.trusted_proxies.is_empty() {
+                // Every connection would be refused.
+                return Err(self.error(
+                    &join(section, "proxyProtocol"),
+                    "needs [server] trustedProxies: a PROXY header is accepted only from them",
+                ));
+            }
+        }
+        Ok(lb)
+    }
+}
+
+#[cfg(test)]
+mod load_balancer_tests {
+    use super::tests::{parse, SPEC};
+    use super::*;
+
+    #[test]
+    fn defaults_trust_nobody() {
+        let c = parse(SPEC).unwrap();
+        assert_eq!(c.load_balancer, LoadBalancerConfig::default());
+        assert!(c.load_balancer.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_and_proxy_protocol() {
+        let c = parse(&format!(
+            "{}\n[server]\ntrustedProxies = [\"10.0.0.0/8\", \"2001:db8::/32\", \"127.0.0.1\"]\n\
+             [validator]\nproxyProtocol = true\n",
+            SPEC.replace("httpsPort = 9095", "httpsPort = 9095\nproxyProtocol = true")
+        ))
+        .unwrap();
+        let lb = &c.load_balancer;
+        assert!(lb.https_proxy_protocol && lb.plain_proxy_protocol);
+        assert!(lb.trusted_proxies.contains("10.2.3.4".parse().unwrap()));
+        assert!(lb.trusted_proxies.contains("2001:db8::1".parse().unwrap()));
+        assert!(lb.trusted_proxies.contains("127.0.0.1".parse().unwrap()));
+        assert!(!lb.trusted_proxies.contains("127.0.0.2".parse().unwrap()));
+        assert!(!c
+            .warnings
+            .iter()
+            .any(|w| w.contains("trustedProxies") || w.contains("proxyProtocol")));
+    }
+
+    #[test]
+    fn malformed_entries_are_named() {
+        let with = |list: &str| parse(&format!("{SPEC}\n[server]\ntrustedProxies = {list}\n"));
+        let e = with("[\"10.0.0.0/8\", \"10.0.0.0/33\"]").unwrap_err();
+        assert_eq!(e.key, "server.trustedProxies[1]");
+        assert!(e.message.contains("\"10.0.0.0/33\""), "{e}");
+        assert_eq!(with("[3]").unwrap_err().key, "server.trustedProxies[0]");
+        assert_eq!(
+            with("\"10.0.0.0/8\"").unwrap_err().key,
+            "server.trustedProxies"
+        );
+        let at = |n: usize| with(&format!("[{}]", vec!["\"10.0.0.1\""; n].join(",")));
+        assert!(at(MAX_TRUSTED_PROXIES).is_ok());
+        assert_eq!(
+            at(MAX_TRUSTED_PROXIES + 1).unwrap_err().key,
+            "server.trustedProxies"
+        );
+    }
+
+    #[test]
+    fn proxy_protocol_needs_trusted_proxies() {
+        let e = parse(&SPEC.replace("httpsPort = 9095", "httpsPort = 9095\nproxyProtocol = true"))
+            .unwrap_err();
+        assert_eq!(e.key, "listenerConfig.proxyProtocol");
+        let e = parse(&format!("{SPEC}\n[validator]\nproxyProtocol = true\n")).unwrap_err();
+        assert_eq!(e.key, "validator.proxyProtocol");
+        let e = parse(&format!("{SPEC}\n[validator]\nproxyProtocol = 1\n")).unwrap_err();
+        assert_eq!(e.key, "validator.proxyProtocol");
     }
 }

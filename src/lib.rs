@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod client_addr;
 pub mod config;
 pub mod fault;
 pub mod form;
@@ -22,6 +23,7 @@ pub mod log;
 pub mod metrics;
 pub mod pem;
 pub mod plain_listener;
+pub mod proxy_protocol;
 pub mod revocation;
 pub mod secret;
 pub mod server;

@@ -80,6 +80,7 @@ mod tests {
         let v = listener();
         let ctx = Context {
             peer: "127.0.0.1:1".parse().unwrap(),
+            client: "127.0.0.1".parse().unwrap(),
             now: NOW,
         };
         let status = |m: &str, p: &str| {

@@ -2,7 +2,7 @@
 //! drives handlers through this trait and the handlers know nothing of sockets.
 
 use crate::http::{Request, Response};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// What a listening socket speaks.
@@ -29,7 +29,11 @@ impl ListenerKind {
 /// Facts about the request that are not in its bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct Context {
+    /// The TCP peer: the client, or the load balancer in front of it.
     pub peer: SocketAddr,
+    /// The client: `peer`, or the address a trusted proxy reported for it (PROXY protocol,
+    /// `Forwarded`, `X-Forwarded-For`). Throttling and logs go by this one.
+    pub client: IpAddr,
     /// Unix seconds.
     pub now: i64,
 }

@@ -2,7 +2,7 @@
 //! handlers that panic or whose signer fails. Each gets a 500 fault and the server goes on.
 mod common;
 use apikey_sts::auth::{PasswordHash, User, UserDb};
-use apikey_sts::config::Limits;
+use apikey_sts::config::{Limits, LoadBalancerConfig};
 use apikey_sts::http::{Request, Response};
 use apikey_sts::issuer::Issuer;
 use apikey_sts::jwks::{Jwks, KeySet};
@@ -83,6 +83,7 @@ fn panics_and_signer_errors_answer_500_and_the_server_keeps_serving() {
             vec![(https, ListenerKind::Https), (plain, ListenerKind::Plain)],
             s2,
             limits,
+            LoadBalancerConfig::default(),
         )
     });
 

@@ -79,6 +79,7 @@ replay_tests!(
     fuzz_keystore,
     fuzz_pem,
     fuzz_revocation_log,
+    fuzz_proxy_protocol,
     fuzz_revoke_body,
     fuzz_validator_request,
 );
@@ -245,6 +246,26 @@ fn pem_seeds_load_where_meant_to() {
         if let Ok(ks) = r {
             let signs = ks.entry("a").unwrap().rsa_private_key().is_ok();
             assert_eq!(signs, rsa, "{name}");
+        }
+    }
+}
+
+/// The PROXY protocol seeds not named `bad-` (nor `built-`, which the check decodes into a
+/// header) are headers.
+#[test]
+fn proxy_protocol_seeds_are_headers() {
+    use apikey_sts::proxy_protocol::{parse, Parsed};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus_seed/fuzz_proxy_protocol");
+    for p in files(&root) {
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        let parsed = parse(&std::fs::read(&p).unwrap());
+        if name.starts_with("bad-") {
+            assert!(parsed.is_err(), "{name}: {parsed:?}");
+        } else if !name.starts_with("built-") {
+            assert!(
+                matches!(parsed, Ok(Parsed::Header(_))),
+                "{name}: {parsed:?}"
+            );
         }
     }
 }

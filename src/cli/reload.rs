@@ -1,5 +1,6 @@
 //! SIGHUP: rebuild everything from the config file and swap it in; on any error keep the
-//! running state. Listener addresses, limits and the revocation file need a restart.
+//! running state. Listener addresses, limits, the load-balancer settings and the revocation file
+//! need a restart.
 
 use super::{load_config, Error};
 use apikey_sts::config::Config;
@@ -46,6 +47,9 @@ fn rebuild(
             "reload: listener addresses and request limits ([server], listenerConfig sizes) \
              apply only after a restart",
         );
+    }
+    if c.load_balancer != running.load_balancer {
+        log::warn("reload: trustedProxies and proxyProtocol apply only after a restart");
     }
     if c.revocation_file != running.revocation_file {
         log::warn("reload: [apikey.revocation] file applies only after a restart");

@@ -40,10 +40,11 @@ pub fn main(config_path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
     let listeners = bind_listeners(&config)?;
     let shared = Arc::new(Shared::new(built.state));
     let limits = config.limits.clone();
+    let load_balancer = config.load_balancer.clone();
     let server_shared = Arc::clone(&shared);
     let server = std::thread::Builder::new()
         .name("server".into())
-        .spawn(move || server::run(listeners, server_shared, limits))
+        .spawn(move || server::run(listeners, server_shared, limits, load_balancer))
         .map_err(Error::ServerThread)?;
     // Every listener is bound: connections queue in the kernel until the server accepts them.
     let notifier = Notifier::from_env();

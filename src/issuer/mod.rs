@@ -126,7 +126,7 @@ impl Issuer {
 
     /// Basic authentication with brute-force throttling; the refusal is ready to send.
     fn login(&self, req: &Request, ctx: &Context) -> Result<&User, Outcome> {
-        let ip = ctx.peer.ip();
+        let ip = ctx.client;
         let clock = Instant::now();
         let creds = match auth::decode_basic(req.header("authorization")) {
             Ok(c) => c,

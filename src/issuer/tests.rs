@@ -57,6 +57,7 @@ fn req(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
 fn ctx(now: i64) -> Context {
     Context {
         peer: "127.0.0.1:1".parse().unwrap(),
+        client: "127.0.0.1".parse().unwrap(),
         now,
     }
 }
@@ -268,7 +269,7 @@ fn repeated_failures_get_429_with_retry_after() {
     assert_eq!(locked.header_value("Retry-After"), Some("1"));
     // Another address is not affected.
     let mut other = ctx(0);
-    other.peer = "127.0.0.2:1".parse().unwrap();
+    other.client = "127.0.0.2".parse().unwrap();
     assert_eq!(
         a.route(&req("GET", "/apikey", Some(ADMIN), ""), &other)
             .response

@@ -7,8 +7,10 @@ use super::{log_request, unix_now, Context, ListenerKind};
 use crate::config::Limits;
 use crate::fault;
 use crate::http::{self, Polled, Response};
+use crate::proxy_protocol::{self, Parsed, MAX_HEADER_BYTES};
+use crate::service::Outcome;
 use mio::Interest;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
@@ -53,7 +55,13 @@ pub(super) struct Conn {
     pub token: usize,
     pub transport: Transport,
     pub kind: ListenerKind,
+    /// The TCP peer.
     pub peer: SocketAddr,
+    /// The client as the PROXY header gave it, else `peer`. Forwarding headers are believed
+    /// only when this address is a trusted proxy.
+    pub client: SocketAddr,
+    /// Some (the bytes so far) until the PROXY header a listener expects has been read.
+    pub proxy_header: Option<Vec<u8>>,
     pub http: http::Connection,
     pub phase: Phase,
     pub deadline: Instant,
@@ -70,6 +78,11 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
     let limits = &pool.limits;
     if c.phase == Phase::Lingering {
         return c.linger();
+    }
+    if c.proxy_header.is_some() {
+        if let Some(next) = c.read_proxy_header() {
+            return next;
+        }
     }
     if let Some(h) = &c.held {
         if Instant::now() < h.release {
@@ -152,8 +165,10 @@ fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Ne
             }
             Ok(Polled::Expect(head)) => {
                 let started = Instant::now();
-                match handler_for(pool, c, |h, ctx| h.check_expect(&head, ctx)) {
-                    Some(Some(refusal)) => deliver(pool, c, &head, refusal, started),
+                match handler_for(pool, c, &head, |h, ctx| h.check_expect(&head, ctx)) {
+                    (client, Some(Some(refusal))) => {
+                        deliver(pool, c, &head, client, refusal, started)
+                    }
                     _ => {
                         c.http.proceed();
                         c.transport.queue(http::CONTINUE);
@@ -169,7 +184,8 @@ fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Ne
                     http::reason(status),
                     &e.to_string(),
                 );
-                log_request(c.peer, "-", "-", status, Duration::ZERO, None, None);
+                let client = c.client.ip();
+                log_request(client, c.peer, "-", "-", status, Duration::ZERO, None, None);
                 c.send(&resp);
             }
         }
@@ -178,6 +194,43 @@ fn answer_buffered(pool: &Pool, c: &mut Conn, answered: &mut usize) -> Option<Ne
 }
 
 impl Conn {
+    /// Reads the PROXY header. None once it is read (`client` is set, and what followed it is
+    /// handed to the session); Some(next) while it is incomplete, or to close the connection
+    /// for a malformed header or none at all: such a connection is never served as if it came
+    /// from the proxy itself.
+    fn read_proxy_header(&mut self) -> Option<Next> {
+        let buf = self.proxy_header.as_mut()?;
+        loop {
+            match proxy_protocol::parse(buf) {
+                Ok(Parsed::NeedMore) => {}
+                Ok(Parsed::Header(h)) => {
+                    if let Some(source) = h.source {
+                        self.client = source;
+                    }
+                    let rest = buf.split_off(h.len);
+                    self.transport.unread(&rest);
+                    self.proxy_header = None;
+                    return None;
+                }
+                Err(e) => {
+                    crate::log::info(&format!("{}: {e}; closed", self.peer));
+                    return Some(Next::Close);
+                }
+            }
+            // NeedMore: the header is shorter than MAX_HEADER_BYTES, so there is room.
+            let room = MAX_HEADER_BYTES.saturating_sub(buf.len()).max(1);
+            match self.transport.read_raw(buf, room) {
+                Ok(0) => return Some(Next::Close),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    return Some(Next::Park(Interest::READABLE))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return Some(Next::Close),
+            }
+        }
+    }
+
     /// Ends the connection once the last answer is out: close_notify, then half-close and
     /// linger, so that unread input does not make the kernel reset the connection and destroy
     /// the answer before the client reads it.
@@ -237,34 +290,62 @@ impl Conn {
     }
 }
 
-/// Runs `f` on the connection's listener's handler (None when the listener has none); a
-/// panicking handler is an internal error, and the server goes on.
+/// Who the request is from: the TCP peer, or, behind a trusted proxy, the client it names.
+/// Err(answer) when a trusted proxy's forwarding headers cannot be used: falling back to the
+/// proxy's address would charge this client's failures to everyone behind the proxy, and
+/// guessing would let the client pick its address.
+fn client_of(pool: &Pool, c: &Conn, req: &http::Request) -> Result<IpAddr, Outcome> {
+    pool.load_balancer
+        .trusted_proxies
+        .client(c.client.ip(), req)
+        .map_err(|e| {
+            fault::fault(
+                400,
+                fault::FAULT_UNCLASSIFIED,
+                "Bad Request",
+                &e.to_string(),
+            )
+            .into()
+        })
+}
+
+/// Runs `f` on the connection's listener's handler for `req` (a request, or the head of one
+/// waiting for `100 Continue`). None when the listener has no handler; a panicking handler is
+/// an internal error, and the server goes on. Also gives the client address, for the log.
 fn handler_for<T>(
     pool: &Pool,
     c: &Conn,
+    req: &http::Request,
     f: impl FnOnce(&dyn crate::service::Handler, &Context) -> T,
-) -> Option<T>
+) -> (IpAddr, Option<T>)
 where
-    T: From<crate::service::Outcome>,
+    T: From<Outcome>,
 {
+    let client = match client_of(pool, c, req) {
+        Ok(ip) => ip,
+        Err(refusal) => return (c.client.ip(), Some(T::from(refusal))),
+    };
     let state = pool.shared.state();
     let ctx = Context {
         peer: c.peer,
+        client,
         now: unix_now(),
     };
     let handler = match c.kind {
         ListenerKind::Https => Some(&state.https),
         ListenerKind::Plain => state.plain.as_ref(),
-    }?;
-    Some(
-        catch_unwind(AssertUnwindSafe(|| f(handler.as_ref(), &ctx)))
-            .unwrap_or_else(|_| fault::internal_error("request handler panicked").into()),
-    )
+    };
+    let result = handler.map(|h| {
+        catch_unwind(AssertUnwindSafe(|| f(h.as_ref(), &ctx)))
+            .unwrap_or_else(|_| fault::internal_error("request handler panicked").into())
+    });
+    (client, result)
 }
 
 fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
     let started = Instant::now();
-    let outcome = handler_for(pool, c, |h, ctx| h.handle(req, ctx)).unwrap_or_else(|| {
+    let (client, outcome) = handler_for(pool, c, req, |h, ctx| h.handle(req, ctx));
+    let outcome = outcome.unwrap_or_else(|| {
         fault::fault(
             404,
             fault::FAULT_UNCLASSIFIED,
@@ -273,7 +354,7 @@ fn respond(pool: &Pool, c: &mut Conn, req: &http::Request) {
         )
         .into()
     });
-    deliver(pool, c, req, outcome, started);
+    deliver(pool, c, req, client, outcome, started);
 }
 
 /// Sends (or holds, see `Outcome::hold`) the answer to `req`, and logs it.
@@ -281,7 +362,8 @@ fn deliver(
     pool: &Pool,
     c: &mut Conn,
     req: &http::Request,
-    outcome: crate::service::Outcome,
+    client: IpAddr,
+    outcome: Outcome,
     started: Instant,
 ) {
     match outcome.hold.map(|d| started + d) {
@@ -296,6 +378,7 @@ fn deliver(
     }
     crate::metrics::request_served(c.kind, started.elapsed());
     log_request(
+        client,
         c.peer,
         &req.method,
         req.path(),

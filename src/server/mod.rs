@@ -30,7 +30,7 @@ pub use pool::run;
 
 pub use crate::service::{Context, Handler, ListenerKind};
 use rustls::ServerConfig;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -82,7 +82,11 @@ fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// One request's log line. It starts with the client; the TCP peer follows as `via` when it is a
+/// proxy that spoke for another address.
+#[allow(clippy::too_many_arguments)]
 fn log_request(
+    client: IpAddr,
     peer: SocketAddr,
     method: &str,
     path: &str,
@@ -91,8 +95,13 @@ fn log_request(
     user: Option<&str>,
     jti: Option<&str>,
 ) {
+    let (who, via) = if client == crate::client_addr::canonical(peer.ip()) {
+        (peer.to_string(), String::new())
+    } else {
+        (client.to_string(), format!(" via {peer}"))
+    };
     crate::log::info(&format!(
-        "{peer} \"{method} {path}\" {status} {}us user={} jti={}",
+        "{who} \"{method} {path}\" {status} {}us user={} jti={}{via}",
         took.as_micros(),
         user.unwrap_or("-"),
         jti.unwrap_or("-")

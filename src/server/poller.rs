@@ -138,6 +138,19 @@ fn accept_all(pool: &Pool, listener: &TcpListener, kind: ListenerKind) -> bool {
 }
 
 fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind) {
+    let lb = &pool.load_balancer;
+    let proxy_protocol = match kind {
+        ListenerKind::Https => lb.https_proxy_protocol,
+        ListenerKind::Plain => lb.plain_proxy_protocol,
+    };
+    if proxy_protocol && !lb.trusted_proxies.contains(peer.ip()) {
+        // A PROXY header would let it name any client; serving it without one would make it a
+        // client that the proxies' own header could not be told from. Neither: close.
+        crate::log::info(&format!(
+            "{peer}: not a trusted proxy on a PROXY protocol listener; closed"
+        ));
+        return;
+    }
     let _ = sock.set_nodelay(true);
     let tls = match kind {
         ListenerKind::Https => match ServerConnection::new(pool.shared.state().tls.clone()) {
@@ -165,7 +178,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind)
         slab.free.push(idx);
         return;
     }
-    let (transport, phase, timeout) = match tls {
+    let (transport, mut phase, mut timeout) = match tls {
         Some(t) => (
             Transport::tls(sock, t),
             Phase::Handshake,
@@ -177,6 +190,11 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind)
             pool.limits.idle_timeout,
         ),
     };
+    if proxy_protocol {
+        // The PROXY header is part of the handshake: it has the handshake's deadline.
+        phase = Phase::Handshake;
+        timeout = pool.limits.handshake_timeout;
+    }
     slab.open += 1;
     crate::metrics::set_open_connections(slab.open);
     slab.slots[idx].conn = Some(Box::new(Conn {
@@ -184,6 +202,8 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind)
         transport,
         kind,
         peer,
+        client: peer,
+        proxy_header: proxy_protocol.then(Vec::new),
         http: http::Connection::new(pool.parse_limits, pool.limits.max_requests_per_connection),
         phase,
         deadline: now + timeout,
@@ -247,7 +267,8 @@ fn sweep(pool: &Pool) {
                 "Request Timeout",
                 "request not received in time",
             );
-            log_request(c.peer, "-", "-", 408, Duration::ZERO, None, None);
+            let client = c.client.ip();
+            log_request(client, c.peer, "-", "-", 408, Duration::ZERO, None, None);
             c.send(&resp);
             c.transport.send_close();
             let _ = c.transport.write_out();

@@ -12,7 +12,7 @@
 use super::conn::{drive, Conn, Next};
 use super::poller::{Poller, WAKER};
 use super::{lock, ListenerKind, Shared, TICK};
-use crate::config::Limits;
+use crate::config::{Limits, LoadBalancerConfig};
 use crate::http::ParseLimits;
 use mio::{Registry, Token};
 use std::cmp::Reverse;
@@ -93,6 +93,8 @@ pub(super) struct Pool {
     pub registry: Registry,
     pub limits: Limits,
     pub parse_limits: ParseLimits,
+    /// Trusted proxies and which listeners expect a PROXY header; fixed until a restart.
+    pub load_balancer: LoadBalancerConfig,
     pub shared: Arc<Shared>,
     /// Workers exit when set.
     stop: AtomicBool,
@@ -143,6 +145,7 @@ pub fn run(
     listeners: Vec<(std::net::TcpListener, ListenerKind)>,
     shared: Arc<Shared>,
     limits: Limits,
+    load_balancer: LoadBalancerConfig,
 ) -> io::Result<()> {
     let poller = Poller::new(listeners)?;
     let registry = poller.registry()?;
@@ -165,6 +168,7 @@ pub fn run(
             max_body_bytes: limits.max_body_bytes,
         },
         limits,
+        load_balancer,
         shared,
         stop: AtomicBool::new(false),
         timers: Mutex::new(BinaryHeap::new()),

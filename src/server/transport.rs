@@ -19,6 +19,9 @@ enum Session {
 
 pub(super) struct Transport {
     pub sock: TcpStream,
+    /// Bytes read from the socket before the session took over (what followed a PROXY
+    /// header); the session reads them before the socket.
+    early: Vec<u8>,
     session: Session,
     /// Peer sent EOF.
     pub eof: bool,
@@ -38,6 +41,7 @@ impl Transport {
     pub fn tls(sock: TcpStream, session: ServerConnection) -> Transport {
         Transport {
             sock,
+            early: Vec::new(),
             session: Session::Tls(Box::new(session)),
             eof: false,
         }
@@ -46,9 +50,26 @@ impl Transport {
     pub fn plain(sock: TcpStream) -> Transport {
         Transport {
             sock,
+            early: Vec::new(),
             session: Session::Plain(Vec::new()),
             eof: false,
         }
+    }
+
+    /// Reads raw socket bytes into `buf`, at most `max` of them, before any session: the PROXY
+    /// header. Ok(0) is EOF.
+    pub fn read_raw(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        let mut chunk = [0u8; crate::proxy_protocol::MAX_HEADER_BYTES];
+        let n = max.min(chunk.len());
+        let n = self.sock.read(&mut chunk[..n])?;
+        buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Hands bytes that `read_raw` read past the PROXY header to the session, ahead of the
+    /// socket.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        self.early.extend_from_slice(bytes);
     }
 
     pub fn is_handshaking(&self) -> bool {
@@ -125,8 +146,12 @@ impl Transport {
             if drained || self.eof {
                 return Input::Drained;
             }
+            let mut src = Source {
+                early: &mut self.early,
+                sock: &mut self.sock,
+            };
             drained = match &mut self.session {
-                Session::Tls(t) => match t.read_tls(&mut self.sock) {
+                Session::Tls(t) => match t.read_tls(&mut src) {
                     Ok(0) => {
                         self.eof = true;
                         false
@@ -147,7 +172,7 @@ impl Transport {
                 Session::Plain(_) => {
                     let mut chunk = [0u8; READ_CHUNK];
                     let room = http.room().min(READ_CHUNK);
-                    match self.sock.read(&mut chunk[..room]) {
+                    match src.read(&mut chunk[..room]) {
                         Ok(0) => {
                             self.eof = true;
                             false
@@ -192,5 +217,23 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+/// The early bytes, then the socket.
+struct Source<'a> {
+    early: &'a mut Vec<u8>,
+    sock: &'a mut TcpStream,
+}
+
+impl Read for Source<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.early.is_empty() {
+            return self.sock.read(buf);
+        }
+        let n = buf.len().min(self.early.len());
+        buf[..n].copy_from_slice(&self.early[..n]);
+        self.early.drain(..n);
+        Ok(n)
     }
 }
