@@ -11,6 +11,26 @@ use std::os::unix::net::{SocketAddr, UnixDatagram};
 use std::path::Path;
 use std::time::Instant;
 
+/// Why `$NOTIFY_SOCKET` cannot be used.
+#[derive(Debug)]
+enum NotifyError {
+    /// Neither a path nor an abstract socket name.
+    NotAnAddress,
+    /// The address or the socket was refused by the OS.
+    Socket(std::io::Error),
+}
+
+impl std::fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotifyError::NotAnAddress => {
+                f.write_str("neither a path nor an abstract socket name (@...)")
+            }
+            NotifyError::Socket(e) => e.fmt(f),
+        }
+    }
+}
+
 pub struct Notifier {
     target: Option<(UnixDatagram, SocketAddr)>,
 }
@@ -23,7 +43,7 @@ impl Notifier {
             return Notifier { target: None };
         };
         let target = address(&value).and_then(|addr| {
-            let socket = UnixDatagram::unbound().map_err(|e| e.to_string())?;
+            let socket = UnixDatagram::unbound().map_err(NotifyError::Socket)?;
             Ok((socket, addr))
         });
         match target {
@@ -62,15 +82,15 @@ impl Notifier {
 }
 
 /// The socket address `$NOTIFY_SOCKET` names.
-fn address(value: &OsStr) -> Result<SocketAddr, String> {
+fn address(value: &OsStr) -> Result<SocketAddr, NotifyError> {
     match value.as_bytes() {
-        [b'/', ..] => SocketAddr::from_pathname(Path::new(value)).map_err(|e| e.to_string()),
+        [b'/', ..] => SocketAddr::from_pathname(Path::new(value)).map_err(NotifyError::Socket),
         #[cfg(target_os = "linux")]
         [b'@', name @ ..] => {
             use std::os::linux::net::SocketAddrExt;
-            SocketAddr::from_abstract_name(name).map_err(|e| e.to_string())
+            SocketAddr::from_abstract_name(name).map_err(NotifyError::Socket)
         }
-        _ => Err("neither a path nor an abstract socket name (@...)".into()),
+        _ => Err(NotifyError::NotAnAddress),
     }
 }
 
