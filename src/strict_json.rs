@@ -145,6 +145,11 @@ mod tests {
         }
         // The same name in two different objects is fine.
         assert!(parse(br#"[{"k":1},{"k":2}]"#).is_ok());
+        assert_eq!(
+            StrictJsonError::DuplicateMember("sub".into()).to_string(),
+            r#"member "sub" appears more than once"#
+        );
+        assert_eq!(StrictJsonError::Syntax.to_string(), "not valid JSON");
     }
 
     #[test]
