@@ -475,6 +475,41 @@ mod tests {
     }
 
     #[test]
+    fn edges_of_the_lock_and_the_window() {
+        let t = Throttle::default();
+        let a = ip("10.0.0.1");
+        let now = Instant::now();
+        for _ in 0..6 {
+            t.failure(a, None, now);
+        }
+        // A 1 s lock: held until its last instant, over at exactly 1 s.
+        let end = now + Duration::from_secs(1);
+        assert!(matches!(
+            t.check(a, None, end - Duration::from_nanos(1)),
+            Verdict::Locked(_)
+        ));
+        assert_eq!(t.check(a, None, end), Verdict::Allow);
+        // A failure exactly one window after the first still counts in it...
+        let b = ip("10.0.0.2");
+        for _ in 0..5 {
+            t.failure(b, None, now);
+        }
+        t.failure(b, None, now + Duration::from_secs(300));
+        assert!(matches!(
+            t.check(b, None, now + Duration::from_secs(300)),
+            Verdict::Locked(_)
+        ));
+        // ...and once the window has passed and the lock has run out, the count starts over.
+        let later = now + Duration::from_secs(301);
+        t.failure(a, None, later);
+        assert_eq!(
+            t.check(a, None, later),
+            Verdict::Allow,
+            "the count did not reset"
+        );
+    }
+
+    #[test]
     fn window_resets_failures() {
         let t = Throttle::default();
         let a = ip("10.0.0.1");
