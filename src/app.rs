@@ -5,7 +5,7 @@ use crate::config::{ApiEntry, Config, User};
 use crate::http::{Request, Response};
 use crate::jwks::KeySet;
 use crate::jwt::{self, AllowedApi, Claims, Signer};
-use crate::revocation::RevocationStore;
+use crate::revocation::store::Store;
 use crate::server::{Context, Handler};
 use crate::throttle::{Throttle, Verdict};
 use serde::Serialize;
@@ -39,8 +39,8 @@ pub struct App {
     pub jwks: Option<Arc<crate::jwks::Jwks>>,
     /// Keys that tokens presented for revocation are checked against; set by `startup`.
     pub keys: Option<Arc<KeySet>>,
-    /// The durable revocation log, kept across reloads; None: revocation is not configured.
-    pub revocations: Option<Arc<RevocationStore>>,
+    /// The revocation store (file log or Redis), kept across reloads; None: not configured.
+    pub revocations: Option<Arc<Store>>,
     /// Live revocations a user without `apikey:admin` may hold.
     pub revocations_per_user: usize,
 }
@@ -328,7 +328,7 @@ impl App {
         &self,
         req: &Request,
         ctx: &Context,
-    ) -> Result<(&User, &RevocationStore), Outcome> {
+    ) -> Result<(&User, &Store), Outcome> {
         let user = self.login(req, ctx)?;
         let store = self.revocations.as_deref().ok_or_else(|| {
             Outcome::from(fault(
@@ -420,6 +420,20 @@ impl App {
             .into(),
             Err(e @ crate::revocation::RevocationError::UserCap { .. }) => {
                 forbidden(&e.to_string())
+            }
+            Err(e @ crate::revocation::RevocationError::Unavailable(_)) => {
+                crate::log::warn(&format!("revoke jti={jti}: {e}"));
+                fault(
+                    503,
+                    FAULT_UNCLASSIFIED,
+                    "Service Unavailable",
+                    &e.to_string(),
+                )
+                .header(
+                    "Retry-After",
+                    crate::revocation::redis::RETRY_AFTER_SECONDS.to_string(),
+                )
+                .into()
             }
             Err(e) => internal_error(&e.to_string()),
         }

@@ -16,6 +16,9 @@ const USAGE: &str = "usage:
   apikey-sts verify TOKEN|- [--config PATH] [--api NAME [--api-version V]]
                                              print a key's header and claims and whether it is
                                              valid here (- reads it from stdin); exit 0 or 1
+  apikey-sts revocations import|export FILE [--config PATH]
+                                             copy the live revocations of a file log into the
+                                             config's Redis store, or Redis' into a new file log
 
 PATH defaults to conf/micro-gw.conf.";
 
@@ -29,12 +32,13 @@ const MAX_CLOCK_SKEW_SECONDS: i64 = apikey_sts::config::MAX_CLOCK_SKEW_SECONDS;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (command, rest) = match args.first().map(String::as_str) {
-        Some(c @ ("check-config" | "hash-password" | "verify")) => (c, &args[1..]),
+        Some(c @ ("check-config" | "hash-password" | "verify" | "revocations")) => (c, &args[1..]),
         _ => ("run", &args[..]),
     };
     let mut config_path = PathBuf::from("conf/micro-gw.conf");
     let mut iterations = auth::PBKDF2_DEFAULT_ITERATIONS;
     let mut verify_args = VerifyArgs::default();
+    let mut migrate_args: Vec<String> = Vec::new();
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -67,6 +71,9 @@ fn main() -> ExitCode {
             t if command == "verify" && verify_args.token.is_none() && !t.starts_with("--") => {
                 verify_args.token = Some(t.to_string())
             }
+            t if command == "revocations" && migrate_args.len() < 2 && !t.starts_with("--") => {
+                migrate_args.push(t.to_string())
+            }
             "--help" | "-h" => {
                 println!("{USAGE}");
                 return ExitCode::SUCCESS;
@@ -78,6 +85,12 @@ fn main() -> ExitCode {
         "verify" => return verify(&config_path, verify_args),
         "check-config" => check_config(&config_path),
         "hash-password" => hash_password(iterations),
+        "revocations" => match migrate_args.as_slice() {
+            [action, file] if action == "import" || action == "export" => {
+                migrate(&config_path, action, Path::new(file))
+            }
+            _ => return usage_error("revocations needs import|export and a FILE"),
+        },
         _ => run(&config_path),
     };
     match result {
@@ -142,6 +155,77 @@ fn hash_password(iterations: u32) -> Result<(), String> {
         return Err("empty password on stdin".into());
     }
     println!("{}", auth::hash_password(password, iterations)?);
+    Ok(())
+}
+
+/// `revocations import|export FILE`: moves the live set between a file log and the config's
+/// Redis store. Importing writes each entry as a revocation would (key and feed entry), so it
+/// is idempotent; exporting writes a new file log whole and never replaces an existing file.
+fn migrate(config_path: &Path, action: &str, file: &Path) -> Result<(), String> {
+    use apikey_sts::revocation::{parse_log, redis, snapshot, MAX_LOG_BYTES};
+    let config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let Some(store) = &config.revocation_redis else {
+        return Err(format!(
+            "{}: revocations {action} needs [apikey.revocation] store = \"redis\"",
+            config.source
+        ));
+    };
+    let url = redis::redacted_url(store.url.expose());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let f = file.display();
+    if action == "export" {
+        if file.exists() {
+            return Err(format!("{f}: exists; export writes a new file"));
+        }
+        let (entries, rejected) = redis::export_all(store, now, MAX_CLOCK_SKEW_SECONDS)
+            .map_err(|e| format!("{url}: {e}"))?;
+        snapshot::write_marked(file, "", &entries).map_err(|e| e.to_string())?;
+        println!(
+            "exported {} live revocations from {url} to {f}{}",
+            entries.len(),
+            if rejected > 0 {
+                format!(" ({rejected} malformed records in Redis skipped)")
+            } else {
+                String::new()
+            }
+        );
+        return Ok(());
+    }
+    let size = std::fs::metadata(file)
+        .map_err(|e| format!("{f}: {e}"))?
+        .len();
+    if size > MAX_LOG_BYTES {
+        return Err(format!(
+            "{f}: {size} bytes is over the {MAX_LOG_BYTES}-byte limit"
+        ));
+    }
+    let bytes = std::fs::read(file).map_err(|e| format!("{f}: {e}"))?;
+    let parsed = parse_log(&bytes)
+        .map_err(|(line, reason)| format!("{f}: line {line} is damaged ({reason})"))?;
+    if let Some(torn) = &parsed.torn {
+        log::warn(&format!(
+            "{f}: skipping a torn last record ({torn}); it was never acknowledged"
+        ));
+    }
+    let mut con = None;
+    let (mut imported, mut expired) = (0usize, 0usize);
+    for (jti, e) in &parsed.records {
+        if e.expires_at
+            .is_some_and(|x| x.saturating_add(MAX_CLOCK_SKEW_SECONDS) < now)
+        {
+            expired += 1;
+            continue;
+        }
+        redis::import_entry(store, &mut con, jti, e, MAX_CLOCK_SKEW_SECONDS).map_err(|e| {
+            format!("{url}: {e} (after {imported} imported; importing again is safe)")
+        })?;
+        imported += 1;
+    }
+    println!(
+        "imported {imported} live revocations from {f} into {url} ({expired} expired skipped)"
+    );
     Ok(())
 }
 
@@ -285,10 +369,12 @@ fn run(config_path: &Path) -> Result<(), String> {
     }
 }
 
-/// Opens the revocation log (repairing a torn tail) and says what it found.
+/// Opens the revocation store (the file log, repairing a torn tail, or Redis with its local
+/// snapshot) and says what it found.
 fn open_revocations(
     config: &Config,
-) -> Result<Option<Arc<apikey_sts::revocation::RevocationStore>>, String> {
+) -> Result<Option<Arc<apikey_sts::revocation::store::Store>>, String> {
+    use apikey_sts::revocation::store::Store;
     let Some(path) = &config.revocation_file else {
         log::warn(&format!(
             "{}: no [apikey.revocation] file: keys cannot be revoked",
@@ -299,6 +385,9 @@ fn open_revocations(
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
+    if let Some(redis) = &config.revocation_redis {
+        return open_redis(config, redis, path, now).map(|s| Some(Arc::new(Store::Redis(s))));
+    }
     let (mut store, report) =
         apikey_sts::revocation::RevocationStore::open(path, now, MAX_CLOCK_SKEW_SECONDS)
             .map_err(|e| format!("{}: apikey.revocation.file: {e}", config.source))?;
@@ -315,7 +404,38 @@ fn open_revocations(
         report.records,
         path.display()
     ));
-    Ok(Some(Arc::new(store)))
+    Ok(Some(Arc::new(Store::File(Box::new(store)))))
+}
+
+/// `store = "redis"`: the shared set, with `file` as its local snapshot.
+fn open_redis(
+    config: &Config,
+    redis: &apikey_sts::config::RedisConfig,
+    snapshot: &Path,
+    now: i64,
+) -> Result<apikey_sts::revocation::redis::RedisStore, String> {
+    use apikey_sts::revocation::redis::{redacted_url, Loaded, RedisStore};
+    let (store, loaded) = RedisStore::open(redis, snapshot, now, MAX_CLOCK_SKEW_SECONDS)
+        .map_err(|e| format!("{}: apikey.revocation: {e}", config.source))?;
+    let url = redacted_url(redis.url.expose());
+    match loaded {
+        Loaded::Redis { live, rejected } => log::info(&format!(
+            "revocations: {live} live in Redis at {url} (prefix {:?}){}; snapshot {}",
+            redis.key_prefix,
+            if rejected > 0 {
+                format!(", {rejected} malformed records skipped")
+            } else {
+                String::new()
+            },
+            snapshot.display()
+        )),
+        Loaded::Snapshot { live, why } => log::warn(&format!(
+            "revocations: {why}; starting from the snapshot {} ({live} live); revocations get \
+             503 until Redis at {url} answers",
+            snapshot.display()
+        )),
+    }
+    Ok(store)
 }
 
 /// SIGHUP: rebuild everything from the file; on any error keep the running state.

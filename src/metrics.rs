@@ -218,7 +218,36 @@ pub fn render() -> String {
          apikey_sts_open_connections {}",
         load(&m.open_connections)
     );
+    render_revocation_store(&mut out);
     out
+}
+
+/// The shared revocation store's state, when one is configured.
+fn render_revocation_store(out: &mut String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let Some(s) = crate::revocation::redis::state(now) else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "# HELP apikey_sts_revocation_store_up 1 while the shared revocation store (Redis) \
+         answers.\n\
+         # TYPE apikey_sts_revocation_store_up gauge\n\
+         apikey_sts_revocation_store_up {}\n\
+         # HELP apikey_sts_revocation_store_sync_age_seconds Seconds since the last confirmed \
+         sync with the shared revocation store (-1: never).\n\
+         # TYPE apikey_sts_revocation_store_sync_age_seconds gauge\n\
+         apikey_sts_revocation_store_sync_age_seconds {}\n\
+         # HELP apikey_sts_revocation_store_rejected_total Malformed records read from the \
+         shared revocation store and skipped.\n\
+         # TYPE apikey_sts_revocation_store_rejected_total counter\n\
+         apikey_sts_revocation_store_rejected_total {}",
+        u8::from(s.up),
+        s.since_sync.unwrap_or(-1),
+        s.rejected
+    );
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::config::SignerKind;
 use crate::jwt::{ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
-use crate::revocation::RevocationStore;
+use crate::revocation::store::Store;
 use crate::server::State;
 use crate::throttle::Throttle;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -68,7 +68,7 @@ pub fn build(config: &Config) -> Result<Built, StartupError> {
 #[derive(Clone, Default)]
 pub struct Persistent {
     pub throttle: Arc<Throttle>,
-    pub revocations: Option<Arc<RevocationStore>>,
+    pub revocations: Option<Arc<Store>>,
 }
 
 /// As `build`, keeping the running instance's persistent state (reload).

@@ -10,6 +10,7 @@ command -v openssl >/dev/null || apt_pkgs+=(openssl)
 command -v curl >/dev/null || apt_pkgs+=(curl)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_pkgs+=(nginx-light)
 command -v python3 >/dev/null || apt_pkgs+=(python3 python3-pip)
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq
