@@ -56,6 +56,8 @@ pub struct Config {
     pub revocation_max_per_user: usize,
     /// `[apikey.revocation] store = "redis"`: the shared store; None for the file log.
     pub revocation_redis: Option<RedisConfig>,
+    /// `[server] throttleStore = "redis"`: brute-force counts shared through Redis; None: local.
+    pub throttle_redis: Option<RedisConfig>,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
 }
@@ -332,6 +334,7 @@ impl Config {
         let (revocation_file, revocation_compact_every, revocation_max_per_user) =
             r.revocation(&root)?;
         let revocation_redis = r.redis_store(&root)?;
+        let throttle_redis = r.throttle_store(&root, revocation_redis.as_ref())?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -345,6 +348,7 @@ impl Config {
             revocation_compact_every,
             revocation_max_per_user,
             revocation_redis,
+            throttle_redis,
             warnings: r.warnings,
         })
     }
@@ -728,6 +732,70 @@ impl Reader<'_> {
         Ok((Some(self.path(t, p, "file")?), every, per_user))
     }
 
+    /// A `redis://` URL at `key` (required). Messages name the scheme only: the rest of the
+    /// URL may hold a password.
+    fn redis_url(&self, t: &Table, p: &str, key: &str) -> Result<Secret, ConfigError> {
+        let url = Secret::new(self.required_string(t, p, key)?);
+        if !url.expose().starts_with("redis://") {
+            let why = if url.expose().starts_with("rediss://") {
+                "rediss:// is not supported by this build (the redis client is built without \
+                 TLS); reach Redis over a trusted network or a TLS tunnel with redis://"
+            } else {
+                "must start with redis://"
+            };
+            return Err(self.error(&join(p, key), why));
+        }
+        Ok(url)
+    }
+
+    /// `[server] throttleStore = "redis"`: failure counts shared through Redis, at
+    /// `[server] throttleRedisUrl`, else the revocation store's `redisUrl`; prefix and timeouts
+    /// as `[apikey.revocation]` sets them (or their defaults).
+    fn throttle_store(
+        &mut self,
+        root: &Table,
+        revocation: Option<&RedisConfig>,
+    ) -> Result<Option<RedisConfig>, ConfigError> {
+        let p = "server";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        match self.string(t, p, "throttleStore")?.as_deref() {
+            None | Some("local") => return Ok(None),
+            Some("redis") => {}
+            Some(other) => {
+                return Err(self.error(
+                    &join(p, "throttleStore"),
+                    format!("{other:?} is neither \"local\" nor \"redis\""),
+                ))
+            }
+        }
+        let url = if t.contains_key("throttleRedisUrl") {
+            self.redis_url(t, p, "throttleRedisUrl")?
+        } else {
+            match revocation {
+                Some(r) => r.url.clone(),
+                None => {
+                    return Err(self.error(
+                        &join(p, "throttleStore"),
+                        "\"redis\" needs [server] throttleRedisUrl (or [apikey.revocation] \
+                         store = \"redis\" with its redisUrl)",
+                    ))
+                }
+            }
+        };
+        Ok(Some(match revocation {
+            Some(r) => RedisConfig { url, ..r.clone() },
+            None => RedisConfig {
+                url,
+                key_prefix: REDIS_KEY_PREFIX.to_string(),
+                min_replicas: 0,
+                connect_timeout: Duration::from_millis(REDIS_CONNECT_TIMEOUT_MS as u64),
+                timeout: Duration::from_millis(REDIS_TIMEOUT_MS as u64),
+            },
+        }))
+    }
+
     /// `[apikey.revocation] store = "redis"` and its keys; None for the file log (the default).
     fn redis_store(&mut self, root: &Table) -> Result<Option<RedisConfig>, ConfigError> {
         let p = "apikey.revocation";
@@ -744,17 +812,7 @@ impl Reader<'_> {
                 ))
             }
         }
-        let url = Secret::new(self.required_string(t, p, "redisUrl")?);
-        // The message names the scheme only: the rest of the URL may hold a password.
-        if !url.expose().starts_with("redis://") {
-            let why = if url.expose().starts_with("rediss://") {
-                "rediss:// is not supported by this build (the redis client is built without \
-                 TLS); reach Redis over a trusted network or a TLS tunnel with redis://"
-            } else {
-                "must start with redis://"
-            };
-            return Err(self.error(&join(p, "redisUrl"), why));
-        }
+        let url = self.redis_url(t, p, "redisUrl")?;
         let key_prefix = self
             .string(t, p, "keyPrefix")?
             .unwrap_or_else(|| REDIS_KEY_PREFIX.to_string());
@@ -870,6 +928,8 @@ impl Reader<'_> {
             &[
                 "workers",
                 "maxConnections",
+                "throttleStore",
+                "throttleRedisUrl",
                 "handshakeTimeoutMs",
                 "requestTimeoutMs",
                 "idleTimeoutMs",

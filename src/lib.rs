@@ -20,4 +20,5 @@ pub mod server;
 pub mod startup;
 pub mod strict_json;
 pub mod throttle;
+pub mod throttle_store;
 pub mod validator;

@@ -319,8 +319,20 @@ fn verify(config_path: &Path, args: VerifyArgs) -> ExitCode {
 
 fn run(config_path: &Path) -> Result<(), String> {
     let mut config = Config::load(config_path).map_err(|e| e.to_string())?;
+    let throttle = match &config.throttle_redis {
+        None => Throttle::default(),
+        Some(r) => {
+            let shared = apikey_sts::throttle_store::RedisThrottle::new(r)
+                .map_err(|e| format!("{}: server.throttleStore: {e}", config.source))?;
+            log::info(&format!(
+                "throttle: failure counts shared through Redis at {}",
+                apikey_sts::revocation::redis::redacted_url(r.url.expose())
+            ));
+            Throttle::with_shared(Default::default(), Box::new(shared))
+        }
+    };
     let persistent = startup::Persistent {
-        throttle: Arc::new(Throttle::default()),
+        throttle: Arc::new(throttle),
         revocations: open_revocations(&config)?,
     };
     let built = startup::build_with(&config, &persistent).map_err(|e| e.to_string())?;

@@ -575,3 +575,72 @@ fn import_and_export_move_the_live_set() {
         "{out:?}"
     );
 }
+
+#[test]
+fn failures_spread_over_three_nodes_lock_the_address_on_all() {
+    let dir = TempDir::new("redis-throttle");
+    let redis = Redis::start(&dir, "redis", &[]);
+    let nodes: Vec<Server> = (0..3)
+        .map(|i| {
+            let text = node_config(&redis.url(), &dir.0.join(format!("snap-{i}")), "").replace(
+                "[validator]",
+                "[server]\nthrottleStore = \"redis\"\n\n[validator]",
+            );
+            let d = TempDir::new("redis-node");
+            let conf = d.write("micro-gw.conf", text);
+            Server::start_with(d, conf, &[]).unwrap_or_else(|l| panic!("{l}"))
+        })
+        .collect();
+    const WRONG: &str = "Basic cm9vdDp4"; // root:x
+    let attempt = |n: &Server, auth: &str| {
+        n.client()
+            .get("/apikey", &format!("Authorization: {auth}\r\n"))
+            .status
+    };
+    // Six failures, two per node: each node alone would allow five.
+    for i in 0..6 {
+        assert_eq!(attempt(&nodes[i % 3], WRONG), 401, "failure {i}");
+    }
+    // The first node, which saw two failures, refuses the address (the lock lasts a second).
+    assert_eq!(attempt(&nodes[0], WRONG), 429);
+    // Every node refuses it. Each further failure doubles the lock, so when a pass comes after
+    // the lock ran out it adds a failure and the next pass finds a longer lock. Two passes at
+    // most: counting alone, no node reaches six failures in them.
+    let mut passes = 0;
+    loop {
+        let got: Vec<u16> = nodes.iter().map(|n| attempt(n, WRONG)).collect();
+        if got.iter().all(|s| *s == 429) {
+            break;
+        }
+        passes += 1;
+        assert!(passes < 2, "not locked everywhere: {got:?}");
+    }
+    assert_eq!(
+        attempt(&nodes[2], ROOT_AUTH),
+        429,
+        "even the right password"
+    );
+    assert!(nodes[1]
+        .log_text()
+        .contains("failure counts shared through Redis"));
+    // Redis gone: logins go on, counted locally, and that is said once.
+    drop(redis);
+    let other = nodes[2].client().get(
+        "/apikey",
+        "Authorization: Basic bm9ib2R5Ong=\r\n", // nobody:x
+    );
+    assert!(matches!(other.status, 401 | 429), "{}", other.status);
+    assert!(nodes[2].wait_log("counting failures on this node only", PATIENCE));
+    for _ in 0..3 {
+        nodes[2]
+            .client()
+            .get("/apikey", "Authorization: Basic bm9ib2R5Ong=\r\n");
+    }
+    assert_eq!(
+        nodes[2]
+            .log_text()
+            .matches("counting failures on this node only")
+            .count(),
+        1
+    );
+}
