@@ -644,3 +644,38 @@ fn failures_spread_over_three_nodes_lock_the_address_on_all() {
         1
     );
 }
+
+#[test]
+fn a_node_whose_feed_position_was_trimmed_reads_the_whole_set_again() {
+    let c = Cluster::start("redis-trim");
+    let b = &c.nodes[1];
+    let pid = b.child.id().to_string();
+    let warm = issue(&c.nodes[0]);
+    assert_eq!(revoke(&c.nodes[0], &warm).status, 200);
+    eventually("B follows the feed", || validate(b, &warm) == 401);
+    let stop = |sig: &str| {
+        assert!(Command::new("kill")
+            .args([sig, &pid])
+            .status()
+            .unwrap()
+            .success())
+    };
+    // While B is stopped, two revocations, then the feed is emptied (as MAXLEN trimming does
+    // to a node that lags too far), then a third: B's position is gone from the feed, and the
+    // second revocation is in no read B could still make.
+    let keys: Vec<String> = (0..3).map(|_| issue(&c.nodes[0])).collect();
+    stop("-STOP");
+    assert_eq!(revoke(&c.nodes[0], &keys[0]).status, 200);
+    assert_eq!(revoke(&c.nodes[0], &keys[1]).status, 200);
+    assert!(c.redis.raw("XTRIM apikey-sts:feed MAXLEN 0").is_some());
+    assert_eq!(revoke(&c.nodes[0], &keys[2]).status, 200);
+    stop("-CONT");
+    for k in &keys {
+        eventually("B refuses every key", || validate(b, k) == 401);
+    }
+    assert!(
+        b.wait_log("reading the whole set again", PATIENCE),
+        "{}",
+        b.log_text()
+    );
+}

@@ -15,8 +15,9 @@
 //! open it reads the feed's last ID, then every `rev:` key (SCAN + MGET); a background thread
 //! then follows the feed from that ID with a blocking `XREAD`. A revocation written between the
 //! two reads is seen twice, which is harmless. After a lost connection the follower reconnects
-//! and checks that its last ID is still in the feed: if the feed was trimmed past it (or Redis
-//! lost it), it reads the whole set again.
+//! and resumes from its last ID. Each read also checks that this ID is still in the feed: if the
+//! feed was trimmed past it (a node lagging by more than `FEED_MAX_LEN`, or a Redis that lost
+//! data), it reads the whole set again.
 //!
 //! The set is copied to a local snapshot (see `snapshot`) after each load and at most every
 //! `SNAPSHOT_EVERY` while changes arrive, so a node can start while Redis is down. With neither
@@ -791,25 +792,37 @@ fn merge_map(map: &mut HashMap<String, Entry>, jti: String, e: Entry) {
 /// Feed entries as (id, the `r` field if any).
 type FeedBatch = Vec<(StreamId, Option<Vec<u8>>)>;
 
-/// One XREAD reply: the entries after `after`, at most `FEED_BATCH`, as (id, record bytes).
-/// None when the block timed out with nothing new.
+/// One XREAD reply: the entries after `after`, at most `FEED_BATCH`, as (id, record bytes);
+/// empty when the block timed out with nothing new. None when `after` is no longer in the feed
+/// once the read returned: the feed was trimmed past this node, so entries between `after` and
+/// the reply may be missing, and the caller must read the whole set again. (Trimming removes the
+/// oldest entries first: while `after` is still there, nothing after it was removed.) The check
+/// is pipelined behind the XREAD, so Redis answers it right after the read unblocks.
 fn read_feed(
     con: &mut redis::Connection,
     link: &Link,
     keys: &Keys,
     after: StreamId,
-) -> Result<FeedBatch, StoreError> {
-    let v: Value = redis::cmd("XREAD")
+) -> Result<Option<FeedBatch>, StoreError> {
+    let id = after.to_string();
+    let mut pipe = redis::pipe();
+    pipe.cmd("XREAD")
         .arg("COUNT")
         .arg(FEED_BATCH)
         .arg("BLOCK")
         .arg(FOLLOW_BLOCK.as_millis() as u64)
         .arg("STREAMS")
         .arg(&keys.feed)
-        .arg(after.to_string())
-        .query(con)
-        .map_err(link.err())?;
-    parse_xread(v, after)
+        .arg(&id);
+    pipe.cmd("XRANGE").arg(&keys.feed).arg(&id).arg(&id);
+    let (v, check): (Value, Value) = pipe.query(con).map_err(link.err())?;
+    let batch = parse_xread(v, after)?;
+    let present = matches!(check, Value::Array(ref a) if !a.is_empty());
+    // 0-0 (the feed was empty when the set was read) is never an entry; see `follow`.
+    if !present && after != StreamId::default() {
+        return Ok(None);
+    }
+    Ok(Some(batch))
 }
 
 /// Walks an XREAD reply (RESP2 array or RESP3 map form) without trusting its shape.
@@ -868,27 +881,6 @@ pub fn parse_xread(v: Value, after: StreamId) -> Result<FeedBatch, StoreError> {
     Ok(out)
 }
 
-/// Whether the feed still holds `position` (so reading after it misses nothing).
-fn still_in_feed(
-    con: &mut redis::Connection,
-    link: &Link,
-    keys: &Keys,
-    position: StreamId,
-) -> Result<bool, StoreError> {
-    if position == StreamId::default() {
-        // An empty feed at load time: whether anything was trimmed since cannot be told.
-        return Ok(false);
-    }
-    let id = position.to_string();
-    let v: Value = redis::cmd("XRANGE")
-        .arg(&keys.feed)
-        .arg(&id)
-        .arg(&id)
-        .query(con)
-        .map_err(link.err())?;
-    Ok(matches!(v, Value::Array(ref a) if !a.is_empty()))
-}
-
 /// The follower thread: keeps the in-memory set in step with Redis until the store is dropped.
 fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
     let mut con: Option<redis::Connection> = None;
@@ -905,9 +897,12 @@ fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
                 verified = false;
             }
             let c = con.as_mut().ok_or(StoreError::BadReply("no connection"))?;
+            // From 0-0 (the feed was empty when the set was read) nothing tells whether the
+            // feed was trimmed since: right after that read it was not, after a reconnect it
+            // may have been, so the set is read again. Any other position is checked by
+            // `read_feed` on every read.
             let resumable = match position {
-                Some(_) if verified => true,
-                Some(p) => still_in_feed(c, &i.link, &i.keys, p)?,
+                Some(p) => p != StreamId::default() || verified,
                 None => false,
             };
             if !resumable {
@@ -933,7 +928,14 @@ fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
             verified = true;
             mark_up();
             let after = position.unwrap_or_default();
-            let batch = read_feed(c, &i.link, &i.keys, after)?;
+            let Some(batch) = read_feed(c, &i.link, &i.keys, after)? else {
+                crate::log::warn(&format!(
+                    "revocation store: the change feed was trimmed past this node's position \
+                     {after}; reading the whole set again"
+                ));
+                position = None;
+                return Ok(());
+            };
             mark_up();
             if let Some((last, _)) = batch.last() {
                 position = Some(*last);
