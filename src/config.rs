@@ -79,8 +79,12 @@ pub const MAX_REDIS_TIMEOUT_MS: i64 = 60_000;
 /// `file` is the node's local snapshot of that set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisConfig {
-    /// `redisUrl`, `redis://[user:password@]host:port/db`; may hold a password.
+    /// `redisUrl`, `redis://[user:password@]host:port/db` (`rediss://` for TLS); may hold a
+    /// password.
     pub url: Secret,
+    /// `redisCaFile`: PEM certificates a `rediss://` server's certificate must chain to; None:
+    /// the system's trust store.
+    pub ca_file: Option<PathBuf>,
     pub key_prefix: String,
     /// Replicas that must confirm a revocation (`WAIT`) before it is acknowledged.
     pub min_replicas: u32,
@@ -709,6 +713,7 @@ impl Reader<'_> {
                 "minReplicas",
                 "connectTimeoutMs",
                 "timeoutMs",
+                "redisCaFile",
             ],
         );
         let max = crate::revocation::MAX_REVOCATIONS as i64;
@@ -736,14 +741,16 @@ impl Reader<'_> {
     /// URL may hold a password.
     fn redis_url(&self, t: &Table, p: &str, key: &str) -> Result<Secret, ConfigError> {
         let url = Secret::new(self.required_string(t, p, key)?);
-        if !url.expose().starts_with("redis://") {
-            let why = if url.expose().starts_with("rediss://") {
-                "rediss:// is not supported by this build (the redis client is built without \
-                 TLS); reach Redis over a trusted network or a TLS tunnel with redis://"
-            } else {
-                "must start with redis://"
-            };
-            return Err(self.error(&join(p, key), why));
+        let u = url.expose();
+        if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+            return Err(self.error(&join(p, key), "must start with redis:// or rediss://"));
+        }
+        // The client reads `#insecure` as "do not verify the server's certificate".
+        if u.contains('#') {
+            return Err(self.error(
+                &join(p, key),
+                "must not have a #fragment (certificate checks cannot be turned off)",
+            ));
         }
         Ok(url)
     }
@@ -788,6 +795,7 @@ impl Reader<'_> {
             Some(r) => RedisConfig { url, ..r.clone() },
             None => RedisConfig {
                 url,
+                ca_file: None,
                 key_prefix: REDIS_KEY_PREFIX.to_string(),
                 min_replicas: 0,
                 connect_timeout: Duration::from_millis(REDIS_CONNECT_TIMEOUT_MS as u64),
@@ -849,8 +857,19 @@ impl Reader<'_> {
             MAX_REDIS_TIMEOUT_MS,
         )?;
         let timeout_ms = ranged("timeoutMs", REDIS_TIMEOUT_MS, MAX_REDIS_TIMEOUT_MS)?;
+        let ca_file = match self.string(t, p, "redisCaFile")? {
+            None => None,
+            Some(_) if !url.expose().starts_with("rediss://") => {
+                return Err(self.error(
+                    &join(p, "redisCaFile"),
+                    "is only used with a rediss:// redisUrl",
+                ))
+            }
+            Some(_) => Some(self.path(t, p, "redisCaFile")?),
+        };
         Ok(Some(RedisConfig {
             url,
+            ca_file,
             key_prefix,
             min_replicas,
             connect_timeout: Duration::from_millis(connect_ms as u64),
@@ -1402,9 +1421,16 @@ mod tests {
         assert_eq!(with("").unwrap_err().key, "apikey.revocation.redisUrl");
         let e = with("redisUrl = \"http://:pw@h\"").unwrap_err();
         assert!(!e.to_string().contains("pw"), "{e}");
-        let e = with("redisUrl = \"rediss://:pw@h\"").unwrap_err();
-        assert!(e.message.contains("rediss:// is not supported"), "{e}");
+        let tls = with("redisUrl = \"rediss://:pw@h\"\nredisCaFile = \"ca.pem\"").unwrap();
+        assert_eq!(
+            tls.revocation_redis.unwrap().ca_file,
+            Some(PathBuf::from("/etc/sts/ca.pem"))
+        );
+        let e = with("redisUrl = \"rediss://:pw@h/0#insecure\"").unwrap_err();
+        assert!(e.message.contains("fragment"), "{e}");
         assert!(!e.to_string().contains("pw"), "{e}");
+        let e = with("redisUrl = \"redis://h\"\nredisCaFile = \"ca.pem\"").unwrap_err();
+        assert_eq!(e.key, "apikey.revocation.redisCaFile");
         let e = parse(&format!(
             "{SPEC}\n[apikey.revocation]\nfile = \"s\"\nstore = \"etcd\"\n"
         ))

@@ -18,6 +18,7 @@
 //! at most one timeout per `RETRY_AFTER`.
 
 use crate::config::RedisConfig;
+use crate::revocation::redis::ClientError;
 use crate::throttle::{Kind, Policy, SharedCounts};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,20 +63,6 @@ pub struct RedisThrottle {
     down: AtomicBool,
 }
 
-/// Why the shared throttle could not be set up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ThrottleStoreError {
-    BadUrl,
-}
-
-impl std::fmt::Display for ThrottleStoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the throttle's Redis URL is not a valid Redis URL")
-    }
-}
-
-impl std::error::Error for ThrottleStoreError {}
-
 fn tag(kind: Kind) -> &'static str {
     match kind {
         Kind::Address => "a",
@@ -93,9 +80,8 @@ fn id(key: &str) -> String {
 
 impl RedisThrottle {
     /// Parses the URL; connects on first use (a node starts whether or not Redis answers).
-    pub fn new(config: &RedisConfig) -> Result<RedisThrottle, ThrottleStoreError> {
-        let client =
-            redis::Client::open(config.url.expose()).map_err(|_| ThrottleStoreError::BadUrl)?;
+    pub fn new(config: &RedisConfig) -> Result<RedisThrottle, ClientError> {
+        let client = crate::revocation::redis::client(config)?;
         Ok(RedisThrottle {
             client,
             prefix: config.key_prefix.clone(),

@@ -679,3 +679,123 @@ fn a_node_whose_feed_position_was_trimmed_reads_the_whole_set_again() {
         b.log_text()
     );
 }
+
+#[test]
+fn rediss_checks_the_server_certificate() {
+    let dir = TempDir::new("redis-tls");
+    let p = |name: &str| dir.0.join(name).display().to_string();
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &p("ca.key"),
+            "-out",
+            &p("ca.pem"),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=apikey-sts test CA",
+        ],
+        None,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            &p("srv.key"),
+            "-out",
+            &p("srv.csr"),
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        None,
+    );
+    dir.write("ext.cnf", "subjectAltName=IP:127.0.0.1\n");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &p("srv.csr"),
+            "-CA",
+            &p("ca.pem"),
+            "-CAkey",
+            &p("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &p("srv.pem"),
+            "-days",
+            "2",
+            "-extfile",
+            &p("ext.cnf"),
+        ],
+        None,
+    );
+    let tls_port = free_port().to_string();
+    let redis = Redis::start(
+        &dir,
+        "redis",
+        &[
+            "--tls-port",
+            &tls_port,
+            "--tls-cert-file",
+            &p("srv.pem"),
+            "--tls-key-file",
+            &p("srv.key"),
+            "--tls-ca-cert-file",
+            &p("ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ],
+    );
+    let url = format!("rediss://127.0.0.1:{tls_port}/0");
+    let snap = dir.0.join("snap");
+    let ca = format!("  redisCaFile = \"{}\"\n", p("ca.pem"));
+    let n = try_node(&url, &snap, &ca).unwrap_or_else(|l| panic!("{l}"));
+    let token = issue(&n);
+    assert_eq!(revoke(&n, &token).status, 200);
+    let jti = claims(&token)["jti"].as_str().unwrap().to_string();
+    assert!(redis
+        .raw(&format!("GET apikey-sts:rev:{jti}"))
+        .unwrap()
+        .starts_with(&jti));
+    drop(n);
+    // The system's trust store does not know this CA: the connection is refused, and with no
+    // snapshot the node does not start.
+    std::fs::remove_file(&snap).unwrap();
+    let err = try_node(&url, &snap, "")
+        .err()
+        .expect("untrusted certificate");
+    assert!(err.contains("refusing to start"), "{err}");
+    // redisCaFile at its size limit (the CA padded with blank lines) and one byte past it.
+    let limit = apikey_sts::revocation::redis::MAX_CA_FILE_BYTES as usize;
+    let mut pem = std::fs::read(p("ca.pem")).unwrap();
+    pem.resize(limit, b'\n');
+    dir.write("ca-at-limit.pem", &pem);
+    let at = format!("  redisCaFile = \"{}\"\n", p("ca-at-limit.pem"));
+    drop(try_node(&url, &snap, &at).unwrap_or_else(|l| panic!("{l}")));
+    pem.push(b'\n');
+    dir.write("ca-past-limit.pem", &pem);
+    let past = format!("  redisCaFile = \"{}\"\n", p("ca-past-limit.pem"));
+    let err = try_node(&url, &snap, &past)
+        .err()
+        .expect("CA file past the limit");
+    assert!(err.contains("-byte limit"), "{err}");
+    // A file that is no certificate is named as such.
+    dir.write("junk.pem", "not a certificate");
+    let err = try_node(
+        &url,
+        &snap,
+        &format!("  redisCaFile = \"{}\"\n", p("junk.pem")),
+    )
+    .err()
+    .expect("junk CA file");
+    assert!(err.contains("redisCaFile"), "{err}");
+}

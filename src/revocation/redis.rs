@@ -308,7 +308,7 @@ pub enum Loaded {
 /// Why `open` failed.
 #[derive(Debug)]
 pub enum OpenError {
-    BadUrl,
+    Client(ClientError),
     /// Redis is unreachable and there is no snapshot to start from.
     NoSnapshot {
         path: String,
@@ -325,7 +325,7 @@ pub enum OpenError {
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            OpenError::BadUrl => write!(f, "redisUrl is not a valid Redis URL"),
+            OpenError::Client(e) => e.fmt(f),
             OpenError::NoSnapshot { path, why } => write!(
                 f,
                 "{why}, and there is no snapshot at {path} to start from: refusing to start \
@@ -357,8 +357,83 @@ impl fmt::Debug for RedisStore {
     }
 }
 
-fn link(config: &RedisConfig) -> Result<Link, OpenError> {
-    let client = redis::Client::open(config.url.expose()).map_err(|_| OpenError::BadUrl)?;
+/// Most bytes read from `redisCaFile`.
+pub const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Why a Redis client could not be made from the config.
+#[derive(Debug)]
+pub enum ClientError {
+    BadUrl,
+    CaFile {
+        path: String,
+        error: std::io::Error,
+    },
+    CaTooLarge {
+        path: String,
+    },
+    /// The file holds no certificate the TLS client accepts.
+    CaInvalid {
+        path: String,
+    },
+}
+
+impl fmt::Display for ClientError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientError::BadUrl => write!(f, "redisUrl is not a valid Redis URL"),
+            ClientError::CaFile { path, error } => write!(f, "redisCaFile {path}: {error}"),
+            ClientError::CaTooLarge { path } => write!(
+                f,
+                "redisCaFile {path}: over the {MAX_CA_FILE_BYTES}-byte limit"
+            ),
+            ClientError::CaInvalid { path } => {
+                write!(f, "redisCaFile {path}: no usable PEM certificate")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+/// A client for `config`: `rediss://` checks the server's certificate against `redisCaFile`,
+/// or the system's trust store without it.
+pub fn client(config: &RedisConfig) -> Result<redis::Client, ClientError> {
+    let plain = redis::Client::open(config.url.expose()).map_err(|_| ClientError::BadUrl)?;
+    let Some(ca) = &config.ca_file else {
+        return Ok(plain);
+    };
+    let path = ca.display().to_string();
+    let meta = std::fs::metadata(ca).map_err(|error| ClientError::CaFile {
+        path: path.clone(),
+        error,
+    })?;
+    if meta.len() > MAX_CA_FILE_BYTES {
+        return Err(ClientError::CaTooLarge { path });
+    }
+    let pem = std::fs::read(ca).map_err(|error| ClientError::CaFile {
+        path: path.clone(),
+        error,
+    })?;
+    // An empty trust store would fail every handshake as "unknown issuer": say it here.
+    {
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem);
+        if certs.filter(Result::is_ok).count() == 0 {
+            return Err(ClientError::CaInvalid { path });
+        }
+    }
+    redis::Client::build_with_tls(
+        config.url.expose(),
+        redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(pem),
+        },
+    )
+    .map_err(|_| ClientError::CaInvalid { path })
+}
+
+fn link(config: &RedisConfig) -> Result<Link, ClientError> {
+    let client = client(config)?;
     Ok(Link {
         client,
         password: url_password(config.url.expose()).map(str::to_string),
@@ -407,7 +482,7 @@ impl RedisStore {
         grace: i64,
     ) -> Result<(RedisStore, Loaded), OpenError> {
         check_snapshot_file(snapshot_path)?;
-        let link = link(config)?;
+        let link = link(config).map_err(OpenError::Client)?;
         HEALTH.configured.store(true, Ordering::Relaxed);
         let loaded = link.connect(link.timeout).and_then(|mut con| {
             load_all(&mut con, &link, &Keys::new(&config.key_prefix), now, grace)
@@ -638,7 +713,9 @@ pub fn import_entry(
     e: &Entry,
     grace: i64,
 ) -> Result<(), StoreError> {
-    let link = link(config).map_err(|_| StoreError::BadReply("invalid redisUrl"))?;
+    let link = link(config).map_err(|e| StoreError::Unreachable {
+        detail: e.to_string(),
+    })?;
     if con.is_none() {
         *con = Some(link.connect(link.timeout)?);
     }
@@ -661,7 +738,9 @@ pub fn export_all(
     now: i64,
     grace: i64,
 ) -> Result<(Vec<(String, Entry)>, u64), StoreError> {
-    let link = link(config).map_err(|_| StoreError::BadReply("invalid redisUrl"))?;
+    let link = link(config).map_err(|e| StoreError::Unreachable {
+        detail: e.to_string(),
+    })?;
     let mut con = link.connect(link.timeout)?;
     let (m, _, rejected) = load_all(&mut con, &link, &Keys::new(&config.key_prefix), now, grace)?;
     let mut v: Vec<(String, Entry)> = m.into_iter().collect();
