@@ -466,8 +466,13 @@ fn reload_config(
         {
             log::warn("reload: listener address and [server] limits apply only after a restart");
         }
-        if c.revocation_file != running.revocation_file {
-            log::warn("reload: [apikey.revocation] file applies only after a restart");
+        if c.revocation_file != running.revocation_file
+            || c.revocation_redis != running.revocation_redis
+        {
+            log::warn("reload: [apikey.revocation] file and store apply only after a restart");
+        }
+        if c.throttle_redis != running.throttle_redis {
+            log::warn("reload: [server] throttleStore applies only after a restart");
         }
         startup::build_with(&c, persistent).map_err(|e| e.to_string())
     });

@@ -799,3 +799,53 @@ fn rediss_checks_the_server_certificate() {
     .expect("junk CA file");
     assert!(err.contains("redisCaFile"), "{err}");
 }
+
+#[test]
+fn malformed_records_in_redis_are_skipped_and_counted() {
+    let dir = TempDir::new("redis-junk");
+    let redis = Redis::start(&dir, "redis", &[]);
+    // Written by something else sharing the prefix: junk, a record whose jti is not its key's,
+    // a bad jti, an oversized record; and one good record.
+    let long = "x".repeat(apikey_sts::revocation::feed::MAX_RECORD_BYTES + 1);
+    for cmd in [
+        "SET apikey-sts:rev:junk garbage".to_string(),
+        "SET apikey-sts:rev:mine \"other 1 - -\"".to_string(),
+        "SET apikey-sts:rev:bad/jti \"bad/jti 1 - -\"".to_string(),
+        format!("SET apikey-sts:rev:long {long}"),
+        "SET apikey-sts:rev:good-one \"good-one 1 - -\"".to_string(),
+    ] {
+        assert!(redis.raw(&cmd).unwrap().starts_with("+OK"), "{cmd}");
+    }
+    let n = node(&redis.url(), &dir.0.join("snap"));
+    assert!(
+        n.wait_log("4 malformed records skipped", PATIENCE),
+        "{}",
+        n.log_text()
+    );
+    let listed = |n: &Server| {
+        n.client()
+            .get(
+                "/apikey/revoked",
+                &format!("Authorization: {ROOT_AUTH}\r\n"),
+            )
+            .json()
+    };
+    assert_eq!(listed(&n)["revoked"][0]["jti"], "good-one");
+    assert_eq!(listed(&n)["count"], 1);
+    // The same through the feed: the bad entries are skipped, the good one applied.
+    for cmd in [
+        "XADD apikey-sts:feed * r garbage".to_string(),
+        "XADD apikey-sts:feed * x no-r-field".to_string(),
+        format!("XADD apikey-sts:feed * r {long}"),
+        "XADD apikey-sts:feed * r \"fed-one 2 - -\"".to_string(),
+    ] {
+        assert!(redis.raw(&cmd).is_some(), "{cmd}");
+    }
+    eventually("the good feed record is applied", || {
+        listed(&n)["count"] == 2
+    });
+    eventually("the bad ones are counted", || {
+        metric(&n, "apikey_sts_revocation_store_rejected_total") == Some(7)
+    });
+    assert_eq!(health(&n)["status"], "UP");
+}

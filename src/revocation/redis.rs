@@ -973,7 +973,6 @@ fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
         let step = (|| -> Result<(), StoreError> {
             if con.is_none() {
                 con = Some(i.link.connect(FOLLOW_BLOCK + i.link.timeout)?);
-                verified = false;
             }
             let c = con.as_mut().ok_or(StoreError::BadReply("no connection"))?;
             // From 0-0 (the feed was empty when the set was read) nothing tells whether the
@@ -1050,6 +1049,8 @@ fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
         })();
         if let Err(e) = step {
             con = None;
+            // Whatever happened while disconnected is unknown (see `resumable`).
+            verified = false;
             mark_down(&e);
             drop(i);
             std::thread::sleep(delay);
