@@ -131,6 +131,9 @@ fn url_password(url: &str) -> Option<&str> {
         .filter(|p| !p.is_empty())
 }
 
+/// Longest error text kept from the client library (it may quote what the server said).
+pub const MAX_DETAIL_CHARS: usize = 200;
+
 /// A client library error as a `StoreError`, with `secret` (and its decoded form) removed from
 /// any text kept.
 fn store_error(e: &redis::RedisError, secret: Option<&str>) -> StoreError {
@@ -156,8 +159,9 @@ fn store_error(e: &redis::RedisError, secret: Option<&str>) -> StoreError {
             }
         }
     }
-    detail.truncate(200);
-    StoreError::Unreachable { detail }
+    StoreError::Unreachable {
+        detail: detail.chars().take(MAX_DETAIL_CHARS).collect(),
+    }
 }
 
 fn percent_decode(s: &str) -> String {
@@ -1104,6 +1108,15 @@ mod tests {
             !detail.contains("p@w") && !detail.contains("p%40w"),
             "{detail}"
         );
+        // Long text is cut at MAX_DETAIL_CHARS characters, never inside one.
+        for len in [MAX_DETAIL_CHARS - 1, MAX_DETAIL_CHARS, MAX_DETAIL_CHARS + 1] {
+            let text = "€".repeat(len);
+            let e = redis::RedisError::from(std::io::Error::other(text));
+            let StoreError::Unreachable { detail } = store_error(&e, None) else {
+                panic!()
+            };
+            assert!(detail.chars().count() <= MAX_DETAIL_CHARS, "{len}");
+        }
     }
 
     fn entry(id: &str, rec: &[u8]) -> Value {
