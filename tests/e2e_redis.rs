@@ -849,3 +849,47 @@ fn malformed_records_in_redis_are_skipped_and_counted() {
     });
     assert_eq!(health(&n)["status"], "UP");
 }
+
+/// The ACL user docs/multi-node.md recommends: exactly these commands, only the prefix's keys.
+const ACL_USER: &str = "apikey-sts on >Acl-Pa55 ~apikey-sts:* +set +mget +scan +xadd +xread \
+                        +xrange +xrevrange +wait +multi +exec +select +evalsha \
+                        +script|load +incr +pexpire +pttl +del";
+
+#[test]
+fn the_documented_acl_user_is_enough() {
+    let dir = TempDir::new("redis-acl");
+    let args: Vec<&str> = std::iter::once("--user")
+        .chain(ACL_USER.split_whitespace())
+        .collect();
+    let redis = Redis::start(&dir, "redis", &args);
+    let url = format!("redis://apikey-sts:Acl-Pa55@127.0.0.1:{}/0", redis.port);
+    let nodes: Vec<Server> = (0..2)
+        .map(|i| {
+            let text = node_config(&url, &dir.0.join(format!("snap-{i}")), "").replace(
+                "[validator]",
+                "[server]\nthrottleStore = \"redis\"\n\n[validator]",
+            );
+            let d = TempDir::new("redis-node");
+            let conf = d.write("micro-gw.conf", text);
+            Server::start_with(d, conf, &[]).unwrap_or_else(|l| panic!("{l}"))
+        })
+        .collect();
+    let token = issue(&nodes[0]);
+    assert_eq!(revoke(&nodes[0], &token).status, 200);
+    eventually("B refuses", || validate(&nodes[1], &token) == 401);
+    // A failed login runs the throttle's script (EVALSHA, SCRIPT LOAD the first time).
+    let r = nodes[1]
+        .client()
+        .get("/apikey", "Authorization: Basic cm9vdDp4\r\n");
+    assert_eq!(r.status, 401);
+    let count = redis.raw("KEYS apikey-sts:thr:*").unwrap();
+    assert!(count.starts_with("*2"), "{count:?}");
+    for n in &nodes {
+        let log = n.log_text();
+        assert!(
+            !log.contains("did not answer") && !log.contains("refused"),
+            "{log}"
+        );
+        assert!(!log.contains("Acl-Pa55"), "{log}");
+    }
+}
