@@ -35,6 +35,7 @@ case "$target" in
     fuzz_revocation_log) max_len=8192 ;;
     fuzz_revoke_body) dict=dict/json.dict; max_len=9000 ;;
     fuzz_validator_request) dict=dict/http.dict; max_len=9000 ;;
+    fuzz_feed_record) max_len=512 ;;
     *) echo "unknown target $target (see fuzz/Cargo.toml)" >&2; exit 2 ;;
 esac
 timeout=${FUZZ_TIMEOUT:-$timeout}

@@ -81,6 +81,7 @@ replay_tests!(
     fuzz_revocation_log,
     fuzz_revoke_body,
     fuzz_validator_request,
+    fuzz_feed_record,
 );
 
 /// The seeds are meant to be real and valid: the well-formed ones must actually be accepted, so

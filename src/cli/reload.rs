@@ -1,5 +1,6 @@
 //! SIGHUP: rebuild everything from the config file and swap it in; on any error keep the
-//! running state. Listener addresses, limits and the revocation file need a restart.
+//! running state. Listener addresses, limits, the revocation file and store, and the throttle
+//! store need a restart.
 
 use super::{load_config, Error};
 use apikey_sts::config::Config;
@@ -47,8 +48,13 @@ fn rebuild(
              apply only after a restart",
         );
     }
-    if c.revocation_file != running.revocation_file {
-        log::warn("reload: [apikey.revocation] file applies only after a restart");
+    if c.revocation_file != running.revocation_file
+        || c.revocation_redis != running.revocation_redis
+    {
+        log::warn("reload: [apikey.revocation] file and store apply only after a restart");
+    }
+    if c.throttle_redis != running.throttle_redis {
+        log::warn("reload: [server] throttleStore applies only after a restart");
     }
     Ok(startup::build_with(&c, kept)?)
 }
