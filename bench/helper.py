@@ -7,6 +7,11 @@
   helper.py get-key HOST PORT               -> prints one API key (GET /apikey)
   helper.py memory LABEL BIN CONFIG N       -> startup to first key, RSS idle, RSS with N
                                                idle TLS keep-alive connections (BENCH lines)
+  helper.py propagation LABEL A_PORT B_VAL_PORT N
+                                            -> issue on A, revoke on A, poll B's /validate
+                                               until 401; p50/p99 ms from the 200 to the 401
+  helper.py revoke-rate LABEL PORT THREADS SECS
+                                            -> revocations/s by jti (JSON), THREADS writers
   helper.py report RESULTS                  -> the results table (markdown)
 """
 
@@ -100,6 +105,90 @@ def request(sock, path="/apikey"):
             raise ConnectionError("closed before the response body")
         body += chunk
     return int(head.split(b" ", 2)[1]), body
+
+
+def exchange(sock, method, path, headers="", body=b""):
+    """One keep-alive request with `headers` (full lines) and `body`; returns (status, body)."""
+    sock.sendall(
+        f"{method} {path} HTTP/1.1\r\nHost: bench\r\n{headers}"
+        f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+    )
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response head")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))
+    while len(rest) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the response body")
+        rest += chunk
+    return int(head.split(b" ", 2)[1]), rest
+
+
+def percentile(values, q):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(q * len(v)))]
+
+
+def propagation(label, a_port, b_val_port, n):
+    """Milliseconds from the 200 of a revocation on A to the first 401 for that key on B."""
+    a = connect(tls_context(), "127.0.0.1", int(a_port))
+    b = socket.create_connection(("127.0.0.1", int(b_val_port)))
+    auth = f"Authorization: {AUTH}\r\n"
+    lat = []
+    for _ in range(int(n)):
+        status, key = exchange(a, "GET", "/apikey", auth)
+        if status != 200:
+            sys.exit(f"GET /apikey answered {status}")
+        key = key.decode()
+        status, _ = exchange(b, "GET", "/validate", f"apikey: {key}\r\n")
+        if status != 200:
+            sys.exit(f"B answered {status} before the revocation")
+        form = f"token={key}".encode()
+        status, _ = exchange(a, "POST", "/apikey/revoke",
+                             auth + "Content-Type: application/x-www-form-urlencoded\r\n", form)
+        if status != 200:
+            sys.exit(f"revoke answered {status}")
+        t0 = time.perf_counter()
+        while exchange(b, "GET", "/validate", f"apikey: {key}\r\n")[0] != 401:
+            if time.perf_counter() - t0 > 10:
+                sys.exit("B did not refuse the key within 10 s")
+        lat.append((time.perf_counter() - t0) * 1e3)
+    emit(f"{label}.p50", f"{percentile(lat, 0.5):.2f}")
+    emit(f"{label}.p99", f"{percentile(lat, 0.99):.2f}")
+
+
+def revoke_rate(label, port, threads, secs):
+    """Revocations/s by jti (admin, JSON body) from THREADS keep-alive connections."""
+    import threading
+
+    threads, secs = int(threads), float(secs)
+    done, errors = [0] * threads, [0] * threads
+    deadline = time.perf_counter() + secs
+    headers = f"Authorization: {AUTH}\r\nContent-Type: application/json\r\n"
+
+    def writer(t):
+        s = connect(tls_context(), "127.0.0.1", int(port))
+        i = 0
+        while time.perf_counter() < deadline:
+            body = f'{{"jti":"bench-{label}-{t}-{i}"}}'.encode()
+            i += 1
+            if exchange(s, "POST", "/apikey/revoke", headers, body)[0] == 200:
+                done[t] += 1
+            else:
+                errors[t] += 1
+
+    ts = [threading.Thread(target=writer, args=(t,)) for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    emit(f"{label}.rps", f"{sum(done) / secs:.1f}")
+    emit(f"{label}.errors", sum(errors))
 
 
 def connect(ctx, host, port):
@@ -299,6 +388,21 @@ def report(path):
              f"{g('val.miss.server_us'):.1f} / {g('val.miss.client_us'):.1f}", "(same)"])
     else:
         row("4. validations/s", ["no [validator] in this build"] * 2, ">= 40,000 cached")
+    if "rev.file.1.rps" in r:
+        row("6. revocations/s, file log (fsync each): 1 writer / 8 concurrent (errors)",
+            [f"{g('rev.file.1.rps'):,.0f} / {g('rev.file.8.rps'):,.0f} "
+             f"({g('rev.file.1.errors') + g('rev.file.8.errors'):.0f})", "(same)"])
+    if "prop.p50" in r:
+        row("6. revocations/s, Redis (appendfsync always): 1 writer / 8 concurrent (errors)",
+            [f"{g('rev.redis.1.rps'):,.0f} / {g('rev.redis.8.rps'):,.0f} "
+             f"({g('rev.redis.1.errors') + g('rev.redis.8.errors'):.0f})", "(same)"])
+        row("6. propagation, 200 on node A to 401 on node B, p50 / p99 ms (store = redis)",
+            [f"{g('prop.p50'):.1f} / {g('prop.p99'):.1f}", "(same)"], "p99 <= 100")
+        row("6. validations/s with store = redis, cache hit (-c16; p99 ms; errors)",
+            [f"{g('val.redis.rps'):,.0f} ({g('val.redis.p99'):.2f}; "
+             f"{g('val.redis.errors'):.0f})", "(same)"], "within noise of row 4 (cache hit)")
+    else:
+        row("6. Redis rows", [meta.get("redis", "skipped")] * 2)
     row("5. RSS idle, MiB", [f"{g(f'mem.{s}.rss_idle_kib') / 1024:.1f}" for s in signers],
         "<= 8")
     row(f"5. RSS with {g('conns'):,.0f} idle TLS keep-alive connections, MiB",
@@ -312,4 +416,5 @@ def report(path):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"wrk": wrk, "get-key": get_key, "memory": memory, "report": report}[cmd](*args)
+    {"wrk": wrk, "get-key": get_key, "memory": memory, "report": report,
+     "propagation": propagation, "revoke-rate": revoke_rate}[cmd](*args)

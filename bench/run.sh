@@ -171,6 +171,55 @@ else
     note "no validator in this build: row 4 skipped"
 fi
 
+# Revocations: the file log, then (with redis-server) the Redis store on two nodes. The bundled
+# admin gets apikey:admin so that it may revoke by jti.
+admin_scope() {
+    sed -e 's/^\( *\)password = "d033e22ae348aeb5660fc2140aec35850c4da997"$/&\n\1scopes = "apikey:admin"/'
+}
+cfg=$WORK/rev-file.conf
+make_config provider "" | admin_scope |
+    sed "s#file = \"revocations.log\"#file = \"$WORK/rev-file.log\"#" >"$cfg"
+start_server "$cfg"
+note "revocations/s, file log"
+python3 "$HELPER" revoke-rate rev.file.1 "$HTTPS_PORT" 1 "$DUR" >>"$RES"
+python3 "$HELPER" revoke-rate rev.file.8 "$HTTPS_PORT" 8 "$DUR" >>"$RES"
+stop_server
+
+REDIS=$(command -v redis-server || ls /usr/bin/redis-server 2>/dev/null || true)
+if [ -n "$REDIS" ]; then
+    rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    mkdir -p "$WORK/redis"
+    "$REDIS" --port "$rport" --bind 127.0.0.1 --dir "$WORK/redis" --appendonly yes \
+        --appendfsync always --save "" --daemonize no --logfile redis.log &
+    PIDS+=("$!")
+    for _ in $(seq 500); do
+        python3 -c "import socket,sys; s=socket.create_connection(('127.0.0.1',$rport)); s.sendall(b'PING\r\n'); sys.exit(s.recv(7)!=b'+PONG\r\n')" 2>/dev/null && break
+        sleep 0.01
+    done
+    redis_config() {
+        make_config provider $'[validator]\nport = 0' | admin_scope |
+            sed "s#file = \"revocations.log\"#file = \"$WORK/snap-$1\"\n  store = \"redis\"\n  redisUrl = \"redis://127.0.0.1:$rport/0\"#"
+    }
+    redis_config a >"$WORK/node-a.conf"
+    redis_config b >"$WORK/node-b.conf"
+    start_server "$WORK/node-a.conf"
+    A_PID=$SERVER_PID A_HTTPS=$HTTPS_PORT
+    start_server "$WORK/node-b.conf"
+    B_PID=$SERVER_PID B_VAL=$VAL_PORT
+    note "propagation A -> B (200 revocations), revocations/s with Redis"
+    python3 "$HELPER" propagation prop "$A_HTTPS" "$B_VAL" 200 >>"$RES"
+    python3 "$HELPER" revoke-rate rev.redis.1 "$A_HTTPS" 1 "$DUR" >>"$RES"
+    python3 "$HELPER" revoke-rate rev.redis.8 "$A_HTTPS" 8 "$DUR" >>"$RES"
+    key=$(python3 "$HELPER" get-key 127.0.0.1 "$A_HTTPS")
+    SERVER_PID=$B_PID
+    run_wrk val.redis 16 "http://127.0.0.1:$B_VAL/validate" -H "apikey: $key"
+    kill "$A_PID" "$B_PID" 2>/dev/null || true
+    wait "$A_PID" "$B_PID" 2>/dev/null || true
+else
+    note "no redis-server: the Redis rows are skipped (tests/install-tools.sh installs it)"
+    meta redis "skipped: no redis-server (tests/install-tools.sh installs it)"
+fi
+
 for s in rsa provider; do
     cfg=$WORK/mem-$s.conf
     make_config "$s" "" >"$cfg"

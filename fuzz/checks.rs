@@ -40,6 +40,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_revoke_body", revoke_body),
     ("fuzz_validator_request", validator_request),
     ("fuzz_proxy_protocol", proxy_protocol),
+    ("fuzz_feed_record", feed_record),
 ];
 
 /// Largest keystore input the keystore target looks at (`-max_len` in run.sh matches).
@@ -1546,4 +1547,22 @@ pub fn proxy_protocol(data: &[u8]) {
         other => panic!("built header for {addr} parsed as {other:?}"),
     }
     check(&wire);
+}
+
+/// `revocation::feed::parse_record` and `StreamId::parse`, on what a Redis server sends: never
+/// panic; an accepted record has a valid `jti`, fits the size bound and prints back to a record
+/// that parses to the same entry; an accepted stream ID prints back to itself.
+pub fn feed_record(data: &[u8]) {
+    use apikey_sts::revocation::feed::{format_record, parse_record, StreamId, MAX_RECORD_BYTES};
+    if let Ok((jti, e)) = parse_record(data) {
+        assert!(data.len() <= MAX_RECORD_BYTES);
+        assert!(apikey_sts::revocation::valid_jti(&jti), "{jti:?}");
+        let again = format_record(&jti, &e);
+        assert!(again.len() <= MAX_RECORD_BYTES);
+        assert_eq!(parse_record(again.as_bytes()), Ok((jti, e)));
+    }
+    if let Ok(id) = StreamId::parse(data) {
+        assert_eq!(StreamId::parse(id.to_string().as_bytes()), Ok(id));
+        assert_eq!(id.to_string().as_bytes(), data, "one spelling per id");
+    }
 }

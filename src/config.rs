@@ -91,8 +91,42 @@ pub struct Config {
     pub revocation_max_per_user: usize,
     /// `[server] trustedProxies` and the listeners' `proxyProtocol`.
     pub load_balancer: LoadBalancerConfig,
+    /// `[apikey.revocation] store = "redis"`: the shared store; None for the file log.
+    pub revocation_redis: Option<RedisConfig>,
+    /// `[server] throttleStore = "redis"`: brute-force counts shared through Redis; None: local.
+    pub throttle_redis: Option<RedisConfig>,
     /// Unknown sections and keys; logged at startup, never fatal.
     pub warnings: Vec<String>,
+}
+
+/// Default `[apikey.revocation] keyPrefix`: every Redis key this service writes starts with it.
+pub const REDIS_KEY_PREFIX: &str = "apikey-sts:";
+/// Longest `keyPrefix`.
+pub const MAX_REDIS_KEY_PREFIX_BYTES: usize = 64;
+/// Largest `minReplicas`.
+pub const MAX_MIN_REPLICAS: i64 = 16;
+/// Default `connectTimeoutMs`: connecting to Redis, handshake included.
+pub const REDIS_CONNECT_TIMEOUT_MS: i64 = 1000;
+/// Default `timeoutMs`: one command's answer (a revocation waits at most about this long).
+pub const REDIS_TIMEOUT_MS: i64 = 2000;
+/// Largest `connectTimeoutMs` and `timeoutMs`.
+pub const MAX_REDIS_TIMEOUT_MS: i64 = 60_000;
+
+/// `[apikey.revocation] store = "redis"`: where the shared revocation set lives. With it,
+/// `file` is the node's local snapshot of that set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// `redisUrl`, `redis://[user:password@]host:port/db` (`rediss://` for TLS); may hold a
+    /// password.
+    pub url: Secret,
+    /// `redisCaFile`: PEM certificates a `rediss://` server's certificate must chain to; None:
+    /// the system's trust store.
+    pub ca_file: Option<PathBuf>,
+    pub key_prefix: String,
+    /// Replicas that must confirm a revocation (`WAIT`) before it is acknowledged.
+    pub min_replicas: u32,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -371,6 +405,8 @@ impl Config {
             r.revocation(&root)?;
         let revocation_file_relative = r.relative_revocation_file(&root)?;
         let load_balancer = r.load_balancer(&root)?;
+        let revocation_redis = r.redis_store(&root)?;
+        let throttle_redis = r.throttle_store(&root, revocation_redis.as_ref())?;
         Ok(Config {
             source: source.to_string(),
             listener,
@@ -385,6 +421,8 @@ impl Config {
             revocation_compact_every,
             revocation_max_per_user,
             load_balancer,
+            revocation_redis,
+            throttle_redis,
             warnings: r.warnings,
         })
     }
@@ -807,7 +845,22 @@ impl Reader<'_> {
         let Some(t) = self.table(root, p)? else {
             return Ok((None, every, per_user));
         };
-        self.warn_unknown(t, p, &["file", "compactEvery", "maxPerUser"]);
+        self.warn_unknown(
+            t,
+            p,
+            &[
+                "file",
+                "compactEvery",
+                "maxPerUser",
+                "store",
+                "redisUrl",
+                "keyPrefix",
+                "minReplicas",
+                "connectTimeoutMs",
+                "timeoutMs",
+                "redisCaFile",
+            ],
+        );
         let max: i64 = 1_000_000;
         let per_user = match self.integer(t, p, "maxPerUser")? {
             None => per_user,
@@ -884,6 +937,146 @@ impl Reader<'_> {
             .string(t, p, "file")?
             .map(PathBuf::from)
             .filter(|f| f.is_relative()))
+    }
+
+    /// A `redis://` URL at `key` (required). Messages name the scheme only: the rest of the
+    /// URL may hold a password.
+    fn redis_url(&self, t: &Table, p: &str, key: &str) -> Result<Secret, ConfigError> {
+        let url = Secret::new(self.required_string(t, p, key)?);
+        let u = url.expose();
+        if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+            return Err(self.error(&join(p, key), "must start with redis:// or rediss://"));
+        }
+        // The client reads `#insecure` as "do not verify the server's certificate".
+        if u.contains('#') {
+            return Err(self.error(
+                &join(p, key),
+                "must not have a #fragment (certificate checks cannot be turned off)",
+            ));
+        }
+        Ok(url)
+    }
+
+    /// `[server] throttleStore = "redis"`: failure counts shared through Redis, at
+    /// `[server] throttleRedisUrl`, else the revocation store's `redisUrl`; prefix and timeouts
+    /// as `[apikey.revocation]` sets them (or their defaults).
+    fn throttle_store(
+        &mut self,
+        root: &Table,
+        revocation: Option<&RedisConfig>,
+    ) -> Result<Option<RedisConfig>, ConfigError> {
+        let p = "server";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        match self.string(t, p, "throttleStore")?.as_deref() {
+            None | Some("local") => return Ok(None),
+            Some("redis") => {}
+            Some(other) => {
+                return Err(self.error(
+                    &join(p, "throttleStore"),
+                    format!("{other:?} is neither \"local\" nor \"redis\""),
+                ))
+            }
+        }
+        let url = if t.contains_key("throttleRedisUrl") {
+            self.redis_url(t, p, "throttleRedisUrl")?
+        } else {
+            match revocation {
+                Some(r) => r.url.clone(),
+                None => {
+                    return Err(self.error(
+                        &join(p, "throttleStore"),
+                        "\"redis\" needs [server] throttleRedisUrl (or [apikey.revocation] \
+                         store = \"redis\" with its redisUrl)",
+                    ))
+                }
+            }
+        };
+        Ok(Some(match revocation {
+            Some(r) => RedisConfig { url, ..r.clone() },
+            None => RedisConfig {
+                url,
+                ca_file: None,
+                key_prefix: REDIS_KEY_PREFIX.to_string(),
+                min_replicas: 0,
+                connect_timeout: Duration::from_millis(REDIS_CONNECT_TIMEOUT_MS as u64),
+                timeout: Duration::from_millis(REDIS_TIMEOUT_MS as u64),
+            },
+        }))
+    }
+
+    /// `[apikey.revocation] store = "redis"` and its keys; None for the file log (the default).
+    fn redis_store(&mut self, root: &Table) -> Result<Option<RedisConfig>, ConfigError> {
+        let p = "apikey.revocation";
+        let Some(t) = self.table(root, p)? else {
+            return Ok(None);
+        };
+        match self.string(t, p, "store")?.as_deref() {
+            None | Some("file") => return Ok(None),
+            Some("redis") => {}
+            Some(other) => {
+                return Err(self.error(
+                    &join(p, "store"),
+                    format!("{other:?} is neither \"file\" nor \"redis\""),
+                ))
+            }
+        }
+        let url = self.redis_url(t, p, "redisUrl")?;
+        let key_prefix = self
+            .string(t, p, "keyPrefix")?
+            .unwrap_or_else(|| REDIS_KEY_PREFIX.to_string());
+        if key_prefix.len() > MAX_REDIS_KEY_PREFIX_BYTES
+            || !key_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        {
+            return Err(self.error(
+                &join(p, "keyPrefix"),
+                format!(
+                    "must be at most {MAX_REDIS_KEY_PREFIX_BYTES} characters of \
+                     A-Z a-z 0-9 - _ . :"
+                ),
+            ));
+        }
+        let ranged = |key: &str, default: i64, max: i64| -> Result<i64, ConfigError> {
+            match self.integer(t, p, key)? {
+                None => Ok(default),
+                Some(n) if (0..=max).contains(&n) && (n > 0 || key == "minReplicas") => Ok(n),
+                Some(n) => Err(self.error(
+                    &join(p, key),
+                    format!(
+                        "{n} is not in {}..={max}",
+                        if key == "minReplicas" { 0 } else { 1 }
+                    ),
+                )),
+            }
+        };
+        let min_replicas = ranged("minReplicas", 0, MAX_MIN_REPLICAS)? as u32;
+        let connect_ms = ranged(
+            "connectTimeoutMs",
+            REDIS_CONNECT_TIMEOUT_MS,
+            MAX_REDIS_TIMEOUT_MS,
+        )?;
+        let timeout_ms = ranged("timeoutMs", REDIS_TIMEOUT_MS, MAX_REDIS_TIMEOUT_MS)?;
+        let ca_file = match self.string(t, p, "redisCaFile")? {
+            None => None,
+            Some(_) if !url.expose().starts_with("rediss://") => {
+                return Err(self.error(
+                    &join(p, "redisCaFile"),
+                    "is only used with a rediss:// redisUrl",
+                ))
+            }
+            Some(_) => Some(self.path(t, p, "redisCaFile")?),
+        };
+        Ok(Some(RedisConfig {
+            url,
+            ca_file,
+            key_prefix,
+            min_replicas,
+            connect_timeout: Duration::from_millis(connect_ms as u64),
+            timeout: Duration::from_millis(timeout_ms as u64),
+        }))
     }
 
     fn validation(&mut self, root: &Table) -> Result<ValidationConfig, ConfigError> {
@@ -1032,6 +1225,8 @@ impl Reader<'_> {
             &[
                 "workers",
                 "maxConnections",
+                "throttleStore",
+                "throttleRedisUrl",
                 "handshakeTimeoutMs",
                 "requestTimeoutMs",
                 "idleTimeoutMs",
@@ -1525,6 +1720,75 @@ mod tests {
             + "[[apikey.verificationKeys]]\n  certificateAlias = \"old\"\n";
         let e = parse(&text).unwrap_err();
         assert_eq!(e.key, "apikey.verificationKeys[0].keyStorePath");
+    }
+
+    #[test]
+    fn redis_store_keys_checked_at_and_past_edges() {
+        let with = |keys: &str| {
+            parse(&format!(
+                "{SPEC}\n[apikey.revocation]\nfile = \"s\"\nstore = \"redis\"\n{keys}\n"
+            ))
+        };
+        assert_eq!(parse(SPEC).unwrap().revocation_redis, None);
+        let c = with("redisUrl = \"redis://:${KS_PASS}@h:6379/0\"").unwrap();
+        let r = c.revocation_redis.unwrap();
+        assert_eq!(r.url.expose(), "redis://:from-env@h:6379/0");
+        assert_eq!(r.key_prefix, REDIS_KEY_PREFIX);
+        assert_eq!(r.min_replicas, 0);
+        assert_eq!(r.timeout, Duration::from_millis(REDIS_TIMEOUT_MS as u64));
+        assert_eq!(
+            r.connect_timeout,
+            Duration::from_millis(REDIS_CONNECT_TIMEOUT_MS as u64)
+        );
+        assert_eq!(with("").unwrap_err().key, "apikey.revocation.redisUrl");
+        let e = with("redisUrl = \"http://:pw@h\"").unwrap_err();
+        assert!(!e.to_string().contains("pw"), "{e}");
+        let tls = with("redisUrl = \"rediss://:pw@h\"\nredisCaFile = \"ca.pem\"").unwrap();
+        assert_eq!(
+            tls.revocation_redis.unwrap().ca_file,
+            Some(PathBuf::from("/etc/sts/ca.pem"))
+        );
+        let e = with("redisUrl = \"rediss://:pw@h/0#insecure\"").unwrap_err();
+        assert!(e.message.contains("fragment"), "{e}");
+        assert!(!e.to_string().contains("pw"), "{e}");
+        let e = with("redisUrl = \"redis://h\"\nredisCaFile = \"ca.pem\"").unwrap_err();
+        assert_eq!(e.key, "apikey.revocation.redisCaFile");
+        let e = parse(&format!(
+            "{SPEC}\n[apikey.revocation]\nfile = \"s\"\nstore = \"etcd\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key, "apikey.revocation.store");
+        let url = "redisUrl = \"redis://h\"\n";
+        let prefix = |p: &str| with(&format!("{url}keyPrefix = \"{p}\""));
+        let at = "p".repeat(MAX_REDIS_KEY_PREFIX_BYTES);
+        assert_eq!(
+            prefix(&at).unwrap().revocation_redis.unwrap().key_prefix,
+            at
+        );
+        assert!(prefix(&format!("{at}p")).is_err());
+        assert!(prefix("a*").is_err(), "glob characters would widen SCAN");
+        assert_eq!(prefix("").unwrap().revocation_redis.unwrap().key_prefix, "");
+        let n = |k: &str, v: i64| with(&format!("{url}{k} = {v}"));
+        assert_eq!(
+            n("minReplicas", MAX_MIN_REPLICAS)
+                .unwrap()
+                .revocation_redis
+                .unwrap()
+                .min_replicas,
+            MAX_MIN_REPLICAS as u32
+        );
+        assert!(n("minReplicas", MAX_MIN_REPLICAS + 1).is_err());
+        assert!(n("minReplicas", -1).is_err());
+        for k in ["timeoutMs", "connectTimeoutMs"] {
+            assert!(n(k, 1).is_ok() && n(k, MAX_REDIS_TIMEOUT_MS).is_ok());
+            assert_eq!(n(k, 0).unwrap_err().key, format!("apikey.revocation.{k}"));
+            assert!(n(k, MAX_REDIS_TIMEOUT_MS + 1).is_err());
+        }
+        assert!(with(url)
+            .unwrap()
+            .warnings
+            .iter()
+            .all(|w| !w.contains("revocation")));
     }
 
     #[test]

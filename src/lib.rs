@@ -31,4 +31,5 @@ pub mod service;
 pub mod startup;
 pub mod strict_json;
 pub mod throttle;
+pub mod throttle_store;
 pub mod validator;

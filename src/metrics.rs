@@ -210,6 +210,23 @@ fn seconds(us: u64) -> String {
 
 /// The Prometheus text exposition of every metric.
 pub fn render() -> String {
+    render_with(None)
+}
+
+/// The shared revocation store's gauges (`store = "redis"`). The caller reads them from the
+/// store, so that this module imports no revocation code (`config` → `auth` → `metrics`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationStoreGauges {
+    /// Whether the store answers.
+    pub up: bool,
+    /// Seconds since the last confirmed sync; None if there never was one.
+    pub since_sync: Option<i64>,
+    /// Malformed records read from the store and skipped.
+    pub rejected: u64,
+}
+
+/// As `render`, plus the shared revocation store's gauges when one is configured.
+pub fn render_with(store: Option<RevocationStoreGauges>) -> String {
     let m = &METRICS;
     let mut out = String::with_capacity(4096);
     // Written out family by family; `writeln!` to a String cannot fail.
@@ -294,12 +311,63 @@ pub fn render() -> String {
          apikey_sts_slow_password_checks {}",
         load(&m.slow_checks)
     );
+    if let Some(s) = store {
+        render_revocation_store(&mut out, s);
+    }
     out
+}
+
+/// The shared revocation store's state, when one is configured.
+fn render_revocation_store(out: &mut String, s: RevocationStoreGauges) {
+    let _ = writeln!(
+        out,
+        "# HELP apikey_sts_revocation_store_up 1 while the shared revocation store (Redis) \
+         answers.\n\
+         # TYPE apikey_sts_revocation_store_up gauge\n\
+         apikey_sts_revocation_store_up {}\n\
+         # HELP apikey_sts_revocation_store_sync_age_seconds Seconds since the last confirmed \
+         sync with the shared revocation store (-1: never).\n\
+         # TYPE apikey_sts_revocation_store_sync_age_seconds gauge\n\
+         apikey_sts_revocation_store_sync_age_seconds {}\n\
+         # HELP apikey_sts_revocation_store_rejected_total Malformed records read from the \
+         shared revocation store and skipped.\n\
+         # TYPE apikey_sts_revocation_store_rejected_total counter\n\
+         apikey_sts_revocation_store_rejected_total {}",
+        u8::from(s.up),
+        s.since_sync.unwrap_or(-1),
+        s.rejected
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn revocation_store_gauges_only_when_configured() {
+        assert!(!render().contains("apikey_sts_revocation_store_up"));
+        let text = render_with(Some(RevocationStoreGauges {
+            up: false,
+            since_sync: None,
+            rejected: 3,
+        }));
+        assert!(
+            text.contains("\napikey_sts_revocation_store_up 0\n"),
+            "{text}"
+        );
+        assert!(text.contains("\napikey_sts_revocation_store_sync_age_seconds -1\n"));
+        assert!(text.contains("\napikey_sts_revocation_store_rejected_total 3\n"));
+        let text = render_with(Some(RevocationStoreGauges {
+            up: true,
+            since_sync: Some(4),
+            rejected: 0,
+        }));
+        assert!(
+            text.contains("\napikey_sts_revocation_store_up 1\n"),
+            "{text}"
+        );
+        assert!(text.contains("\napikey_sts_revocation_store_sync_age_seconds 4\n"));
+    }
 
     /// The value of the first sample line starting with `series ` (other tests run in parallel
     /// and share the statics, so tests compare before/after deltas only).

@@ -39,15 +39,43 @@ impl PlainListener {
                 }
             }
             "/metrics" => get_only(req, || {
-                Response::new(200, metrics::CONTENT_TYPE, metrics::render())
+                Response::new(200, metrics::CONTENT_TYPE, render_metrics(ctx.now))
                     .header("Cache-Control", "no-store")
             }),
             "/.well-known/jwks.json" | "/apikey/jwks" => self.jwks.respond(req).into(),
-            "/health" => get_only(req, || {
-                Response::new(200, "application/json", r#"{"status":"UP"}"#)
-            }),
+            "/health" => get_only(req, || health(ctx.now)),
             _ => not_found().into(),
         }
+    }
+}
+
+/// The metrics, with the shared revocation store's gauges when one is configured.
+fn render_metrics(now: i64) -> String {
+    let store = crate::revocation::redis::state(now).map(|s| metrics::RevocationStoreGauges {
+        up: s.up,
+        since_sync: s.since_sync,
+        rejected: s.rejected,
+    });
+    metrics::render_with(store)
+}
+
+/// `{"status":"UP"}`, or `DEGRADED` while the shared revocation store (Redis) is unreachable.
+/// Degraded is still 200: validation and issuing go on with the last known set, and a load
+/// balancer that took every node out whenever Redis blinked would turn a Redis outage into a
+/// full one. Monitors read the status field or `/metrics`.
+fn health(now: i64) -> Response {
+    match crate::revocation::redis::state(now) {
+        Some(s) if !s.up => Response::new(
+            200,
+            "application/json",
+            serde_json::json!({
+                "status": "DEGRADED",
+                "revocationStore": "DOWN",
+                "secondsSinceSync": s.since_sync,
+            })
+            .to_string(),
+        ),
+        _ => Response::new(200, "application/json", r#"{"status":"UP"}"#),
     }
 }
 

@@ -7,7 +7,8 @@ use crate::jwt::{JwtError, ProviderSigner, RsaSigner, Signer};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::pem::{self, PemError, PemFile};
 use crate::plain_listener::PlainListener;
-use crate::revocation::{Revocation, RevocationStore};
+use crate::revocation::store::Store;
+use crate::revocation::Revocation;
 use crate::secret::Secret;
 use crate::server::State;
 use crate::service::Handler;
@@ -170,7 +171,7 @@ pub fn build(config: &Config) -> Result<Built, StartupError> {
 #[derive(Clone, Default)]
 pub struct KeptAcrossReloads {
     pub throttle: Arc<Throttle>,
-    pub revocations: Option<Arc<RevocationStore>>,
+    pub revocations: Option<Arc<Store>>,
 }
 
 /// As `build`, keeping the running instance's kept state (reload).

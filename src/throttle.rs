@@ -140,9 +140,29 @@ pub enum Verdict {
     Locked(Duration),
 }
 
+/// Which table a shared count belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Address,
+    User,
+}
+
+/// Failure counts and locks kept outside the process (`throttle_store`: Redis), so that every
+/// node sees the same locks. The local tables are kept as well and decide alone when the shared
+/// store does not answer.
+pub trait SharedCounts: Send + Sync {
+    /// The remaining lock on an address or user; None when unlocked or unknown.
+    fn locked(&self, kind: Kind, key: &str) -> Option<Duration>;
+    /// Counts a failure and locks past `free` failures, as the local tables do.
+    fn fail(&self, kind: Kind, key: &str, free: u32, p: &Policy, max_lock: Duration);
+    /// Forgets the failures and lock (after a successful login from the address).
+    fn clear(&self, kind: Kind, key: &str);
+}
+
 pub struct Throttle {
     policy: Policy,
     inner: Mutex<Inner>,
+    shared: Option<Box<dyn SharedCounts>>,
 }
 
 struct Inner {
@@ -167,6 +187,15 @@ impl Throttle {
                 users: Table::new(),
                 known: HashMap::new(),
             }),
+            shared: None,
+        }
+    }
+
+    /// As `new`, with counts and locks shared with other nodes through `shared`.
+    pub fn with_shared(policy: Policy, shared: Box<dyn SharedCounts>) -> Throttle {
+        Throttle {
+            shared: Some(shared),
+            ..Throttle::new(policy)
         }
     }
 
@@ -177,18 +206,35 @@ impl Throttle {
     /// Whether an attempt from `ip` as `user` may check its password now.
     pub fn check(&self, ip: IpAddr, user: Option<&str>, now: Instant) -> Verdict {
         let ip = addr_key(ip);
-        let g = self.lock();
-        if let Some(d) = g.addrs.locked(&ip, now) {
-            return Verdict::Locked(d);
-        }
-        if let Some(user) = user {
-            let known = g
-                .known
-                .get(&(user.to_string(), ip))
-                .is_some_and(|&t| now.duration_since(t) < self.policy.known_for);
-            if !known {
-                if let Some(d) = g.users.locked(&user.to_string(), now) {
-                    return Verdict::Locked(d);
+        let check_user = {
+            let g = self.lock();
+            if let Some(d) = g.addrs.locked(&ip, now) {
+                return Verdict::Locked(d);
+            }
+            match user {
+                Some(user) => {
+                    let known = g
+                        .known
+                        .get(&(user.to_string(), ip))
+                        .is_some_and(|&t| now.duration_since(t) < self.policy.known_for);
+                    if !known {
+                        if let Some(d) = g.users.locked(&user.to_string(), now) {
+                            return Verdict::Locked(d);
+                        }
+                    }
+                    !known
+                }
+                None => false,
+            }
+        };
+        // The shared store is asked without holding the local lock: it may wait on the network.
+        if let Some(s) = &self.shared {
+            if let Some(d) = s.locked(Kind::Address, &ip.to_string()) {
+                return Verdict::Locked(d);
+            }
+            if let (true, Some(user)) = (check_user, user) {
+                if let Some(d) = s.locked(Kind::User, user) {
+                    return Verdict::Locked(d.min(self.policy.max_user_lock));
                 }
             }
         }
@@ -209,10 +255,26 @@ impl Throttle {
                 p.max_user_lock,
             );
         }
+        drop(g);
+        if let Some(s) = &self.shared {
+            s.fail(
+                Kind::Address,
+                &ip.to_string(),
+                p.free_failures,
+                p,
+                p.max_lock,
+            );
+            if let Some(user) = user {
+                s.fail(Kind::User, user, p.user_free_failures, p, p.max_user_lock);
+            }
+        }
     }
 
     pub fn success(&self, ip: IpAddr, user: &str, now: Instant) {
         let ip = addr_key(ip);
+        if let Some(s) = &self.shared {
+            s.clear(Kind::Address, &ip.to_string());
+        }
         let mut g = self.lock();
         g.addrs.map.remove(&ip);
         if !g.known.contains_key(&(user.to_string(), ip))

@@ -82,6 +82,7 @@ replay_tests!(
     fuzz_proxy_protocol,
     fuzz_revoke_body,
     fuzz_validator_request,
+    fuzz_feed_record,
 );
 
 /// The seeds are meant to be real and valid: the well-formed ones must actually be accepted, so

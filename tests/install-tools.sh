@@ -15,6 +15,7 @@ python3 -c 'import ensurepip' 2>/dev/null || apt_pkgs+=(python3-venv)
 # systemd-analyze verifies the unit file in dist/systemd.
 command -v systemd-analyze >/dev/null || apt_pkgs+=(systemd)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_pkgs+=(haproxy)
+command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq

@@ -4,6 +4,7 @@ mod check_config;
 mod hash_password;
 mod notify;
 mod reload;
+mod revocations;
 mod run;
 mod verify;
 
@@ -35,6 +36,7 @@ enum Topic {
     CheckConfig,
     HashPassword,
     Verify,
+    Revocations,
 }
 
 /// The help text of `topic`.
@@ -52,6 +54,8 @@ usage:
   apikey-sts check-config [--config PATH]   validate a config, its keys and revocation log
   apikey-sts hash-password [--iterations N] make a password value for [b7a.users.NAME]
   apikey-sts verify TOKEN|- [OPTIONS]       show a key and whether it is valid here
+  apikey-sts revocations import|export FILE [--config PATH]
+                                            move live revocations between a file log and Redis
   apikey-sts COMMAND --help                 a command's options and exit statuses
   apikey-sts --version                      print the version
 
@@ -109,6 +113,21 @@ options:
 
 exit status: {EXIT_OK} valid; {EXIT_FAILURE} invalid; {EXIT_USAGE} usage or config error"
         ),
+        Topic::Revocations => format!(
+            "usage: apikey-sts revocations import|export FILE [--config PATH]
+
+Moves the live revocations between a file log and the config's Redis store
+([apikey.revocation] store = \"redis\").
+  import FILE            copy a file log's live entries into Redis; importing again is safe
+  export FILE            write Redis' live entries to FILE, a new file log (never replaced)
+
+options:
+  -c, --config PATH      the config file (default conf/micro-gw.conf)
+  -h, --help             this text
+
+exit status: {EXIT_OK} copied; {EXIT_FAILURE} failed (the reason is on stderr); \
+{EXIT_USAGE} usage error"
+        ),
     }
 }
 
@@ -135,6 +154,11 @@ enum Command {
         state_dir: Option<PathBuf>,
         args: VerifyArgs,
     },
+    Revocations {
+        config: PathBuf,
+        action: revocations::Action,
+        file: PathBuf,
+    },
     Help(Topic),
     Version,
 }
@@ -156,6 +180,8 @@ enum UsageError {
     Unknown(String),
     NoToken,
     TokenStdin(std::io::Error),
+    /// `revocations` without `import|export FILE`.
+    Revocations,
 }
 
 impl fmt::Display for UsageError {
@@ -170,6 +196,7 @@ impl fmt::Display for UsageError {
             UsageError::Unknown(arg) => write!(f, "unknown argument {arg:?}"),
             UsageError::NoToken => f.write_str("verify needs a TOKEN (or - to read it from stdin)"),
             UsageError::TokenStdin(e) => write!(f, "cannot read the token from stdin: {e}"),
+            UsageError::Revocations => f.write_str("revocations needs import|export and a FILE"),
         }
     }
 }
@@ -180,6 +207,7 @@ fn split_command(args: &[String]) -> (Topic, &[String]) {
         Some("check-config") => (Topic::CheckConfig, &args[1..]),
         Some("hash-password") => (Topic::HashPassword, &args[1..]),
         Some("verify") => (Topic::Verify, &args[1..]),
+        Some("revocations") => (Topic::Revocations, &args[1..]),
         _ => (Topic::Run, args),
     }
 }
@@ -190,6 +218,7 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
     let mut state_dir = None;
     let mut iterations = PBKDF2_DEFAULT_ITERATIONS;
     let mut verify = VerifyArgs::default();
+    let mut migrate: Vec<String> = Vec::new();
     let mut it = rest.iter();
     while let Some(a) = it.next() {
         // `--name=value` is `--name value`. Only long options: a token never starts with `--`.
@@ -210,9 +239,10 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
             }
             (_, "--help" | "-h") => return Ok(Command::Help(command)),
             (_, "--version" | "-V") => return Ok(Command::Version),
-            (Topic::Run | Topic::CheckConfig | Topic::Verify, "--config" | "-c") => {
-                config = PathBuf::from(value()?)
-            }
+            (
+                Topic::Run | Topic::CheckConfig | Topic::Verify | Topic::Revocations,
+                "--config" | "-c",
+            ) => config = PathBuf::from(value()?),
             (Topic::Run | Topic::CheckConfig | Topic::Verify, "--state-dir") => {
                 state_dir = Some(PathBuf::from(value()?))
             }
@@ -228,6 +258,9 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
             (Topic::Verify, t) if verify.token.is_none() && !t.starts_with("--") => {
                 verify.token = Some(a.clone())
             }
+            (Topic::Revocations, t) if migrate.len() < 2 && !t.starts_with("--") => {
+                migrate.push(a.clone())
+            }
             _ => return Err(UsageError::Unknown(a.clone())),
         }
     }
@@ -238,6 +271,14 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
             config,
             state_dir,
             args: verify,
+        },
+        Topic::Revocations => match migrate.as_slice() {
+            [action, file] => Command::Revocations {
+                config,
+                action: revocations::Action::parse(action).ok_or(UsageError::Revocations)?,
+                file: PathBuf::from(file),
+            },
+            _ => return Err(UsageError::Revocations),
         },
         Topic::Run => Command::Run { config, state_dir },
     })
@@ -286,6 +327,18 @@ pub enum Error {
         source: String,
         error: RevocationError,
     },
+    /// `[apikey.revocation] store = "redis"` could not be opened.
+    RevocationStore {
+        source: String,
+        error: apikey_sts::revocation::redis::OpenError,
+    },
+    /// `[server] throttleStore = "redis"`: the Redis client could not be made.
+    ThrottleStore {
+        source: String,
+        error: apikey_sts::revocation::redis::ClientError,
+    },
+    /// `revocations import|export` failed.
+    Migrate(revocations::MigrateError),
     /// A listener could not be bound.
     Bind {
         source: String,
@@ -317,6 +370,13 @@ impl fmt::Display for Error {
             Error::Revocation { source, error } => {
                 write!(f, "{source}: apikey.revocation.file: {error}")
             }
+            Error::RevocationStore { source, error } => {
+                write!(f, "{source}: apikey.revocation: {error}")
+            }
+            Error::ThrottleStore { source, error } => {
+                write!(f, "{source}: server.throttleStore: {error}")
+            }
+            Error::Migrate(e) => e.fmt(f),
             Error::Bind {
                 source,
                 section,
@@ -388,6 +448,11 @@ pub fn main(args: &[String]) -> ExitCode {
             check_config::main(&config, state_dir.as_deref())
         }
         Command::HashPassword { iterations } => hash_password::main(iterations),
+        Command::Revocations {
+            config,
+            action,
+            file,
+        } => revocations::main(&config, action, &file),
         Command::Run { config, state_dir } => run::main(&config, state_dir.as_deref()),
     };
     match result {
@@ -571,5 +636,46 @@ mod tests {
             "unknown argument \"--iterations\""
         );
         assert_eq!(msg(&["verify", "a", "b"]), "unknown argument \"b\"");
+        let needs = "revocations needs import|export and a FILE";
+        assert_eq!(msg(&["revocations"]), needs);
+        assert_eq!(msg(&["revocations", "import"]), needs);
+        assert_eq!(msg(&["revocations", "copy", "f"]), needs);
+        assert_eq!(
+            msg(&["revocations", "import", "f", "g"]),
+            "unknown argument \"g\""
+        );
+        assert_eq!(
+            msg(&["revocations", "export", "f", "--state-dir", "d"]),
+            "unknown argument \"--state-dir\""
+        );
+    }
+
+    #[test]
+    fn revocations_command() {
+        assert_eq!(
+            p(&["revocations", "import", "old.log"]).unwrap(),
+            Command::Revocations {
+                config: "conf/micro-gw.conf".into(),
+                action: revocations::Action::Import,
+                file: "old.log".into(),
+            }
+        );
+        assert_eq!(
+            p(&["revocations", "--config=c", "export", "new.log"]).unwrap(),
+            Command::Revocations {
+                config: "c".into(),
+                action: revocations::Action::Export,
+                file: "new.log".into(),
+            }
+        );
+        assert_eq!(
+            p(&["revocations", "-h"]).unwrap(),
+            Command::Help(Topic::Revocations)
+        );
+        let help = help(Topic::Revocations);
+        assert!(help.contains("import FILE") && help.contains("export FILE"));
+        assert!(help.contains("--config PATH") && !help.contains("--iterations"));
+        assert!(help.contains("exit status: 0 copied; 1 failed"));
+        assert!(super::help(Topic::Run).contains("revocations import|export FILE"));
     }
 }

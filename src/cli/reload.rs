@@ -1,6 +1,6 @@
 //! SIGHUP: rebuild everything from the config file and swap it in; on any error keep the
-//! running state. Listener addresses, limits, the load-balancer settings and the revocation file
-//! need a restart.
+//! running state. Listener addresses, limits, the load-balancer settings, the revocation file
+//! and store, and the throttle store need a restart.
 
 use super::{load_config, Error};
 use apikey_sts::config::Config;
@@ -51,8 +51,13 @@ fn rebuild(
     if c.load_balancer != running.load_balancer {
         log::warn("reload: trustedProxies and proxyProtocol apply only after a restart");
     }
-    if c.revocation_file != running.revocation_file {
-        log::warn("reload: [apikey.revocation] file applies only after a restart");
+    if c.revocation_file != running.revocation_file
+        || c.revocation_redis != running.revocation_redis
+    {
+        log::warn("reload: [apikey.revocation] file and store apply only after a restart");
+    }
+    if c.throttle_redis != running.throttle_redis {
+        log::warn("reload: [server] throttleStore applies only after a restart");
     }
     Ok(startup::build_with(&c, kept)?)
 }

@@ -1,15 +1,19 @@
-//! `apikey-sts [--config PATH]`: opens the revocation log, builds the state, binds the
-//! listeners, starts the server and waits for signals (SIGTERM/SIGINT stop, SIGHUP reloads).
+//! `apikey-sts [--config PATH]`: opens the revocation store (file log or Redis) and the
+//! throttle, builds the state, binds the listeners, starts the server and waits for signals
+//! (SIGTERM/SIGINT stop, SIGHUP reloads).
 
 use super::notify::Notifier;
 use super::{load_config, reload, unix_now, Error, MAX_CLOCK_SKEW_SECONDS, VERSION};
 use apikey_sts::config::Config;
 use apikey_sts::log;
+use apikey_sts::revocation::redis::{redacted_url, Loaded, RedisStore};
+use apikey_sts::revocation::store::Store;
 use apikey_sts::revocation::RevocationStore;
 use apikey_sts::server::{self, Shared};
 use apikey_sts::service::ListenerKind;
 use apikey_sts::startup::{self, KeptAcrossReloads};
 use apikey_sts::throttle::Throttle;
+use apikey_sts::throttle_store::RedisThrottle;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +23,7 @@ use std::time::Duration;
 pub fn main(config_path: &Path, state_dir: Option<&Path>) -> Result<(), Error> {
     let mut config = load_config(config_path, state_dir)?;
     let kept = KeptAcrossReloads {
-        throttle: Arc::new(Throttle::default()),
+        throttle: Arc::new(open_throttle(&config)?),
         revocations: open_revocations(&config)?,
     };
     let built = startup::build_with(&config, &kept)?;
@@ -108,8 +112,26 @@ fn bind_listeners(config: &Config) -> Result<Vec<(TcpListener, ListenerKind)>, E
     Ok(listeners)
 }
 
-/// Opens the revocation log (repairing a torn tail) and says what it found.
-fn open_revocations(config: &Config) -> Result<Option<Arc<RevocationStore>>, Error> {
+/// The brute-force bookkeeping: local, or with counts and locks shared through Redis
+/// (`[server] throttleStore = "redis"`).
+fn open_throttle(config: &Config) -> Result<Throttle, Error> {
+    let Some(r) = &config.throttle_redis else {
+        return Ok(Throttle::default());
+    };
+    let shared = RedisThrottle::new(r).map_err(|error| Error::ThrottleStore {
+        source: config.source.clone(),
+        error,
+    })?;
+    log::info(&format!(
+        "throttle: failure counts shared through Redis at {}",
+        redacted_url(r.url.expose())
+    ));
+    Ok(Throttle::with_shared(Default::default(), Box::new(shared)))
+}
+
+/// Opens the revocation store (the file log, repairing a torn tail, or Redis with its local
+/// snapshot) and says what it found.
+fn open_revocations(config: &Config) -> Result<Option<Arc<Store>>, Error> {
     let Some(path) = &config.revocation_file else {
         log::warn(&format!(
             "{}: no [apikey.revocation] file: keys cannot be revoked",
@@ -117,6 +139,9 @@ fn open_revocations(config: &Config) -> Result<Option<Arc<RevocationStore>>, Err
         ));
         return Ok(None);
     };
+    if let Some(redis) = &config.revocation_redis {
+        return open_redis(config, redis, path).map(|s| Some(Arc::new(Store::Redis(s))));
+    }
     let (mut store, report) = RevocationStore::open(path, unix_now(), MAX_CLOCK_SKEW_SECONDS)
         .map_err(|error| Error::Revocation {
             source: config.source.clone(),
@@ -135,5 +160,37 @@ fn open_revocations(config: &Config) -> Result<Option<Arc<RevocationStore>>, Err
         report.records,
         path.display()
     ));
-    Ok(Some(Arc::new(store)))
+    Ok(Some(Arc::new(Store::File(Box::new(store)))))
+}
+
+/// `store = "redis"`: the shared set, with `file` as its local snapshot.
+fn open_redis(
+    config: &Config,
+    redis: &apikey_sts::config::RedisConfig,
+    snapshot: &Path,
+) -> Result<RedisStore, Error> {
+    let (store, loaded) = RedisStore::open(redis, snapshot, unix_now(), MAX_CLOCK_SKEW_SECONDS)
+        .map_err(|error| Error::RevocationStore {
+            source: config.source.clone(),
+            error,
+        })?;
+    let url = redacted_url(redis.url.expose());
+    match loaded {
+        Loaded::Redis { live, rejected } => log::info(&format!(
+            "revocations: {live} live in Redis at {url} (prefix {:?}){}; snapshot {}",
+            redis.key_prefix,
+            if rejected > 0 {
+                format!(", {rejected} malformed records skipped")
+            } else {
+                String::new()
+            },
+            snapshot.display()
+        )),
+        Loaded::Snapshot { live, why } => log::warn(&format!(
+            "revocations: {why}; starting from the snapshot {} ({live} live); revocations get \
+             503 until Redis at {url} answers",
+            snapshot.display()
+        )),
+    }
+    Ok(store)
 }

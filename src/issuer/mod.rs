@@ -21,7 +21,7 @@ use crate::http::{Request, Response};
 use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::metrics::{self, AuthFailure};
-use crate::revocation::RevocationStore;
+use crate::revocation::store::Store;
 use crate::service::{Context, Handler, Outcome};
 use crate::throttle::{Throttle, Verdict};
 use serde_json::json;
@@ -45,7 +45,7 @@ pub struct Issuer {
     /// Keys that tokens presented for revocation are checked against.
     pub keys: Arc<KeySet>,
     /// The durable revocation log, kept across reloads; None: revocation is not configured.
-    pub revocations: Option<Arc<RevocationStore>>,
+    pub revocations: Option<Arc<Store>>,
     /// Live revocations a user without `apikey:admin` may hold.
     pub revocations_per_user: usize,
     /// How long after its check began a failed login is answered (`[server]
@@ -73,7 +73,7 @@ impl Issuer {
         signer: Box<dyn Signer>,
         throttle: Arc<Throttle>,
         keys: Arc<KeySet>,
-        revocations: Option<Arc<RevocationStore>>,
+        revocations: Option<Arc<Store>>,
     ) -> Issuer {
         let i = &config.issuer;
         // Leave at least one worker free of PBKDF2 work.

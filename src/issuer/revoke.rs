@@ -5,7 +5,7 @@ use crate::auth::User;
 use crate::fault::{fault, FAULT_FORBIDDEN, FAULT_UNCLASSIFIED};
 use crate::http::{Request, Response};
 use crate::jwt;
-use crate::revocation::RevocationStore;
+use crate::revocation::store::Store;
 use crate::service::{Context, Outcome};
 use serde_json::json;
 
@@ -15,7 +15,7 @@ impl Issuer {
         &self,
         req: &Request,
         ctx: &Context,
-    ) -> Result<(&User, &RevocationStore), Outcome> {
+    ) -> Result<(&User, &Store), Outcome> {
         let user = self.login(req, ctx)?;
         let store = self.revocations.as_deref().ok_or_else(|| {
             Outcome::from(fault(
@@ -108,6 +108,20 @@ impl Issuer {
             .into(),
             Err(e @ crate::revocation::RevocationError::UserCap { .. }) => {
                 forbidden(&e.to_string())
+            }
+            Err(e @ crate::revocation::RevocationError::Unavailable(_)) => {
+                crate::log::warn(&format!("revoke jti={jti}: {e}"));
+                fault(
+                    503,
+                    FAULT_UNCLASSIFIED,
+                    "Service Unavailable",
+                    &e.to_string(),
+                )
+                .header(
+                    "Retry-After",
+                    crate::revocation::redis::RETRY_AFTER_SECONDS.to_string(),
+                )
+                .into()
             }
             Err(e) => internal_error(&e.to_string()),
         }

@@ -36,6 +36,11 @@
 //! The log, its compaction file and the lock file are created 0600: the list of revoked `jti`s
 //! is nobody else's business. An existing log with wider permissions is narrowed at open.
 
+pub mod feed;
+pub mod redis;
+pub mod snapshot;
+pub mod store;
+
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
@@ -83,6 +88,8 @@ pub enum RevocationError {
     UserCap {
         cap: usize,
     },
+    /// The shared store (Redis) did not confirm the write: nothing was acknowledged.
+    Unavailable(redis::StoreError),
 }
 
 impl fmt::Display for RevocationError {
@@ -115,6 +122,9 @@ impl fmt::Display for RevocationError {
                 "this user already holds {cap} live revocations, the most allowed \
                  ([apikey.revocation] maxPerUser); an apikey:admin user can revoke more"
             ),
+            RevocationError::Unavailable(e) => {
+                write!(f, "the shared revocation store did not confirm: {e}")
+            }
         }
     }
 }
