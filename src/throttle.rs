@@ -572,6 +572,56 @@ mod tests {
     }
 
     #[test]
+    fn a_known_address_is_exempt_for_exactly_known_for() {
+        let t = Throttle::default();
+        let t0 = Instant::now();
+        let home = ip("192.0.2.7");
+        t.success(home, "admin", t0);
+        let day = t0 + Duration::from_secs(24 * 3600);
+        // Fifteen failures from elsewhere lock the user for 16 s, from a second before the end.
+        for i in 0..15 {
+            t.failure(
+                ip(&format!("198.51.100.{i}")),
+                Some("admin"),
+                day - Duration::from_secs(1),
+            );
+        }
+        let just_before = day - Duration::from_nanos(1);
+        assert_eq!(t.check(home, Some("admin"), just_before), Verdict::Allow);
+        assert!(matches!(
+            t.check(home, Some("admin"), day),
+            Verdict::Locked(_)
+        ));
+    }
+
+    #[test]
+    fn the_known_addresses_are_bounded_and_keep_the_live_ones() {
+        let t = Throttle::new(Policy {
+            max_entries: 2,
+            ..Policy::default()
+        });
+        let t0 = Instant::now();
+        let (a, b, c) = (ip("10.0.0.1"), ip("10.0.0.2"), ip("10.0.0.3"));
+        t.success(b, "bob", t0);
+        t.success(a, "alice", t0 + Duration::from_secs(1));
+        // Full: logging in again from a known place drops nobody.
+        t.success(a, "alice", t0 + Duration::from_secs(2));
+        assert_eq!(t.sizes().2, 2);
+        // Past b's 24 hours: a new place replaces the expired entry, not the live one.
+        let later = t0 + Duration::from_secs(24 * 3600 + 1);
+        t.success(c, "carol", later);
+        assert_eq!(t.sizes().2, 2);
+        for i in 0..15 {
+            t.failure(ip(&format!("198.51.100.{i}")), Some("alice"), later);
+        }
+        assert_eq!(
+            t.check(a, Some("alice"), later),
+            Verdict::Allow,
+            "a live known address was dropped"
+        );
+    }
+
+    #[test]
     fn window_resets_failures() {
         let t = Throttle::default();
         let a = ip("10.0.0.1");
