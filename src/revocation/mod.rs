@@ -342,6 +342,40 @@ struct Live {
 }
 
 impl Live {
+    /// Whether a revocation of `jti` by `by` may be added: Ok(Some(Already)) when it is revoked
+    /// at least as long already (nothing to write), Ok(None) to write it, or which limit refuses
+    /// it. `max_live` is the store's size, the last `admin_reserve` places of which only admins
+    /// may fill.
+    fn admit(
+        &self,
+        jti: &str,
+        expires_at: Option<i64>,
+        by: Revoker<'_>,
+        max_live: usize,
+        admin_reserve: usize,
+    ) -> Result<Option<Revoked>, RevocationError> {
+        if self
+            .entries
+            .get(jti)
+            .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
+        {
+            return Ok(Some(Revoked::Already));
+        }
+        let room = match by {
+            Revoker::Admin(_) => max_live,
+            Revoker::User { name, cap } => {
+                if self.per_owner.get(&owner_id(name)).copied().unwrap_or(0) >= cap {
+                    return Err(RevocationError::UserCap { cap });
+                }
+                max_live - admin_reserve
+            }
+        };
+        if self.entries.len() >= room {
+            return Err(RevocationError::Full);
+        }
+        Ok(None)
+    }
+
     fn insert(&mut self, jti: String, e: Entry) {
         if let Some(old) = self.entries.insert(jti, e) {
             self.forget_owner(old.by);
@@ -571,27 +605,15 @@ impl RevocationStore {
             by: Some(owner),
         };
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
-        {
-            let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-            if map
-                .entries
-                .get(jti)
-                .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
-            {
-                return Ok(Revoked::Already);
-            }
-            let room = match by {
-                Revoker::Admin(_) => self.max_live,
-                Revoker::User { cap, .. } => {
-                    if map.per_owner.get(&owner).copied().unwrap_or(0) >= cap {
-                        return Err(RevocationError::UserCap { cap });
-                    }
-                    self.max_live - self.admin_reserve
-                }
-            };
-            if map.entries.len() >= room {
-                return Err(RevocationError::Full);
-            }
+        let admitted = self.map.read().unwrap_or_else(|e| e.into_inner()).admit(
+            jti,
+            expires_at,
+            by,
+            self.max_live,
+            self.admin_reserve,
+        )?;
+        if let Some(already) = admitted {
+            return Ok(already);
         }
         w.file
             .append(record(jti, &entry).as_bytes())

@@ -567,27 +567,15 @@ impl RedisStore {
             expires_at,
             by: Some(owner),
         };
-        {
-            let map = i.live.read().unwrap_or_else(|e| e.into_inner());
-            if map
-                .entries
-                .get(jti)
-                .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
-            {
-                return Ok(Revoked::Already);
-            }
-            let room = match by {
-                Revoker::Admin(_) => i.max_live,
-                Revoker::User { cap, .. } => {
-                    if map.per_owner.get(&owner).copied().unwrap_or(0) >= cap {
-                        return Err(RevocationError::UserCap { cap });
-                    }
-                    i.max_live - i.admin_reserve
-                }
-            };
-            if map.entries.len() >= room {
-                return Err(RevocationError::Full);
-            }
+        let admitted = i.live.read().unwrap_or_else(|e| e.into_inner()).admit(
+            jti,
+            expires_at,
+            by,
+            i.max_live,
+            i.admin_reserve,
+        )?;
+        if let Some(already) = admitted {
+            return Ok(already);
         }
         write_entry(i, jti, &entry).map_err(RevocationError::Unavailable)?;
         merge(
