@@ -109,9 +109,7 @@ mod tests {
 
     #[test]
     fn written_atomically_private_and_read_back() {
-        let d = std::env::temp_dir().join(format!("apikey-sts-snap-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
+        let d = super::super::tests::dir("snap");
         let p = d.join("snap");
         assert!(read(&p, 0, 0).unwrap().is_none());
         let e = |exp| Entry {

@@ -3,11 +3,28 @@ use std::sync::Arc;
 
 const ADMIN: Revoker<'static> = Revoker::Admin("root");
 
-fn dir(tag: &str) -> PathBuf {
+/// A scratch directory under the system temp dir, removed when the test ends (pass or panic),
+/// so repeated runs do not fill the disk CI builds on.
+pub(super) struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub(super) fn dir(tag: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("apikey-sts-rev-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 #[test]
