@@ -1437,6 +1437,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             key_query_params: vec!["apikey".into(), "api_key".into()],
             api_name_header: "X-API-Name".into(),
             api_version_header: "X-API-Version".into(),
+            accept_bearer: true,
         };
         Validator::new(rules, keys, SignatureCache::new(64, 60))
     })

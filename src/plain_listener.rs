@@ -11,18 +11,21 @@ use std::sync::Arc;
 
 /// The plain listener's handler.
 pub struct PlainListener {
-    pub validator: Validator,
+    /// Shared with the issuer, whose introspection runs the same checks and cache.
+    pub validator: Arc<Validator>,
     jwks: Arc<Jwks>,
 }
 
 impl PlainListener {
-    pub fn new(validator: Validator, jwks: Arc<Jwks>) -> Self {
+    pub fn new(validator: Arc<Validator>, jwks: Arc<Jwks>) -> Self {
         PlainListener { validator, jwks }
     }
 
     pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
         match req.path() {
-            "/validate" => {
+            // `/validate/<original path>`: Envoy's ext_authz HTTP mode appends the request's
+            // path (and query) to its prefix.
+            p if p == "/validate" || p.starts_with("/validate/") => {
                 // auth_request subrequests keep the client's method: any method validates.
                 let (response, accepted) = self.validator.validate(req, ctx.now);
                 Outcome {
@@ -100,7 +103,7 @@ mod tests {
 
     fn listener() -> PlainListener {
         let jwks = Arc::new(Jwks::new(&keyset()));
-        PlainListener::new(validator(rules(), 10), jwks)
+        PlainListener::new(Arc::new(validator(rules(), 10)), jwks)
     }
 
     #[test]

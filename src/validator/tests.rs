@@ -39,6 +39,7 @@ pub(crate) fn rules() -> Rules {
         key_query_params: d.key_query_params,
         api_name_header: d.api_name_header,
         api_version_header: d.api_version_header,
+        accept_bearer: d.accept_bearer,
     }
 }
 
