@@ -128,9 +128,14 @@ mod tests {
         assert_eq!(status("GET", "/.well-known/jwks.json"), 200);
         assert_eq!(status("GET", "/apikey/jwks"), 200);
         assert_eq!(status("GET", "/health"), 200);
+        assert_eq!(status("GET", "/validate/pets/1"), 401);
+        assert_eq!(status("GET", "/validatex"), 404);
         let t = token(&claims());
         let out = v.route(&req("/validate", &[("apikey", &t)]), &ctx);
         assert_eq!(out.user.as_deref(), Some("admin"));
         assert!(out.jti.is_some());
+        // Envoy ext_authz: the original path and query appended to the prefix.
+        let envoy = v.route(&req(&format!("/validate/pets/1?apikey={t}"), &[]), &ctx);
+        assert_eq!(envoy.response.status, 200);
     }
 }

@@ -112,3 +112,197 @@ fn narrow(scope: &[Scope]) -> Result<(), ScopeError> {
         Err(ScopeError::NarrowingUnavailable)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{claims_of, ctx, issuer, req, ADMIN};
+    use crate::auth::{PasswordHash, User, UserDb};
+    use crate::http::Request;
+    use serde_json::Value;
+
+    const FORM: &str = "application/x-www-form-urlencoded";
+    const WRONG: &str = "Basic YWRtaW46d3Jvbmc=";
+
+    fn post(path: &str, auth: Option<&str>, body: &str) -> Request {
+        let mut r = req("POST", path, auth, body);
+        r.headers.push(("Content-Type".into(), FORM.into()));
+        r
+    }
+
+    fn json(body: &[u8]) -> Value {
+        serde_json::from_slice(body).unwrap()
+    }
+
+    #[test]
+    fn token_endpoint_issues_the_apikey_key() {
+        let out = issuer(600).route(
+            &post(
+                "/apikey/token",
+                Some(ADMIN),
+                "grant_type=client_credentials",
+            ),
+            &ctx(1000),
+        );
+        assert_eq!(out.response.status, 200);
+        assert_eq!(out.response.header_value("Cache-Control"), Some("no-store"));
+        assert_eq!(out.user.as_deref(), Some("admin"));
+        let b = json(&out.response.body);
+        assert_eq!(b["token_type"], "Bearer");
+        assert_eq!(b["expires_in"], 600);
+        let c = claims_of(b["access_token"].as_str().unwrap());
+        assert_eq!(
+            (c["sub"].as_str(), c["exp"].as_i64()),
+            (Some("admin"), Some(1600))
+        );
+        assert_eq!(c["jti"].as_str(), out.jti.as_deref());
+        assert_eq!(c["allowedAPIs"].as_array().unwrap().len(), 3);
+        let never = issuer(-1).route(
+            &post(
+                "/apikey/token",
+                Some(ADMIN),
+                "grant_type=client_credentials",
+            ),
+            &ctx(1000),
+        );
+        assert_eq!(json(&never.response.body).get("expires_in"), None);
+    }
+
+    #[test]
+    fn token_endpoint_errors_and_the_failed_login_hold() {
+        let i = issuer(600);
+        let call = |auth, body: &str| i.route(&post("/apikey/token", auth, body), &ctx(0));
+        let wrong = call(Some(WRONG), "grant_type=client_credentials");
+        assert_eq!(wrong.response.status, 401);
+        assert_eq!(json(&wrong.response.body)["error"], "invalid_client");
+        assert!(wrong.response.header_value("WWW-Authenticate").is_some());
+        assert_eq!(wrong.hold, Some(i.failed_login_delay));
+        let missing = call(None, "grant_type=client_credentials");
+        assert_eq!(json(&missing.response.body)["error"], "invalid_client");
+        assert_eq!(missing.hold, None);
+        for (body, code) in [
+            ("grant_type=password", "unsupported_grant_type"),
+            ("", "invalid_request"),
+            (
+                "grant_type=client_credentials&scope=api:Swagger%2520Petstore%2520New:v1",
+                "invalid_scope",
+            ),
+            (
+                "grant_type=client_credentials&scope=openid",
+                "invalid_scope",
+            ),
+        ] {
+            let out = call(Some(ADMIN), body);
+            assert_eq!(out.response.status, 400, "{body}");
+            assert_eq!(json(&out.response.body)["error"], code, "{body}");
+            assert_eq!(out.jti, None);
+        }
+        let get = i.route(&req("GET", "/apikey/token", Some(ADMIN), ""), &ctx(0));
+        assert_eq!(get.response.status, 405);
+        let mut disabled = issuer(600);
+        disabled.enabled = false;
+        let off = disabled.route(&post("/apikey/token", Some(ADMIN), ""), &ctx(0));
+        assert_eq!(off.response.status, 503);
+    }
+
+    #[test]
+    fn token_credentials_are_checked_before_100_continue() {
+        use crate::service::Handler;
+        let i = issuer(600);
+        let refused = i.check_expect(&post("/apikey/token", Some(WRONG), ""), &ctx(0));
+        let refused = refused.expect("refused from the head");
+        assert_eq!(json(&refused.response.body)["error"], "invalid_client");
+        assert!(i
+            .check_expect(&post("/apikey/token", Some(ADMIN), ""), &ctx(0))
+            .is_none());
+        let intro = i.check_expect(&post("/apikey/introspect", None, ""), &ctx(0));
+        assert_eq!(intro.map(|o| o.response.status), Some(401));
+    }
+
+    fn with_scopes(scopes: &[&str]) -> super::Issuer {
+        let mut i = issuer(600);
+        i.users = UserDb::new(
+            &[User {
+                name: "admin".into(),
+                password: PasswordHash::parse("d033e22ae348aeb5660fc2140aec35850c4da997").unwrap(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            }],
+            1,
+        );
+        i
+    }
+
+    #[test]
+    fn introspection_needs_a_scope_and_runs_the_validator() {
+        let now = crate::validator::tests::NOW;
+        let i = with_scopes(&["apikey:introspect"]);
+        let minted = i.route(
+            &post(
+                "/apikey/token",
+                Some(ADMIN),
+                "grant_type=client_credentials",
+            ),
+            &ctx(now),
+        );
+        let key = json(&minted.response.body)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let ask = |i: &super::Issuer, token: &str, at: i64| {
+            i.route(
+                &post("/apikey/introspect", Some(ADMIN), &format!("token={token}")),
+                &ctx(at),
+            )
+        };
+        let out = ask(&i, &key, now);
+        assert_eq!(out.response.status, 200);
+        let b = json(&out.response.body);
+        assert_eq!(b["active"], true);
+        assert_eq!(b["sub"], "admin");
+        assert_eq!(b["token_type"], "Bearer");
+        assert_eq!(b["exp"], now + 600);
+        assert_eq!(b["allowedAPIs"].as_array().unwrap().len(), 3);
+        for (token, at) in [(key.as_str(), now + 600 + 61), ("garbage", now), ("", now)] {
+            let out = ask(&i, token, at);
+            if token.is_empty() {
+                assert_eq!(out.response.status, 400);
+                continue;
+            }
+            assert_eq!(
+                json(&out.response.body),
+                serde_json::json!({"active": false})
+            );
+        }
+        assert_eq!(ask(&issuer(600), &key, now).response.status, 403);
+        let admin = with_scopes(&["apikey:admin"]);
+        assert_eq!(json(&ask(&admin, &key, now).response.body)["active"], true);
+        let no_login = i.route(&post("/apikey/introspect", None, "token=x"), &ctx(now));
+        assert_eq!(no_login.response.status, 401);
+    }
+
+    #[test]
+    fn discovery_at_both_paths_when_a_base_is_known() {
+        let i = issuer(600);
+        for path in [
+            "/.well-known/oauth-authorization-server",
+            "/.well-known/oauth-authorization-server/apikey",
+        ] {
+            let out = i.route(&req("GET", path, None, ""), &ctx(0));
+            assert_eq!(out.response.status, 200, "{path}");
+            let m = json(&out.response.body);
+            assert_eq!(m["issuer"], i.issuer.as_str());
+            assert_eq!(m["token_endpoint"], "https://lb.example/apikey/token");
+        }
+        let post = i.route(
+            &req("POST", "/.well-known/oauth-authorization-server", None, ""),
+            &ctx(0),
+        );
+        assert_eq!(post.response.status, 405);
+        let mut none = issuer(600);
+        none.public_base_url = None;
+        let out = none.route(
+            &req("GET", "/.well-known/oauth-authorization-server", None, ""),
+            &ctx(0),
+        );
+        assert_eq!(out.response.status, 404);
+    }
+}
