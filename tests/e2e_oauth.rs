@@ -383,7 +383,6 @@ fn caddy(validator: SocketAddr) -> Daemon {
         r#"{{
     admin off
     auto_https off
-    persist_config off
 }}
 http://127.0.0.1:{up} {{
     respond "sub={{header.X-Auth-Subject}}" 200

@@ -25,8 +25,9 @@ assert "client_secret_basic" in meta["token_endpoint_auth_methods_supported"], m
 client = OAuth2Session(
     client_id, client_secret, token_endpoint_auth_method="client_secret_basic"
 )
-client.verify = ca
-token = client.fetch_token(meta["token_endpoint"], grant_type="client_credentials")
+token = client.fetch_token(
+    meta["token_endpoint"], grant_type="client_credentials", verify=ca
+)
 # The protected upstream is plain HTTP on loopback.
 os.environ["AUTHLIB_INSECURE_TRANSPORT"] = "1"
 r = client.get(protected, timeout=10)
