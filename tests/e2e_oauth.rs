@@ -432,6 +432,14 @@ fn caddy_forward_auth_admits_header_and_query_keys_and_refuses_revoked_ones() {
     // The client cannot pose as someone: the subject is set from our answer only.
     let posed = curl(&["-H", "X-Auth-Subject: mallory", &gw.url("/pets")]);
     assert_eq!(posed.status, 401);
+    let posed = curl(&[
+        "-H",
+        "X-Auth-Subject: mallory",
+        "-H",
+        &format!("apikey: {key}"),
+        &gw.url("/pets"),
+    ]);
+    assert_eq!((posed.status, posed.body.as_str()), (200, "sub=admin"));
     let r = sts.post(
         "/apikey/revoke",
         Some("admin:admin"),
