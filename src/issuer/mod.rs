@@ -1,7 +1,7 @@
 //! The HTTPS listener's handler: issuing API keys (`/apikey`, and `/apikey/token` for OAuth
 //! clients), revoking them (`/apikey/revoke`, `/apikey/revoked`), introspecting them
-//! (`/apikey/introspect`), the OAuth metadata, the JWKS and `/health`. No network I/O: the server reads and writes the
-//! socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
+//! (`/apikey/introspect`), the OAuth metadata, the JWKS and `/health`. No network I/O: the
+//! server reads and writes the socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
 //! the OS RNG and may run PBKDF2 for the login.
 
 mod body;
@@ -63,12 +63,12 @@ pub struct Issuer {
     pub public_base_url: Option<String>,
 }
 
-/// Why a login was refused.
+/// Why a login was refused. The credential refusals are answered in the endpoint's own shape;
+/// the others (locked out, too many logins in progress) the same on every endpoint.
 enum Refused {
     Missing,
     Invalid,
-    Throttled(Duration),
-    Busy,
+    Answered(Outcome),
 }
 
 /// The scope that may revoke any key by `jti` and list revocations.
@@ -169,7 +169,7 @@ impl Issuer {
                 )
                 .into(),
                 Refused::Invalid => self.failed_login(invalid_credentials()),
-                other => self.not_now(other),
+                Refused::Answered(answer) => answer,
             })
     }
 
@@ -191,7 +191,7 @@ impl Issuer {
         };
         if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
             metrics::auth_failure(AuthFailure::Throttled);
-            return Err(Refused::Throttled(wait));
+            return Err(Refused::Answered(too_many_attempts(wait).into()));
         }
         match self.users.authenticate(&creds) {
             Login::Ok(u) => {
@@ -203,23 +203,16 @@ impl Issuer {
                 self.throttle.failure(ip, Some(&creds.user), clock);
                 Err(Refused::Invalid)
             }
-            Login::Busy => Err(Refused::Busy),
-        }
-    }
-
-    /// The answer to a refusal that is not about the credentials themselves (locked out, too
-    /// many logins in progress): the same on every endpoint.
-    fn not_now(&self, refused: Refused) -> Outcome {
-        match refused {
-            Refused::Throttled(wait) => too_many_attempts(wait).into(),
-            _ => fault(
-                503,
-                FAULT_UNCLASSIFIED,
-                "Service Unavailable",
-                "too many logins are being checked; retry shortly",
-            )
-            .header("Retry-After", "1")
-            .into(),
+            Login::Busy => Err(Refused::Answered(
+                fault(
+                    503,
+                    FAULT_UNCLASSIFIED,
+                    "Service Unavailable",
+                    "too many logins are being checked; retry shortly",
+                )
+                .header("Retry-After", "1")
+                .into(),
+            )),
         }
     }
 

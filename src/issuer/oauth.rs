@@ -20,7 +20,7 @@ impl Issuer {
             .map_err(|refused| match refused {
                 Refused::Missing => OAuthError::InvalidClient.response().into(),
                 Refused::Invalid => self.failed_login(OAuthError::InvalidClient.response()),
-                other => self.not_now(other),
+                Refused::Answered(answer) => answer,
             })
     }
 
