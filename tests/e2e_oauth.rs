@@ -333,6 +333,27 @@ fn introspection_says_active_only_for_keys_validate_accepts() {
     assert_eq!(sts.introspect("intro:wrong", &valid).status, 401);
     assert_eq!(sts.post("/apikey/introspect", None, "token=x").status, 401);
 
+    // One cache for /validate and introspection: a key introspected once is a hit at /validate.
+    let hits = || {
+        let m = plain_get(sts.srv.plain_addr.unwrap(), "/metrics", "").text();
+        let line = m
+            .lines()
+            .find(|l| l.starts_with("apikey_sts_validation_cache_total{result=\"hit\"}"))
+            .map(String::from);
+        let n = line.and_then(|l| l.rsplit(' ').next().and_then(|n| n.parse::<u64>().ok()));
+        n.unwrap_or_else(|| panic!("no cache hit counter in:\n{m}"))
+    };
+    let fresh = sts.token("admin:admin");
+    assert_eq!(sts.introspect(INTRO, &fresh).json()["active"], true);
+    let before = hits();
+    let v = curl(&[
+        "-H",
+        &format!("apikey: {fresh}"),
+        &format!("{}/validate", sts.validator()),
+    ]);
+    assert_eq!(v.status, 200);
+    assert_eq!(hits(), before + 1);
+
     let revoked = sts.token("admin:admin");
     let r = sts.post(
         "/apikey/revoke",

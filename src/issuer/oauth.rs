@@ -205,6 +205,35 @@ mod tests {
     }
 
     #[test]
+    fn token_endpoint_failures_lock_out_apikey_too() {
+        let i = issuer(600);
+        for _ in 0..6 {
+            let out = i.route(
+                &post(
+                    "/apikey/token",
+                    Some(WRONG),
+                    "grant_type=client_credentials",
+                ),
+                &ctx(0),
+            );
+            assert_eq!(out.response.status, 401);
+        }
+        // One throttle for both doors: locked on /apikey and on the token endpoint.
+        let apikey = i.route(&req("GET", "/apikey", Some(ADMIN), ""), &ctx(0));
+        assert_eq!(apikey.response.status, 429);
+        let token = i.route(
+            &post(
+                "/apikey/token",
+                Some(ADMIN),
+                "grant_type=client_credentials",
+            ),
+            &ctx(0),
+        );
+        assert_eq!(token.response.status, 429);
+        assert!(token.response.header_value("Retry-After").is_some());
+    }
+
+    #[test]
     fn token_credentials_are_checked_before_100_continue() {
         use crate::service::Handler;
         let i = issuer(600);
