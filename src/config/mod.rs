@@ -157,6 +157,9 @@ pub struct IssuerConfig {
     pub audience: Option<String>,
     pub apis: Vec<ApiEntry>,
     pub signer: SignerKind,
+    /// `publicBaseUrl`: where clients reach the server (`https://host[:port]`), for the OAuth
+    /// metadata's URLs; None: the scheme and authority of `issuer`.
+    pub public_base_url: Option<String>,
 }
 
 /// `certFile` and `keyFile`: a certificate (chain) and its unencrypted private key in PEM
@@ -235,6 +238,8 @@ pub struct ValidatorConfig {
     pub clock_skew_seconds: i64,
     pub cache_max_entries: usize,
     pub cache_ttl_seconds: i64,
+    /// `acceptBearer`: `Authorization: Bearer <key>` (RFC 6750) is a key source too.
+    pub accept_bearer: bool,
 }
 
 impl Default for ValidatorConfig {
@@ -253,6 +258,7 @@ impl Default for ValidatorConfig {
             clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+            accept_bearer: true,
         }
     }
 }
