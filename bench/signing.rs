@@ -11,7 +11,7 @@
 //!
 //! Besides a readable summary, prints `BENCH <key> <value>` lines for bench/report.py.
 
-use apikey_sts::jwt::{ProviderSigner, RsaSigner, Signer};
+use apikey_sts::jwt::{Algorithm, ProviderSigner, RsaSigner, Signer};
 use apikey_sts::keystore::Keystore;
 use apikey_sts::startup::tls_config;
 use rustls::client::Resumption;
@@ -50,7 +50,7 @@ fn main() {
     let entry = ks.entry("ballerina").expect("dev keystore entry");
     let rsa: Arc<dyn Signer> = Arc::new(RsaSigner::new(entry.rsa_private_key().expect("rsa")));
     let provider: Arc<dyn Signer> =
-        Arc::new(ProviderSigner::new(&entry.key_pkcs8_der).expect("provider"));
+        Arc::new(ProviderSigner::new(&entry.key_pkcs8_der, Algorithm::Rs256).expect("provider"));
     // Same bytes from both: a guard that we time equal work.
     assert_eq!(rsa.sign(MESSAGE).unwrap(), provider.sign(MESSAGE).unwrap());
     let server = Arc::new(tls_config(entry, "dev-keystore.p12").expect("tls config"));

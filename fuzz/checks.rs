@@ -1060,9 +1060,9 @@ pub fn test_private_key() -> &'static rsa::PrivateKey {
     })
 }
 
-pub fn test_public_key() -> &'static rsa::PublicKey {
-    static KEY: OnceLock<rsa::PublicKey> = OnceLock::new();
-    KEY.get_or_init(|| test_private_key().to_public_key())
+pub fn test_public_key() -> &'static jwt::VerificationKey {
+    static KEY: OnceLock<jwt::VerificationKey> = OnceLock::new();
+    KEY.get_or_init(|| jwt::VerificationKey::rs256(test_private_key().to_public_key()))
 }
 
 fn signer() -> &'static RsaSigner {
@@ -1420,7 +1420,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             KeySet::new(vec![(
                 PublishedKey {
                     kid: KID.into(),
-                    public: test_public_key().clone(),
+                    key: test_public_key().clone(),
                     chain: vec![],
                     active: true,
                 },
