@@ -333,3 +333,93 @@ mod tests {
         ));
     }
 }
+
+/// A token's `alg` never chooses the key's algorithm: each key verifies only its own.
+#[cfg(test)]
+mod confusion {
+    use super::*;
+    use crate::jwt::tests::{algorithm_fixture, claims, test_key, test_public};
+    use crate::jwt::{encode, verify, ProviderSigner, RsaSigner};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use hmac::{Hmac, KeyInit, Mac};
+
+    fn ec_key() -> VerificationKey {
+        VerificationKey::from_spki(&algorithm_fixture("es256").1, None).unwrap()
+    }
+
+    /// A token whose header is replaced by `header`, keeping claims and signature.
+    fn with_header(token: &str, header: &str) -> String {
+        let (_, rest) = token.split_once('.').unwrap();
+        format!("{}.{rest}", URL_SAFE_NO_PAD.encode(header))
+    }
+
+    #[test]
+    fn rsa_and_ec_keys_refuse_each_others_algorithms() {
+        let rs = encode("k", &claims(), &RsaSigner::new(test_key().clone())).unwrap();
+        let (pkcs8, _) = algorithm_fixture("es256");
+        let es = encode(
+            "k",
+            &claims(),
+            &ProviderSigner::new(&pkcs8, Algorithm::Es256).unwrap(),
+        )
+        .unwrap();
+        let (ec, rsa) = (ec_key(), test_public());
+        assert!(verify(&rs, &|_| Some(&rsa)).is_ok());
+        assert!(verify(&es, &|_| Some(&ec)).is_ok());
+        // Each token, presented for the other key, with its own or the other's alg.
+        for (token, key, algs) in [
+            (&rs, &ec, ["RS256", "ES256"]),
+            (&es, &rsa, ["ES256", "RS256"]),
+        ] {
+            for alg in algs {
+                let t = with_header(token, &format!(r#"{{"alg":"{alg}","kid":"k"}}"#));
+                let e = verify(&t, &|_| Some(key)).unwrap_err();
+                assert!(
+                    matches!(e, JwtError::KeyAlgorithm { .. } | JwtError::BadSignature),
+                    "{alg}: {e}"
+                );
+                // The only way past the algorithm check is the key's own one, and then the
+                // signature is the other algorithm's.
+                if alg != key.algorithm().name() {
+                    assert!(matches!(e, JwtError::KeyAlgorithm { .. }), "{e}");
+                }
+            }
+        }
+    }
+
+    /// The classic: HS256 keyed with the bytes of the published public key.
+    #[test]
+    fn hs256_with_the_public_key_as_secret_is_refused() {
+        for key in [test_public(), ec_key()] {
+            let secret: Vec<u8> = match key.public() {
+                PublicKey::Rsa(k) => {
+                    use rsa::pkcs8::EncodePublicKey;
+                    k.to_public_key_der().unwrap().as_bytes().to_vec()
+                }
+                PublicKey::EcP256(p) | PublicKey::EcP384(p) | PublicKey::Ed25519(p) => p.clone(),
+            };
+            let mut t = URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"k"}"#);
+            t.push('.');
+            t.push_str(&URL_SAFE_NO_PAD.encode(r#"{"sub":"admin","jti":"j"}"#));
+            let mut mac = Hmac::<Sha256>::new_from_slice(&secret).unwrap();
+            mac.update(t.as_bytes());
+            let sig = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+            let t = format!("{t}.{sig}");
+            assert_eq!(
+                verify(&t, &|_| Some(&key)).unwrap_err(),
+                JwtError::Algorithm("HS256".into())
+            );
+        }
+    }
+
+    #[test]
+    fn algorithm_names_are_exact() {
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::from_name(a.name()), Some(a));
+        }
+        for other in ["rs256", "EDDSA", "Ed25519", "ES512", "HS256", "none", ""] {
+            assert_eq!(Algorithm::from_name(other), None, "{other}");
+        }
+    }
+}

@@ -252,12 +252,28 @@ pub(crate) mod tests {
         })
     }
 
+    /// The PKCS#8 private key and the certificate's SubjectPublicKeyInfo of the fixture
+    /// `tests/fixtures/algorithms/NAME.p12` (alias NAME).
+    pub(crate) fn algorithm_fixture(name: &str) -> (Vec<u8>, Vec<u8>) {
+        let path = format!(
+            "{}/tests/fixtures/algorithms/{name}.p12",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let ks = crate::keystore::Keystore::load(std::path::Path::new(&path), "ballerina")
+            .expect("algorithm fixture");
+        let entry = ks.entry(name).expect("alias is the file's stem");
+        (
+            entry.key_pkcs8_der.to_vec(),
+            entry.leaf_spki_der().expect("certificate"),
+        )
+    }
+
     /// The public half of `test_key`, for RS256.
     pub(crate) fn test_public() -> VerificationKey {
         VerificationKey::rs256(test_key().to_public_key())
     }
 
-    fn claims() -> Claims {
+    pub(crate) fn claims() -> Claims {
         Claims {
             sub: "admin".into(),
             iss: "https://localhost:9095/apikey".into(),

@@ -137,3 +137,158 @@ impl Signer for ProviderSigner {
         self.algorithm
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jwt::tests::{algorithm_fixture, claims, test_key};
+    use crate::jwt::{encode, verify, VerificationKey};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey};
+
+    /// A fixture's signer for `alg` and its certificate's key, bound to `alg`.
+    fn pair(name: &str, alg: Algorithm) -> (ProviderSigner, VerificationKey) {
+        let (pkcs8, spki) = algorithm_fixture(name);
+        let signer = ProviderSigner::new(&pkcs8, alg).unwrap();
+        let key = VerificationKey::from_spki(&spki, Some(alg)).unwrap();
+        (signer, key)
+    }
+
+    fn signature(token: &str) -> Vec<u8> {
+        URL_SAFE_NO_PAD
+            .decode(token.rsplit('.').next().unwrap())
+            .unwrap()
+    }
+
+    #[test]
+    fn every_algorithm_round_trips_with_its_header() {
+        for (name, alg, sig_len) in [
+            ("es256", Algorithm::Es256, 64),
+            ("es256-keytool", Algorithm::Es256, 64),
+            ("es384", Algorithm::Es384, 96),
+            ("ed25519", Algorithm::EdDsa, 64),
+            ("ed25519-keytool", Algorithm::EdDsa, 64),
+        ] {
+            let (signer, key) = pair(name, alg);
+            assert_eq!(signer.algorithm(), alg);
+            let t = encode(name, &claims(), &signer).unwrap();
+            let header = URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap();
+            assert_eq!(
+                String::from_utf8(header).unwrap(),
+                format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{name}"}}"#)
+            );
+            assert_eq!(signature(&t).len(), sig_len, "{name}");
+            let v = verify(&t, &|_| Some(&key)).unwrap();
+            assert_eq!(v.claims["sub"], "admin");
+            assert_eq!(v.header.alg, alg.name());
+            // One flipped bit of the signature fails.
+            let mut sig = signature(&t);
+            sig[sig_len / 2] ^= 1;
+            let (signed, _) = t.rsplit_once('.').unwrap();
+            let bad = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&sig));
+            assert_eq!(
+                verify(&bad, &|_| Some(&key)).unwrap_err(),
+                JwtError::BadSignature
+            );
+        }
+    }
+
+    /// RFC 7518 §3.4: ES256 is r || s, 32 bytes each, not the DER SEQUENCE TLS uses; the DER
+    /// form of the same signature is refused.
+    #[test]
+    fn es256_is_fixed_r_s_and_der_is_refused() {
+        let (signer, key) = pair("es256", Algorithm::Es256);
+        let t = encode("es256", &claims(), &signer).unwrap();
+        let sig = signature(&t);
+        assert_eq!(sig.len(), 64);
+        // A DER signature starts with SEQUENCE (0x30) and is 70 to 72 bytes; r || s has no
+        // structure to find. The DER form of our r and s:
+        let int = |b: &[u8]| {
+            let b = &b[b.iter().position(|&x| x != 0).unwrap_or(31)..];
+            let mut v = vec![0x02];
+            if b[0] & 0x80 != 0 {
+                v.extend([b.len() as u8 + 1, 0]);
+            } else {
+                v.push(b.len() as u8);
+            }
+            v.extend(b);
+            v
+        };
+        let body = [int(&sig[..32]), int(&sig[32..])].concat();
+        let der = [vec![0x30, body.len() as u8], body].concat();
+        assert!(verify(&t, &|_| Some(&key)).is_ok());
+        let (signed, _) = t.rsplit_once('.').unwrap();
+        let as_der = format!("{signed}.{}", URL_SAFE_NO_PAD.encode(&der));
+        assert_eq!(
+            verify(&as_der, &|_| Some(&key)).unwrap_err(),
+            JwtError::BadSignature
+        );
+        // Two signatures of the same claims differ (ECDSA's random k) and both verify.
+        let t2 = encode("es256", &claims(), &signer).unwrap();
+        assert_ne!(t, t2);
+        assert!(verify(&t2, &|_| Some(&key)).is_ok());
+    }
+
+    /// RFC 8037: Ed25519 signatures are deterministic.
+    #[test]
+    fn eddsa_is_deterministic() {
+        let (signer, _) = pair("ed25519", Algorithm::EdDsa);
+        let a = encode("ed25519", &claims(), &signer).unwrap();
+        assert_eq!(a, encode("ed25519", &claims(), &signer).unwrap());
+    }
+
+    /// PS256 is randomised: no byte equality between signers, so each signer's tokens are
+    /// checked by the other implementation.
+    #[test]
+    fn ps256_from_either_signer_verifies_with_the_other() {
+        let der = test_key().to_pkcs8_der().unwrap();
+        let spki = test_key().to_public_key().to_public_key_der().unwrap();
+        let key = VerificationKey::from_spki(spki.as_bytes(), Some(Algorithm::Ps256)).unwrap();
+        let rsa = RsaSigner::pss(test_key().clone());
+        let provider = ProviderSigner::new(der.as_bytes(), Algorithm::Ps256).unwrap();
+        assert_eq!(rsa.algorithm(), Algorithm::Ps256);
+        let a = encode("k", &claims(), &rsa).unwrap();
+        let b = encode("k", &claims(), &provider).unwrap();
+        assert_ne!(a, encode("k", &claims(), &rsa).unwrap());
+        // `verify` uses the `rsa` crate for PS256; aws-lc checks the `rsa` crate's token.
+        assert!(verify(&b, &|_| Some(&key)).is_ok());
+        assert!(verify(&a, &|_| Some(&key)).is_ok());
+        let (signed, _) = a.rsplit_once('.').unwrap();
+        aws_lc_rs::signature::UnparsedPublicKey::new(
+            &aws_lc_rs::signature::RSA_PSS_2048_8192_SHA256,
+            provider.public_key(),
+        )
+        .verify(signed.as_bytes(), &signature(&a))
+        .unwrap();
+        // The RS256 key of the same RSA key refuses both.
+        let rs = VerificationKey::rs256(test_key().to_public_key());
+        assert!(matches!(
+            verify(&a, &|_| Some(&rs)).unwrap_err(),
+            JwtError::KeyAlgorithm {
+                token: Algorithm::Ps256,
+                key: Algorithm::Rs256
+            }
+        ));
+    }
+
+    #[test]
+    fn provider_refuses_a_key_of_another_type() {
+        let (ec, _) = algorithm_fixture("es256");
+        let (ed, _) = algorithm_fixture("ed25519");
+        let rsa = test_key().to_pkcs8_der().unwrap();
+        for (der, alg) in [
+            (&ec[..], Algorithm::Rs256),
+            (&ec[..], Algorithm::Es384),
+            (&ec[..], Algorithm::EdDsa),
+            (&ed[..], Algorithm::Es256),
+            (rsa.as_bytes(), Algorithm::Es256),
+            (rsa.as_bytes(), Algorithm::EdDsa),
+        ] {
+            assert!(
+                matches!(ProviderSigner::new(der, alg), Err(JwtError::KeyRejected(_))),
+                "{alg}"
+            );
+        }
+    }
+}
