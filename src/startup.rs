@@ -48,6 +48,9 @@ pub enum StartupError {
     Algorithm {
         source: String,
         key: String,
+        /// The keystore or key file, and the entry.
+        path: String,
+        alias: String,
         error: UnfitAlgorithm,
     },
     /// Verification keys (`[[apikey.verificationKeys]]`).
@@ -65,9 +68,13 @@ impl fmt::Display for StartupError {
             StartupError::Signer { path, error } => {
                 write!(f, "{path}: cannot sign with this key: {error}")
             }
-            StartupError::Algorithm { source, key, error } => {
-                write!(f, "{source}: {key}: {error}")
-            }
+            StartupError::Algorithm {
+                source,
+                key,
+                path,
+                alias,
+                error,
+            } => write!(f, "{source}: {key}: {path} (entry {alias:?}): {error}"),
             StartupError::Keys(e) => e.fmt(f),
         }
     }
@@ -330,6 +337,8 @@ fn signer(
                 Some(_) => format!("{}.algorithm", is.prefix),
                 None => is.store_key(),
             },
+            path: shown.clone(),
+            alias: entry.alias.clone(),
             error,
         })?;
     match (issuer.signer, algorithm) {
