@@ -1304,9 +1304,16 @@ pub fn keystore(data: &[u8]) {
                         if let Err(e) = entry.rsa_private_key() {
                             check_keystore_message(&e.to_string(), &password, file);
                         }
-                        if let Err(e) = entry.leaf_spki_der() {
-                            check_keystore_message(&e.to_string(), &password, file);
+                        match entry.leaf_spki_der() {
+                            Err(e) => check_keystore_message(&e.to_string(), &password, file),
+                            // The certificate's key as the JWKS and the validator read it.
+                            Ok(spki) => {
+                                if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
+                                    check_keystore_message(&e.to_string(), &password, file);
+                                }
+                            }
                         }
+                        let _ = jwt::KeyType::of_pkcs8(&entry.key_pkcs8_der);
                     }
                     Err(e) => check_keystore_message(&e.to_string(), &password, file),
                 }
@@ -1362,9 +1369,15 @@ pub fn pem(data: &[u8]) {
             if let Err(e) = entry.rsa_private_key() {
                 check(&e.to_string());
             }
-            if let Err(e) = entry.leaf_spki_der() {
-                check(&e.to_string());
+            match entry.leaf_spki_der() {
+                Err(e) => check(&e.to_string()),
+                Ok(spki) => {
+                    if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
+                        check(&e.to_string());
+                    }
+                }
             }
+            let _ = jwt::KeyType::of_pkcs8(&entry.key_pkcs8_der);
         }
     }
 }

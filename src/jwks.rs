@@ -93,13 +93,12 @@ impl PublishedKey {
             key: key.to_string(),
             error,
         })?;
-        let verification = VerificationKey::from_spki(&spki, algorithm).map_err(|error| {
-            JwksError::PublicKey {
+        let verification =
+            VerificationKey::from_spki(&spki, algorithm).map_err(|error| JwksError::PublicKey {
                 key: key.to_string(),
                 alias: entry.alias.clone(),
                 error,
-            }
-        })?;
+            })?;
         Ok(PublishedKey {
             kid: entry.alias.clone(),
             key: verification,
@@ -464,8 +463,8 @@ mod tests {
         let ps = PublishedKey::from_entry(entry, Some(Algorithm::Ps256), "k", true).unwrap();
         assert_eq!(ps.to_jwk()["alg"], "PS256");
         assert_eq!(ps.to_jwk()["kty"], "RSA");
-        let e = PublishedKey::from_entry(entry, Some(Algorithm::Es256), "the.key", true)
-            .unwrap_err();
+        let e =
+            PublishedKey::from_entry(entry, Some(Algorithm::Es256), "the.key", true).unwrap_err();
         assert_eq!(
             e.to_string(),
             "the.key: certificate of alias \"ballerina\": ES256 does not fit the key: it is \
@@ -495,10 +494,8 @@ mod tests {
     #[test]
     fn key_lookup_by_kid_and_default() {
         let ks = fixture("two-entries.p12");
-        let a =
-            PublishedKey::from_entry(ks.entry("ballerina").unwrap(), None, "a", false).unwrap();
-        let b =
-            PublishedKey::from_entry(ks.entry("wso2carbon").unwrap(), None, "b", true).unwrap();
+        let a = PublishedKey::from_entry(ks.entry("ballerina").unwrap(), None, "a", false).unwrap();
+        let b = PublishedKey::from_entry(ks.entry("wso2carbon").unwrap(), None, "b", true).unwrap();
         let set = KeySet::new(vec![(a.clone(), "a".into()), (b.clone(), "b".into())]).unwrap();
         // Active first.
         assert_eq!(set.keys()[0].kid, "wso2carbon");

@@ -1,9 +1,9 @@
 //! Turns a `Config` into running state: keystores loaded, signer and TLS built, warnings said.
 
+use crate::config::Algorithm;
 use crate::config::{Config, PemFiles, SignerKind};
 use crate::issuer::Issuer;
 use crate::jwks::KeySet;
-use crate::config::Algorithm;
 use crate::jwt::{JwtError, KeyType, ProviderSigner, RsaSigner, Signer, UnfitAlgorithm};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::pem::{self, PemError, PemFile};
@@ -48,10 +48,9 @@ pub enum StartupError {
     Algorithm {
         source: String,
         key: String,
-        /// The keystore or key file, and the entry.
-        path: String,
-        alias: String,
-        error: UnfitAlgorithm,
+        /// The keystore or key file, and the entry: `PATH (entry "ALIAS")`.
+        entry: String,
+        error: Box<UnfitAlgorithm>,
     },
     /// Verification keys (`[[apikey.verificationKeys]]`).
     Keys(crate::jwks::JwksError),
@@ -71,10 +70,9 @@ impl fmt::Display for StartupError {
             StartupError::Algorithm {
                 source,
                 key,
-                path,
-                alias,
+                entry,
                 error,
-            } => write!(f, "{source}: {key}: {path} (entry {alias:?}): {error}"),
+            } => write!(f, "{source}: {key}: {entry}: {error}"),
             StartupError::Keys(e) => e.fmt(f),
         }
     }
@@ -337,9 +335,8 @@ fn signer(
                 Some(_) => format!("{}.algorithm", is.prefix),
                 None => is.store_key(),
             },
-            path: shown.clone(),
-            alias: entry.alias.clone(),
-            error,
+            entry: format!("{shown} (entry {:?})", entry.alias),
+            error: Box::new(error),
         })?;
     match (issuer.signer, algorithm) {
         // rsa_private_key() also checks the key matches its certificate.

@@ -34,7 +34,13 @@ impl Signing {
     fn keystore(p12: &str, alias: &str, algorithm: Option<&str>) -> Signing {
         let key_pem = String::from_utf8(openssl(
             &[
-                "pkcs12", "-in", p12, "-passin", "pass:ballerina", "-nocerts", "-nodes",
+                "pkcs12",
+                "-in",
+                p12,
+                "-passin",
+                "pass:ballerina",
+                "-nocerts",
+                "-nodes",
             ],
             None,
         ))
@@ -54,7 +60,10 @@ impl Signing {
     }
 
     fn pem(name: &str) -> Signing {
-        let (cert, key) = (fixture(&format!("{name}.crt")), fixture(&format!("{name}.key")));
+        let (cert, key) = (
+            fixture(&format!("{name}.crt")),
+            fixture(&format!("{name}.key")),
+        );
         let key_pem = String::from_utf8(openssl(&["pkey", "-in", &key], None)).unwrap();
         Signing {
             lines: format!(
@@ -199,7 +208,15 @@ fn openssl_accepts(token: &str, alg: &str, cert_der: &[u8]) -> bool {
     let sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
     let cert = dir.write("cert.der", cert_der);
     let pubkey = openssl(
-        &["x509", "-inform", "DER", "-in", path_str(&cert), "-pubkey", "-noout"],
+        &[
+            "x509",
+            "-inform",
+            "DER",
+            "-in",
+            path_str(&cert),
+            "-pubkey",
+            "-noout",
+        ],
         None,
     );
     let pubkey = dir.write("pub.pem", pubkey);
@@ -225,7 +242,9 @@ fn openssl_accepts(token: &str, alg: &str, cert_der: &[u8]) -> bool {
         // Ed25519 signs the message itself, not a digest: pkeyutl with -rawin.
         "EdDSA" => (
             sig,
-            vec!["pkeyutl", "-verify", "-pubin", "-inkey", pubkey, "-rawin", "-in", data],
+            vec![
+                "pkeyutl", "-verify", "-pubin", "-inkey", pubkey, "-rawin", "-in", data,
+            ],
         ),
         other => panic!("{other}"),
     };
@@ -250,14 +269,21 @@ fn exercise(signing: &Signing, alg: &str) -> String {
     assert_eq!(r.status, 200, "{}", r.text());
     let token = r.text();
     let h = header(&token);
-    assert_eq!((&h["alg"], &h["kid"]), (&alg.into(), &signing.alias.clone().into()));
+    assert_eq!(
+        (&h["alg"], &h["kid"]),
+        (&alg.into(), &signing.alias.clone().into())
+    );
     let c = claims(&token);
     assert_eq!((&c["sub"], &c["iss"]), (&"admin".into(), &ISSUER.into()));
     eprintln!("{alg}: token of {} bytes", token.len());
 
     // Independent verifier 1: PyJWT, from the JWKS alone.
     let said = pyjwt(plain, &token, alg, signing);
-    assert_eq!(said["ours"], format!("valid:admin:{}", signing.alias), "{said}");
+    assert_eq!(
+        said["ours"],
+        format!("valid:admin:{}", signing.alias),
+        "{said}"
+    );
     assert_eq!(
         said[format!("jwk:{}", signing.alias)],
         format!("{alg}:consistent"),
@@ -265,7 +291,10 @@ fn exercise(signing: &Signing, alg: &str) -> String {
     );
     // Independent verifier 2: the openssl CLI, from the certificate; a flipped signature bit
     // fails it, so it is not a rubber stamp.
-    assert!(openssl_accepts(&token, alg, &signing.cert), "openssl refused {alg}");
+    assert!(
+        openssl_accepts(&token, alg, &signing.cert),
+        "openssl refused {alg}"
+    );
     let (signed, sig) = token.rsplit_once('.').unwrap();
     let mut sig = URL_SAFE_NO_PAD.decode(sig).unwrap();
     sig[7] ^= 0x10;
@@ -285,7 +314,10 @@ fn exercise(signing: &Signing, alg: &str) -> String {
         .output()
         .unwrap();
     let report = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && report.contains("\nvalid"), "{report}");
+    assert!(
+        out.status.success() && report.contains("\nvalid"),
+        "{report}"
+    );
     token
 }
 
@@ -293,13 +325,22 @@ fn exercise(signing: &Signing, alg: &str) -> String {
 fn es256_from_openssl_pkcs12() {
     let p12 = fixture("es256.p12");
     let token = exercise(&Signing::keystore(&p12, "es256", None), "ES256");
-    assert_eq!(URL_SAFE_NO_PAD.decode(token.rsplit('.').next().unwrap()).unwrap().len(), 64);
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(token.rsplit('.').next().unwrap())
+            .unwrap()
+            .len(),
+        64
+    );
 }
 
 #[test]
 fn es256_from_keytool_pkcs12() {
     let p12 = fixture("es256-keytool.p12");
-    exercise(&Signing::keystore(&p12, "es256-keytool", Some("ES256")), "ES256");
+    exercise(
+        &Signing::keystore(&p12, "es256-keytool", Some("ES256")),
+        "ES256",
+    );
 }
 
 #[test]
@@ -351,10 +392,30 @@ fn rs256_stays_the_default_for_rsa() {
 #[test]
 fn an_algorithm_that_does_not_fit_stops_startup_in_one_line() {
     for (p12, alias, algorithm, kind) in [
-        ("es256.p12", "es256", "RS256", "an EC P-256 key, which signs ES256"),
-        ("es256.p12", "es256", "ES384", "an EC P-256 key, which signs ES256"),
-        ("ed25519.p12", "ed25519", "ES256", "an Ed25519 key, which signs EdDSA"),
-        ("es384.p12", "es384", "EdDSA", "an EC P-384 key, which signs ES384"),
+        (
+            "es256.p12",
+            "es256",
+            "RS256",
+            "an EC P-256 key, which signs ES256",
+        ),
+        (
+            "es256.p12",
+            "es256",
+            "ES384",
+            "an EC P-256 key, which signs ES256",
+        ),
+        (
+            "ed25519.p12",
+            "ed25519",
+            "ES256",
+            "an Ed25519 key, which signs EdDSA",
+        ),
+        (
+            "es384.p12",
+            "es384",
+            "EdDSA",
+            "an EC P-384 key, which signs ES384",
+        ),
     ] {
         let p12 = fixture(p12);
         let signing = Signing::keystore(&p12, alias, Some(algorithm));

@@ -92,7 +92,10 @@ impl Reader<'_> {
                 let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
                 Err(self.error(
                     &join(p, "algorithm"),
-                    format!("{name:?} is not an algorithm; use one of {}", names.join(", ")),
+                    format!(
+                        "{name:?} is not an algorithm; use one of {}",
+                        names.join(", ")
+                    ),
                 ))
             }
         }

@@ -180,14 +180,13 @@ fn algorithm_choice_for_the_issuer_and_verification_keys() {
     }
     let e = parse(&with("\"Ed25519\"")).unwrap_err();
     assert!(
-        e.to_string()
-            .contains("\"Ed25519\" is not an algorithm; use one of RS256, PS256, ES256, ES384, EdDSA"),
+        e.to_string().contains(
+            "\"Ed25519\" is not an algorithm; use one of RS256, PS256, ES256, ES384, EdDSA"
+        ),
         "{e}"
     );
     let vk = |line: &str| {
-        SPEC.to_string()
-            + "[[apikey.verificationKeys]]\n  certificateAlias = \"old\"\n"
-            + line
+        SPEC.to_string() + "[[apikey.verificationKeys]]\n  certificateAlias = \"old\"\n" + line
     };
     assert_eq!(parse(&vk("")).unwrap().verification_keys[0].algorithm, None);
     assert_eq!(

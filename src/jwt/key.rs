@@ -271,8 +271,8 @@ impl VerificationKey {
                     .map_err(|_| JwtError::BadSignature)
             }
             (PublicKey::Rsa(key), Algorithm::Ps256) => {
-                let sig = rsa::pss::Signature::try_from(signature)
-                    .map_err(|_| JwtError::BadSignature)?;
+                let sig =
+                    rsa::pss::Signature::try_from(signature).map_err(|_| JwtError::BadSignature)?;
                 // RFC 7518 §3.5: the salt is as long as the hash (the `new` default).
                 rsa::pss::VerifyingKey::<Sha256>::new(key.clone())
                     .verify(message, &sig)

@@ -26,7 +26,10 @@ pub enum JwtError {
     /// An algorithm not supported, `none` and HS256 included.
     Algorithm(String),
     /// A supported algorithm, but not the one the token's key is bound to.
-    KeyAlgorithm { token: Algorithm, key: Algorithm },
+    KeyAlgorithm {
+        token: Algorithm,
+        key: Algorithm,
+    },
     UnknownKey(String),
     BadSignature,
     /// The header or the claims name one member twice (see `strict_json`).

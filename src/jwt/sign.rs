@@ -173,7 +173,9 @@ mod tests {
             let (signer, key) = pair(name, alg);
             assert_eq!(signer.algorithm(), alg);
             let t = encode(name, &claims(), &signer).unwrap();
-            let header = URL_SAFE_NO_PAD.decode(t.split('.').next().unwrap()).unwrap();
+            let header = URL_SAFE_NO_PAD
+                .decode(t.split('.').next().unwrap())
+                .unwrap();
             assert_eq!(
                 String::from_utf8(header).unwrap(),
                 format!(r#"{{"alg":"{alg}","typ":"JWT","kid":"{name}"}}"#)

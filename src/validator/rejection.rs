@@ -101,9 +101,9 @@ impl Rejection {
             }
             Rejection::Token(JwtError::UnknownKey(_)) => ValidationResult::UnknownKey,
             Rejection::Token(JwtError::BadSignature) => ValidationResult::BadSignature,
-            Rejection::Token(JwtError::Signing(_) | JwtError::KeyRejected(_) | JwtError::Rng(_)) => {
-                ValidationResult::Other
-            }
+            Rejection::Token(
+                JwtError::Signing(_) | JwtError::KeyRejected(_) | JwtError::Rng(_),
+            ) => ValidationResult::Other,
             Rejection::WrongIssuer => ValidationResult::WrongIssuer,
             Rejection::WrongAudience => ValidationResult::WrongAudience,
             Rejection::Expired { .. } => ValidationResult::Expired,
