@@ -442,6 +442,27 @@ fn an_algorithm_that_does_not_fit_stops_startup_in_one_line() {
         log.contains("EdDSA does not fit the key: it is an RSA key, which signs RS256 or PS256"),
         "{log}"
     );
+    // A verification key's `algorithm` is checked the same way, and blamed on its own key.
+    let es = fixture("es256.p12");
+    let extra = verification_key(&rsa, "ballerina") + "  algorithm = \"ES256\"\n";
+    let log = Server::try_start(&config(&Signing::keystore(&es, "es256", None), &extra))
+        .err()
+        .unwrap();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains(" ERROR ")).collect();
+    assert_eq!(errors.len(), 1, "{log}");
+    assert!(
+        errors[0].ends_with(
+            "apikey.verificationKeys[0].algorithm: certificate of alias \"ballerina\": ES256 \
+             does not fit the key: it is an RSA key, which signs RS256 or PS256"
+        ),
+        "{log}"
+    );
+    // With `algorithm = "PS256"` the same RSA key is published, and accepted, as PS256 only.
+    let extra = verification_key(&rsa, "ballerina") + "  algorithm = \"PS256\"\n";
+    let srv = Server::start(&config(&Signing::keystore(&es, "es256", None), &extra));
+    let doc = plain_get(srv.plain_addr.unwrap(), "/.well-known/jwks.json", "").json();
+    assert_eq!(doc["keys"][1]["kid"], "ballerina");
+    assert_eq!(doc["keys"][1]["alg"], "PS256");
 }
 
 /// RS256 to ES256: the ES256 key is published first, then signs while the RS256 key is
