@@ -171,6 +171,13 @@ else
     note "no validator in this build: row 4 skipped"
 fi
 
+# Keep-alive issuance per signing algorithm (RS256, PS256, ES256, EdDSA), one server each, in
+# this run: its own script, so that it can also run alone. Its BENCH lines go to the results
+# and, as the table has no rows for them yet, to stderr.
+note "keep-alive issuance per algorithm"
+BIN=$BIN DUR=$DUR WARM=$WARM bash "$ROOT/bench/algorithms.sh" 2>/dev/null | tee /dev/stderr |
+    grep '^BENCH' >>"$RES"
+
 # Revocations: the file log, then (with redis-server) the Redis store on two nodes. The bundled
 # admin gets apikey:admin so that it may revoke by jti.
 admin_scope() {

@@ -1061,9 +1061,9 @@ pub fn test_private_key() -> &'static rsa::PrivateKey {
     })
 }
 
-pub fn test_public_key() -> &'static rsa::PublicKey {
-    static KEY: OnceLock<rsa::PublicKey> = OnceLock::new();
-    KEY.get_or_init(|| test_private_key().to_public_key())
+pub fn test_public_key() -> &'static jwt::VerificationKey {
+    static KEY: OnceLock<jwt::VerificationKey> = OnceLock::new();
+    KEY.get_or_init(|| jwt::VerificationKey::rs256(test_private_key().to_public_key()))
 }
 
 fn signer() -> &'static RsaSigner {
@@ -1305,9 +1305,16 @@ pub fn keystore(data: &[u8]) {
                         if let Err(e) = entry.rsa_private_key() {
                             check_keystore_message(&e.to_string(), &password, file);
                         }
-                        if let Err(e) = entry.leaf_spki_der() {
-                            check_keystore_message(&e.to_string(), &password, file);
+                        match entry.leaf_spki_der() {
+                            Err(e) => check_keystore_message(&e.to_string(), &password, file),
+                            // The certificate's key as the JWKS and the validator read it.
+                            Ok(spki) => {
+                                if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
+                                    check_keystore_message(&e.to_string(), &password, file);
+                                }
+                            }
                         }
+                        let _ = jwt::KeyType::of_pkcs8(&entry.key_pkcs8_der);
                     }
                     Err(e) => check_keystore_message(&e.to_string(), &password, file),
                 }
@@ -1363,9 +1370,15 @@ pub fn pem(data: &[u8]) {
             if let Err(e) = entry.rsa_private_key() {
                 check(&e.to_string());
             }
-            if let Err(e) = entry.leaf_spki_der() {
-                check(&e.to_string());
+            match entry.leaf_spki_der() {
+                Err(e) => check(&e.to_string()),
+                Ok(spki) => {
+                    if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
+                        check(&e.to_string());
+                    }
+                }
             }
+            let _ = jwt::KeyType::of_pkcs8(&entry.key_pkcs8_der);
         }
     }
 }
@@ -1461,7 +1474,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             KeySet::new(vec![(
                 PublishedKey {
                     kid: KID.into(),
-                    public: test_public_key().clone(),
+                    key: test_public_key().clone(),
                     chain: vec![],
                     active: true,
                 },

@@ -34,6 +34,10 @@ impl Signer for BrokenSigner {
     fn sign(&self, _: &[u8]) -> Result<Vec<u8>, JwtError> {
         Err(JwtError::Signing("HSM unplugged".into()))
     }
+
+    fn algorithm(&self) -> apikey_sts::jwt::Algorithm {
+        apikey_sts::jwt::Algorithm::Rs256
+    }
 }
 
 fn broken_app() -> Issuer {

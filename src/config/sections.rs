@@ -31,6 +31,7 @@ impl Reader<'_> {
                 "validityTime",
                 "audience",
                 "signer",
+                "algorithm",
                 "certFile",
                 "keyFile",
                 "publicBaseUrl",
@@ -73,6 +74,7 @@ impl Reader<'_> {
             audience: audience.filter(|a| !a.is_empty()),
             apis: self.apis(root)?,
             signer,
+            algorithm: self.algorithm(t, p)?,
             public_base_url: self.public_base_url(t, p)?,
         })
     }
@@ -98,6 +100,30 @@ impl Reader<'_> {
             ));
         }
         Ok(Some(url.trim_end_matches('/').to_string()))
+    }
+
+    /// An optional `algorithm` key: one of the JOSE names of `Algorithm`, exactly.
+    pub(super) fn algorithm(
+        &mut self,
+        t: &Table,
+        p: &str,
+    ) -> Result<Option<Algorithm>, ConfigError> {
+        let Some(name) = self.string(t, p, "algorithm")? else {
+            return Ok(None);
+        };
+        match Algorithm::from_name(&name) {
+            Some(a) => Ok(Some(a)),
+            None => {
+                let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                Err(self.error(
+                    &join(p, "algorithm"),
+                    format!(
+                        "{name:?} is not an algorithm; use one of {}",
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
     }
 
     pub(super) fn apis(&mut self, root: &Table) -> Result<Vec<ApiEntry>, ConfigError> {

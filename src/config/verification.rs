@@ -44,7 +44,12 @@ impl Reader<'_> {
             self.warn_unknown(
                 t,
                 &p,
-                &["certificateAlias", "keyStorePath", "keyStorePassword"],
+                &[
+                    "certificateAlias",
+                    "keyStorePath",
+                    "keyStorePassword",
+                    "algorithm",
+                ],
             );
             let certificate_alias = self.required_string(t, &p, "certificateAlias")?;
             let key_store_path = if t.contains_key("keyStorePath") {
@@ -65,6 +70,7 @@ impl Reader<'_> {
                 certificate_alias,
                 key_store_path,
                 key_store_password,
+                algorithm: self.algorithm(t, &p)?,
             });
         }
         Ok(keys)

@@ -9,9 +9,6 @@ use crate::http::Request;
 use crate::oauth::{self, OAuthError, Scope, ScopeError, INTROSPECT_SCOPE};
 use crate::service::{Context, Outcome};
 
-/// The algorithms keys are signed with (and the only ones `/validate` accepts).
-const SIGNING_ALGS: [&str; 1] = ["RS256"];
-
 impl Issuer {
     /// HTTP Basic client authentication with the §5.2 `invalid_client` answer; lockouts and
     /// overload are answered as on `/apikey`.
@@ -97,7 +94,7 @@ impl Issuer {
             return crate::fault::method_not_allowed("GET, HEAD").into();
         }
         match &self.public_base_url {
-            Some(base) => oauth::metadata(&self.issuer, base, &SIGNING_ALGS).into(),
+            Some(base) => oauth::metadata(&self.issuer, base, &self.keys.algorithms()).into(),
             None => not_found().into(),
         }
     }

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::auth::PasswordHash;
-use crate::jwt::tests::test_key;
+use crate::jwt::tests::{test_key, test_public};
 use crate::jwt::RsaSigner;
 
 pub(super) fn issuer(validity: i64) -> Issuer {
@@ -70,7 +70,7 @@ pub(super) fn ctx(now: i64) -> Context {
 pub(super) const ADMIN: &str = "Basic YWRtaW46YWRtaW4=";
 
 pub(super) fn claims_of(token: &str) -> serde_json::Value {
-    let public = test_key().to_public_key();
+    let public = test_public();
     jwt::verify(token, &|_| Some(&public)).unwrap().claims
 }
 

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::jwks::PublishedKey;
-use crate::jwt::tests::test_key;
+use crate::jwt::tests::{test_key, test_public};
 use crate::jwt::{self, JwtError};
 use crate::jwt::{encode, AllowedApi, Claims, RsaSigner};
 use crate::metrics::ValidationResult;
@@ -18,7 +18,7 @@ pub(crate) fn keyset() -> Arc<KeySet> {
         KeySet::new(vec![(
             PublishedKey {
                 kid: "ballerina".into(),
-                public: test_key().to_public_key(),
+                key: test_public(),
                 chain: vec![],
                 active: true,
             },

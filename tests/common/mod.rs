@@ -252,6 +252,19 @@ pub fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
 
 /// Fails, naming the command to run, when a tool the end-to-end tests drive is missing. The
 /// tests do not install tools themselves: CI runs `tests/install-tools.sh` before `cargo test`.
+/// The Python of the virtual environment `tests/install-tools.sh` puts PyJWT in.
+pub fn venv_python() -> String {
+    format!("{ROOT}/target/py-venv/bin/python")
+}
+
+pub fn pyjwt_ready() -> bool {
+    Command::new(venv_python())
+        .args(["-c", "import jwt, cryptography"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn require_tool(ready: bool, what: &str) {
     assert!(
         ready,
