@@ -1136,6 +1136,8 @@ pub fn jwt_roundtrip(data: &[u8]) {
                 version: r.text(10),
             })
             .collect(),
+        permitted_ip: None,
+        permitted_referer: None,
     };
     let token = jwt::encode(&kid, &claims, signer()).expect("signing never fails");
     let key_for = |k: Option<&str>| (k == Some(kid.as_str())).then(test_public_key);
@@ -1437,6 +1439,14 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             key_query_params: vec!["apikey".into(), "api_key".into()],
             api_name_header: "X-API-Name".into(),
             api_version_header: "X-API-Version".into(),
+            // The fuzzer's requests come "from" loopback: its client headers are believed.
+            gateway_addresses: apikey_sts::client_addr::TrustedProxies::new(vec![
+                "127.0.0.0/8".parse().expect("a CIDR"),
+            ]),
+            client_ip_header: "X-Real-IP".into(),
+            referer_header: "X-Original-Referer".into(),
+            production_only: false,
+            production_only_apis: vec!["Sandboxless".into()],
         };
         Validator::new(rules, keys, SignatureCache::new(64, 60))
     })
@@ -1448,7 +1458,7 @@ pub fn validator_request(data: &[u8]) {
     let Ok(Parsed::Complete(req, _)) = http::parse(data, &ParseLimits::default()) else {
         return;
     };
-    let (resp, accepted) = validator().validate(&req, 1_764_300_000);
+    let (resp, accepted) = validator().validate(&req, std::net::Ipv4Addr::LOCALHOST.into(), 1_764_300_000);
     assert!(
         matches!(resp.status, 200 | 400 | 401 | 403 | 404 | 405),
         "status {}",

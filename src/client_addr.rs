@@ -71,6 +71,13 @@ impl std::str::FromStr for Cidr {
 }
 
 impl Cidr {
+    /// Whether every address of `inner` is in this block.
+    pub fn covers(&self, inner: &Cidr) -> bool {
+        self.addr.is_ipv4() == inner.addr.is_ipv4()
+            && inner.prefix >= self.prefix
+            && self.contains(inner.addr)
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {

@@ -110,6 +110,12 @@ pub struct Claims {
     pub keytype: String,
     #[serde(rename = "allowedAPIs", default)]
     pub allowed_apis: Vec<AllowedApi>,
+    /// Comma-separated addresses and CIDR blocks the key may be used from (WSO2's name).
+    #[serde(rename = "permittedIP", skip_serializing_if = "Option::is_none", default)]
+    pub permitted_ip: Option<String>,
+    /// Comma-separated URL patterns the key may be used from (WSO2's name).
+    #[serde(rename = "permittedReferer", skip_serializing_if = "Option::is_none", default)]
+    pub permitted_referer: Option<String>,
 }
 
 /// Produces RSASSA-PKCS1-v1_5 SHA-256 signatures.
@@ -319,6 +325,8 @@ pub(crate) mod tests {
                 name: "MyAPI".into(),
                 version: "*".into(),
             }],
+            permitted_ip: None,
+            permitted_referer: None,
         }
     }
 

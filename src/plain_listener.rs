@@ -24,7 +24,7 @@ impl PlainListener {
         match req.path() {
             "/validate" => {
                 // auth_request subrequests keep the client's method: any method validates.
-                let (response, accepted) = self.validator.validate(req, ctx.now);
+                let (response, accepted) = self.validator.validate(req, ctx.peer.ip(), ctx.now);
                 Outcome {
                     response,
                     user: accepted

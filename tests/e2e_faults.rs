@@ -42,7 +42,7 @@ fn broken_app() -> Issuer {
         audience: None,
         kid: "ballerina".into(),
         validity_time: -1,
-        allowed_apis: vec![],
+        grants: apikey_sts::issuer::apis::Grants::default(),
         users: UserDb::new(
             &[User {
                 name: "admin".into(),

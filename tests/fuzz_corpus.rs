@@ -148,6 +148,8 @@ fn write_jwt_seeds() {
                 version: "*".into(),
             },
         ],
+        permitted_ip: None,
+        permitted_referer: None,
     };
     let never = jwt::encode("ballerina", &claims(None, None), &signer).unwrap();
     let short = jwt::encode(

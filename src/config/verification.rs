@@ -175,6 +175,11 @@ impl Reader<'_> {
                 "clockSkewSeconds",
                 "cacheMaxEntries",
                 "cacheTtlSeconds",
+                "gatewayAddresses",
+                "clientIpHeader",
+                "refererHeader",
+                "productionOnly",
+                "productionOnlyApis",
             ],
         );
         // The section's presence turns the validator on; `enabled = false` keeps it configured
@@ -227,6 +232,7 @@ impl Reader<'_> {
         if let Some(n) = ranged(self, "cacheTtlSeconds", 1, MAX_CACHE_TTL_SECONDS)? {
             v.cache_ttl_seconds = n;
         }
+        self.validator_privilege(t, &mut v)?;
         Ok(Some(v))
     }
 }

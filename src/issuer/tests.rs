@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::auth::PasswordHash;
+use crate::config::ApiEntry;
 use crate::jwt::tests::test_key;
 use crate::jwt::RsaSigner;
 
@@ -12,7 +13,8 @@ fn issuer(validity: i64) -> Issuer {
         audience: None,
         kid: "ballerina".into(),
         validity_time: validity,
-        allowed_apis: expand_apis(&[
+        grants: apis::Grants {
+            global: vec![
             ApiEntry {
                 name: "Swagger Petstore New".into(),
                 versions: vec!["1.0.0".into(), "v1".into()],
@@ -21,7 +23,9 @@ fn issuer(validity: i64) -> Issuer {
                 name: "MyAPI".into(),
                 versions: vec!["*".into()],
             },
-        ]),
+            ],
+            ..Default::default()
+        },
         users: UserDb::new(
             &[User {
                 name: "admin".into(),

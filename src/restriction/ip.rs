@@ -1,11 +1,9 @@
 //! `permittedIP`: IPv4 and IPv6 addresses and CIDR blocks.
 
-use super::{entries, RestrictionError};
+use super::{entries, Claim, RestrictionError};
 use crate::client_addr::Cidr;
 use std::net::IpAddr;
 
-/// The claim's name, as WSO2 API Manager spells it.
-pub const CLAIM_PERMITTED_IP: &str = "permittedIP";
 
 /// A parsed `permittedIP` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +16,7 @@ pub struct PermittedIp {
 impl PermittedIp {
     /// Parses `192.168.1.10,10.0.0.0/8,2001:db8::/32`.
     pub fn parse(value: &str) -> Result<PermittedIp, RestrictionError> {
-        let blocks = entries(CLAIM_PERMITTED_IP, value, |e| e.parse::<Cidr>().ok())?;
+        let blocks = entries(Claim::PermittedIp, value, |e| e.parse::<Cidr>().ok())?;
         Ok(PermittedIp {
             blocks,
             canonical: joined(value),
@@ -29,6 +27,16 @@ impl PermittedIp {
     /// address it is.
     pub fn permits(&self, ip: IpAddr) -> bool {
         self.blocks.iter().any(|b| b.contains(ip))
+    }
+
+    /// The first entry of `self` that lies outside every block of `outer`, if any: a key may
+    /// narrow a user's default restriction, never widen it.
+    pub fn first_outside(&self, outer: &PermittedIp) -> Option<&str> {
+        self.canonical
+            .split(',')
+            .zip(&self.blocks)
+            .find(|(_, b)| !outer.blocks.iter().any(|o| o.covers(b)))
+            .map(|(e, _)| e)
     }
 
     pub fn as_str(&self) -> &str {

@@ -6,10 +6,56 @@
 mod ip;
 mod referer;
 
-pub use ip::{PermittedIp, CLAIM_PERMITTED_IP};
-pub use referer::{PermittedReferer, RefererPattern, CLAIM_PERMITTED_REFERER, MAX_REFERER_BYTES};
+pub use ip::PermittedIp;
+pub use referer::{PermittedReferer, RefererPattern, MAX_REFERER_BYTES};
 
 use std::fmt;
+
+/// The restriction claims, named as WSO2 API Manager names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    PermittedIp,
+    PermittedReferer,
+}
+
+impl Claim {
+    pub fn name(self) -> &'static str {
+        match self {
+            Claim::PermittedIp => "permittedIP",
+            Claim::PermittedReferer => "permittedReferer",
+        }
+    }
+}
+
+impl fmt::Display for Claim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The `keytype` claim: which of an application's two key sets a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeyType {
+    #[default]
+    Production,
+    Sandbox,
+}
+
+impl KeyType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyType::Production => "PRODUCTION",
+            KeyType::Sandbox => "SANDBOX",
+        }
+    }
+
+    /// `PRODUCTION` or `SANDBOX`, as WSO2 spells them (exactly).
+    pub fn parse(s: &str) -> Option<KeyType> {
+        [KeyType::Production, KeyType::Sandbox]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
 
 /// Most entries in one `permittedIP` or `permittedReferer` value.
 pub const MAX_RESTRICTION_ENTRIES: usize = 32;
@@ -21,13 +67,13 @@ pub const MAX_RESTRICTION_BYTES: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RestrictionError {
     /// Longer than `MAX_RESTRICTION_BYTES`.
-    TooLong { claim: &'static str, len: usize },
+    TooLong { claim: Claim, len: usize },
     /// More than `MAX_RESTRICTION_ENTRIES` entries.
-    TooMany { claim: &'static str, count: usize },
+    TooMany { claim: Claim, count: usize },
     /// No entry at all: a key restricted to nothing would be refused everywhere.
-    Empty { claim: &'static str },
+    Empty { claim: Claim },
     /// One entry is not an address or CIDR block, or not a URL pattern.
-    BadEntry { claim: &'static str, entry: String },
+    BadEntry { claim: Claim, entry: String },
 }
 
 impl fmt::Display for RestrictionError {
@@ -44,7 +90,7 @@ impl fmt::Display for RestrictionError {
             RestrictionError::Empty { claim } => write!(f, "{claim} lists no entry"),
             RestrictionError::BadEntry { claim, entry } => {
                 let shown: String = entry.chars().take(64).collect();
-                let what = if *claim == CLAIM_PERMITTED_IP {
+                let what = if *claim == Claim::PermittedIp {
                     "an IPv4 or IPv6 address or CIDR block"
                 } else {
                     "a URL pattern like https://*.example.com/*"
@@ -59,7 +105,7 @@ impl std::error::Error for RestrictionError {}
 
 /// The comma-separated entries of `value`, trimmed, each parsed by `parse`; caps checked first.
 fn entries<T>(
-    claim: &'static str,
+    claim: Claim,
     value: &str,
     parse: impl Fn(&str) -> Option<T>,
 ) -> Result<Vec<T>, RestrictionError> {

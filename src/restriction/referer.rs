@@ -8,10 +8,8 @@
 //! (letters, digits, `-`, `.`), in the port for any port, in the path for anything, query
 //! included. Schemes and hosts compare without regard to case, paths exactly.
 
-use super::{entries, ip::joined, RestrictionError};
+use super::{entries, ip::joined, Claim, RestrictionError};
 
-/// The claim's name, as WSO2 API Manager spells it.
-pub const CLAIM_PERMITTED_REFERER: &str = "permittedReferer";
 /// Longest `Referer` value matched; a longer one matches no pattern.
 pub const MAX_REFERER_BYTES: usize = 4096;
 
@@ -154,11 +152,22 @@ pub struct PermittedReferer {
 impl PermittedReferer {
     /// Parses `https://*.example.com/*,www.example.org/app/*`.
     pub fn parse(value: &str) -> Result<PermittedReferer, RestrictionError> {
-        let patterns = entries(CLAIM_PERMITTED_REFERER, value, RefererPattern::parse)?;
+        let patterns = entries(Claim::PermittedReferer, value, RefererPattern::parse)?;
         Ok(PermittedReferer {
             patterns,
             canonical: joined(value),
         })
+    }
+
+    /// The first pattern of `self` that is not one of `outer`'s, if any: a key may narrow a
+    /// user's default restriction, never widen it (patterns compare as parsed, not by the URLs
+    /// they match).
+    pub fn first_outside(&self, outer: &PermittedReferer) -> Option<&str> {
+        self.canonical
+            .split(',')
+            .zip(&self.patterns)
+            .find(|(_, p)| !outer.patterns.contains(p))
+            .map(|(e, _)| e)
     }
 
     /// Whether the `Referer` value `url` matches one of the patterns.

@@ -81,7 +81,7 @@ fn malformed_ip_entries_are_named() {
         assert_eq!(
             PermittedIp::parse(value).unwrap_err(),
             RestrictionError::BadEntry {
-                claim: CLAIM_PERMITTED_IP,
+                claim: Claim::PermittedIp,
                 entry: entry.into()
             },
             "{value}"
@@ -102,7 +102,7 @@ fn count_and_length_caps_at_and_past_the_edge() {
     assert_eq!(
         PermittedIp::parse(&n(MAX_RESTRICTION_ENTRIES + 1)).unwrap_err(),
         RestrictionError::TooMany {
-            claim: CLAIM_PERMITTED_IP,
+            claim: Claim::PermittedIp,
             count: MAX_RESTRICTION_ENTRIES + 1
         }
     );
@@ -114,7 +114,7 @@ fn count_and_length_caps_at_and_past_the_edge() {
     assert_eq!(
         PermittedReferer::parse(&past).unwrap_err(),
         RestrictionError::TooLong {
-            claim: CLAIM_PERMITTED_REFERER,
+            claim: Claim::PermittedReferer,
             len: MAX_RESTRICTION_BYTES + 1
         }
     );
@@ -193,10 +193,26 @@ fn malformed_referer_entries_are_named() {
         assert_eq!(
             PermittedReferer::parse(&value).unwrap_err(),
             RestrictionError::BadEntry {
-                claim: CLAIM_PERMITTED_REFERER,
+                claim: Claim::PermittedReferer,
                 entry: entry.trim().into()
             },
             "{entry:?}"
         );
     }
+}
+
+#[test]
+fn narrowing_a_default_never_widens_it() {
+    let outer = ips("10.0.0.0/8,2001:db8::/32");
+    assert_eq!(ips("10.1.0.0/16,10.2.3.4").first_outside(&outer), None);
+    assert_eq!(ips("2001:db8:1::/48").first_outside(&outer), None);
+    assert_eq!(ips("10.1.0.0/16,0.0.0.0/0").first_outside(&outer), Some("0.0.0.0/0"));
+    assert_eq!(ips("11.0.0.1").first_outside(&outer), Some("11.0.0.1"));
+    assert_eq!(ips("::/0").first_outside(&outer), Some("::/0"));
+    let r = refs("https://*.example.com/*, http://localhost:*/*");
+    assert_eq!(refs("http://localhost:*/*").first_outside(&r), None);
+    assert_eq!(
+        refs("HTTPS://*.EXAMPLE.com/*,https://*/*").first_outside(&r),
+        Some("https://*/*")
+    );
 }

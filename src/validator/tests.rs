@@ -12,6 +12,8 @@ use serde_json::Value;
 
 pub(crate) const ISS: &str = "https://localhost:9095/apikey";
 pub(crate) const NOW: i64 = 1_700_000_000;
+/// The TCP peer of test requests to `/validate`.
+pub(crate) const PEER: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 pub(crate) fn keyset() -> Arc<KeySet> {
     Arc::new(
@@ -39,6 +41,11 @@ pub(crate) fn rules() -> Rules {
         key_query_params: d.key_query_params,
         api_name_header: d.api_name_header,
         api_version_header: d.api_version_header,
+        gateway_addresses: d.gateway_addresses,
+        client_ip_header: d.client_ip_header,
+        referer_header: d.referer_header,
+        production_only: d.production_only,
+        production_only_apis: d.production_only_apis,
     }
 }
 
@@ -66,6 +73,8 @@ pub(crate) fn claims() -> Claims {
                 version: "*".into(),
             },
         ],
+        permitted_ip: None,
+        permitted_referer: None,
     }
 }
 
@@ -102,7 +111,7 @@ pub(crate) fn req(target: &str, headers: &[(&str, &str)]) -> Request {
 fn valid_key_gets_forwardable_headers() {
     let v = validator(rules(), 10);
     let t = token(&claims());
-    let (r, a) = v.validate(&req("/validate", &[("apikey", &t)]), NOW);
+    let (r, a) = v.validate(&req("/validate", &[("apikey", &t)]), PEER, NOW);
     assert_eq!(r.status, 200);
     assert_eq!(r.header_value("X-Auth-Subject"), Some("admin"));
     assert_eq!(r.header_value("X-Auth-Key-Type"), Some("PRODUCTION"));
@@ -112,7 +121,7 @@ fn valid_key_gets_forwardable_headers() {
     );
     assert!(!a.unwrap().from_cache);
     // Second time: from the cache.
-    let (_, a) = v.validate(&req("/validate", &[("apikey", &t)]), NOW);
+    let (_, a) = v.validate(&req("/validate", &[("apikey", &t)]), PEER, NOW);
     assert!(a.unwrap().from_cache);
 }
 
@@ -120,7 +129,7 @@ fn valid_key_gets_forwardable_headers() {
 fn key_is_found_in_any_configured_place() {
     let v = validator(rules(), 0);
     let t = token(&claims());
-    let ok = |r: Request| v.validate(&r, NOW).0.status;
+    let ok = |r: Request| v.validate(&r, PEER, NOW).0.status;
     assert_eq!(ok(req("/validate", &[("X-API-KEY", &t)])), 200);
     assert_eq!(ok(req("/validate", &[("x-api-key", &t)])), 200);
     assert_eq!(ok(req("/validate", &[("API_KEY", &t)])), 200);
@@ -131,7 +140,7 @@ fn key_is_found_in_any_configured_place() {
     assert_eq!(ok(req("/validate", &[("X-Original-URI", &enc)])), 200);
     // Empty values and other names are not keys.
     assert_eq!(ok(req("/validate?apikey=&token=x", &[("apikey", "")])), 401);
-    let (r, _) = v.validate(&req("/validate?Authorization=x", &[]), NOW);
+    let (r, _) = v.validate(&req("/validate?Authorization=x", &[]), PEER, NOW);
     assert_eq!(r.status, 401);
     assert_eq!(
         serde_json::from_slice::<Value>(&r.body).unwrap()["fault"]["code"],
@@ -143,19 +152,19 @@ fn key_is_found_in_any_configured_place() {
     custom.key_query_params = vec!["k".into()];
     let v2 = validator(custom, 0);
     assert_eq!(
-        v2.validate(&req("/validate", &[("x-key", &t)]), NOW)
+        v2.validate(&req("/validate", &[("x-key", &t)]), PEER, NOW)
             .0
             .status,
         200
     );
     assert_eq!(
-        v2.validate(&req("/validate", &[("apikey", &t)]), NOW)
+        v2.validate(&req("/validate", &[("apikey", &t)]), PEER, NOW)
             .0
             .status,
         401
     );
     assert_eq!(
-        v2.validate(&req(&format!("/validate?k={t}"), &[]), NOW)
+        v2.validate(&req(&format!("/validate?k={t}"), &[]), PEER, NOW)
             .0
             .status,
         200
@@ -284,7 +293,7 @@ fn allowed_apis_and_wildcard_version() {
     let status = |h: &[(&str, &str)]| {
         let mut all = vec![("apikey", t.as_str())];
         all.extend_from_slice(h);
-        v.validate(&req("/validate", &all), NOW).0.status
+        v.validate(&req("/validate", &all), PEER, NOW).0.status
     };
     assert_eq!(
         status(&[("X-API-Name", "Petstore"), ("X-API-Version", "1.0.0")]),
@@ -330,6 +339,7 @@ fn allowed_apis_and_wildcard_version() {
     // A bad key is 401 even on an allowed API.
     let (r, _) = v.validate(
         &req("/validate", &[("apikey", "x.y.z"), ("X-API-Name", "MyAPI")]),
+        PEER,
         NOW,
     );
     assert_eq!(r.status, 401);
@@ -381,7 +391,7 @@ fn hostile_inputs_never_panic() {
     ] {
         let q = format!("/validate?apikey={k}");
         for r in [req(&q, &[]), req("/validate", &[("X-Original-URI", &q)])] {
-            let (resp, accepted) = v.validate(&r, NOW);
+            let (resp, accepted) = v.validate(&r, PEER, NOW);
             assert_eq!(resp.status, 401, "{k:?}");
             assert!(accepted.is_none(), "{k:?}");
         }
