@@ -498,3 +498,102 @@ fn keys_that_could_never_be_revoked_are_refused() {
     );
     assert!(v.check(&t, None, NOW).is_ok());
 }
+
+/// A validator that believes the client headers of 127.0.0.1 only.
+fn gated(r: Rules) -> Validator {
+    let mut r = r;
+    r.gateway_addresses =
+        crate::client_addr::TrustedProxies::new(vec!["127.0.0.1".parse().unwrap()]);
+    validator(r, 10)
+}
+
+fn restricted(ip: Option<&str>, referer: Option<&str>) -> String {
+    let mut c = claims();
+    c.permitted_ip = ip.map(String::from);
+    c.permitted_referer = referer.map(String::from);
+    token(&c)
+}
+
+/// Status and fault code of `/validate` for `t` with `headers`, from `peer`.
+fn verdict(v: &Validator, t: &str, headers: &[(&str, &str)], peer: &str) -> (u16, Value) {
+    let mut all = vec![("apikey", t)];
+    all.extend_from_slice(headers);
+    let (resp, _) = v.validate(&req("/validate", &all), peer.parse().unwrap(), NOW);
+    let body: Value = serde_json::from_slice(&resp.body).unwrap();
+    (resp.status, body["fault"]["code"].clone())
+}
+
+#[test]
+fn permitted_ip_from_a_trusted_gateway_only() {
+    let v = gated(rules());
+    let t = restricted(Some("127.0.0.2,2001:db8::/32"), None);
+    let client = |ip: &'static str| [("X-Real-IP", ip)];
+    assert_eq!(verdict(&v, &t, &client("127.0.0.2"), "127.0.0.1").0, 200);
+    assert_eq!(verdict(&v, &t, &client("::ffff:127.0.0.2"), "127.0.0.1").0, 200);
+    assert_eq!(verdict(&v, &t, &client("2001:db8::9"), "127.0.0.1").0, 200);
+    let refused = (403, Value::from(crate::fault::FAULT_CLIENT_NOT_PERMITTED));
+    assert_eq!(verdict(&v, &t, &client("127.0.0.3"), "127.0.0.1"), refused);
+    // No header, a header that is no address, or one from a peer that is not a gateway.
+    assert_eq!(verdict(&v, &t, &[], "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &t, &client("banana"), "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &t, &client("127.0.0.2"), "127.0.0.9"), refused);
+    // Without claims, nothing changes; `check` (no facts) refuses restricted keys.
+    assert_eq!(verdict(&v, &token(&claims()), &[], "127.0.0.9").0, 200);
+    assert_eq!(
+        v.check(&t, None, NOW).unwrap_err().result(),
+        ValidationResult::ClientNotPermitted
+    );
+}
+
+#[test]
+fn permitted_referer_from_a_trusted_gateway_only() {
+    let mut r = rules();
+    r.referer_header = "X-Ref".into();
+    let v = gated(r);
+    let t = restricted(None, Some("https://*.example.com/*"));
+    let from = |url: &'static str| [("X-Ref", url)];
+    assert_eq!(verdict(&v, &t, &from("https://app.example.com/p"), "127.0.0.1").0, 200);
+    for (headers, peer) in [
+        (&from("https://evil.com/?x=.example.com/")[..], "127.0.0.1"),
+        (&[][..], "127.0.0.1"),
+        (&from("https://app.example.com/p")[..], "127.0.0.2"),
+        (&[("X-Original-Referer", "https://app.example.com/p")][..], "127.0.0.1"),
+    ] {
+        assert_eq!(
+            verdict(&v, &t, headers, peer),
+            (403, Value::from(crate::fault::FAULT_CLIENT_NOT_PERMITTED)),
+            "{headers:?} {peer}"
+        );
+    }
+    // Both claims: both facts needed.
+    let both = restricted(Some("127.0.0.2"), Some("https://*.example.com/*"));
+    let facts = [("X-Real-IP", "127.0.0.2"), ("X-Ref", "https://a.example.com/")];
+    assert_eq!(verdict(&v, &both, &facts, "127.0.0.1").0, 200);
+    assert_eq!(verdict(&v, &both, &facts[..1], "127.0.0.1").0, 403);
+    // A claim that is not a valid restriction refuses the key.
+    let mut bad = claims();
+    bad.permitted_ip = Some("nowhere".into());
+    assert_eq!(verdict(&v, &token(&bad), &facts, "127.0.0.1").0, 403);
+}
+
+#[test]
+fn production_only_per_listener_or_per_api() {
+    let mut sandbox = claims();
+    sandbox.keytype = "SANDBOX".into();
+    let s = token(&sandbox);
+    let p = token(&claims());
+    let api = |n: &'static str| [("X-API-Name", n)];
+    let refused = (403, Value::from(crate::fault::FAULT_KEY_TYPE_NOT_ACCEPTED));
+    assert_eq!(verdict(&gated(rules()), &s, &[], "127.0.0.1").0, 200);
+    let mut r = rules();
+    r.production_only = true;
+    let v = gated(r);
+    assert_eq!(verdict(&v, &s, &[], "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &p, &[], "127.0.0.1").0, 200);
+    let mut r = rules();
+    r.production_only_apis = vec!["Payments".into()];
+    let v = gated(r);
+    assert_eq!(verdict(&v, &s, &api("Payments"), "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &s, &api("MyAPI"), "127.0.0.1").0, 200);
+    assert_eq!(verdict(&v, &p, &api("Payments"), "127.0.0.1").0, 200);
+}
