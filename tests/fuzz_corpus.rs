@@ -76,6 +76,7 @@ replay_tests!(
     fuzz_jwt_verify,
     fuzz_jwt_roundtrip,
     fuzz_validity_body,
+    fuzz_issue_body,
     fuzz_keystore,
     fuzz_pem,
     fuzz_revocation_log,
