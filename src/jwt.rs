@@ -111,10 +111,18 @@ pub struct Claims {
     #[serde(rename = "allowedAPIs", default)]
     pub allowed_apis: Vec<AllowedApi>,
     /// Comma-separated addresses and CIDR blocks the key may be used from (WSO2's name).
-    #[serde(rename = "permittedIP", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "permittedIP",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub permitted_ip: Option<String>,
     /// Comma-separated URL patterns the key may be used from (WSO2's name).
-    #[serde(rename = "permittedReferer", skip_serializing_if = "Option::is_none", default)]
+    #[serde(
+        rename = "permittedReferer",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
     pub permitted_referer: Option<String>,
 }
 

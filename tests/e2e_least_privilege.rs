@@ -89,17 +89,19 @@ fn call(gw: &Nginx, from: &str, path: &str, key: &str, referer: Option<&str>) ->
         .arg(format!("http://{}{path}", gw.addr))
         .output()
         .unwrap_or_else(|e| panic!("cannot run curl: {e}"));
-    assert!(out.status.success(), "curl: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).unwrap();
     let (body, code) = text.rsplit_once('\n').unwrap();
     (code.parse().unwrap(), body.to_string())
 }
 
 fn config() -> String {
-    default_config(
-        "[validator]\nport = 0\ngatewayAddresses = [\"127.0.0.1\"]\n",
-    )
-    .replace("validateAllowedAPIs = false", "validateAllowedAPIs = true")
+    default_config("[validator]\nport = 0\ngatewayAddresses = [\"127.0.0.1\"]\n")
+        .replace("validateAllowedAPIs = false", "validateAllowedAPIs = true")
 }
 
 #[test]
@@ -155,7 +157,9 @@ fn keys_carry_no_more_than_they_need_through_nginx() {
     let direct = plain_get(
         srv.plain_addr.unwrap(),
         "/validate",
-        &format!("apikey: {k}\r\nX-Real-IP: 127.0.0.3\r\nX-API-Name: MyAPI\r\nX-API-Version: 9.9\r\n"),
+        &format!(
+            "apikey: {k}\r\nX-Real-IP: 127.0.0.3\r\nX-API-Name: MyAPI\r\nX-API-Version: 9.9\r\n"
+        ),
     );
     assert_eq!(direct.status, 403);
     assert_eq!(direct.json()["fault"]["code"], 900912);

@@ -12,9 +12,9 @@ use base64::Engine;
 use common::nginx::{free_port, Nginx, GATEWAY_CONF};
 use common::*;
 use sha2::{Digest, Sha256};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ISSUER: &str = "https://localhost:9095/apikey";
@@ -38,7 +38,6 @@ const APIS: [(&str, &str, &str); 3] = [
     ("/myapi/", "MyAPI", "9.9"),
     ("/other/", "Other API", "1.0"),
 ];
-
 
 const NGINX_LOCATION: &str = r#"
         location = /_validate@N@ {

@@ -454,8 +454,7 @@ mod privilege;
 mod reader;
 mod sections;
 pub use privilege::{
-    ScopeApi, UserGrant, DEFAULT_CLIENT_IP_HEADER, DEFAULT_REFERER_HEADER,
-    MAX_PRODUCTION_ONLY_APIS,
+    ScopeApi, UserGrant, DEFAULT_CLIENT_IP_HEADER, DEFAULT_REFERER_HEADER, MAX_PRODUCTION_ONLY_APIS,
 };
 mod verification;
 use reader::{join, syntax_error, type_name, Reader};

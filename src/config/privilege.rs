@@ -183,7 +183,12 @@ impl Reader<'_> {
     }
 
     /// An array of CIDR strings at `t[key]`, at most `MAX_TRUSTED_PROXIES`.
-    pub(super) fn cidrs(&self, t: &Table, prefix: &str, key: &str) -> Result<Vec<Cidr>, ConfigError> {
+    pub(super) fn cidrs(
+        &self,
+        t: &Table,
+        prefix: &str,
+        key: &str,
+    ) -> Result<Vec<Cidr>, ConfigError> {
         let path = join(prefix, key);
         let list = match t.get(key) {
             None => return Ok(Vec::new()),

@@ -50,9 +50,9 @@ pub fn expand(apis: &[ApiEntry]) -> Vec<AllowedApi> {
 pub fn narrow(allowed: &[ApiEntry], wanted: &[WantedApi]) -> Result<Vec<AllowedApi>, Refused> {
     let mut out: Vec<AllowedApi> = Vec::with_capacity(wanted.len());
     for w in wanted {
-        let ok = allowed.iter().any(|a| {
-            a.name == w.name && a.versions.iter().any(|v| v == "*" || *v == w.version)
-        });
+        let ok = allowed
+            .iter()
+            .any(|a| a.name == w.name && a.versions.iter().any(|v| v == "*" || *v == w.version));
         if !ok {
             return Err(Refused {
                 name: w.name.clone(),

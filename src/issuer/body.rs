@@ -142,7 +142,10 @@ fn wanted_apis(v: &Value) -> Result<Vec<WantedApi>, BodyError> {
     list.iter()
         .map(|e| {
             let field = |k: &str| {
-                let s = e.get(k).and_then(Value::as_str).ok_or(BodyError::NotApiList)?;
+                let s = e
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .ok_or(BodyError::NotApiList)?;
                 if s.is_empty() || s.len() > MAX_API_FIELD_BYTES {
                     return Err(BodyError::BadApiField);
                 }

@@ -18,11 +18,11 @@ use crate::fault::{
     fault, internal_error, method_not_allowed, not_found, FAULT_FORBIDDEN,
     FAULT_INVALID_CREDENTIALS, FAULT_MISSING_CREDENTIALS, FAULT_UNCLASSIFIED,
 };
-use crate::restriction::{Claim, KeyType, PermittedIp, PermittedReferer};
 use crate::http::{Request, Response};
 use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, Claims, Signer};
 use crate::metrics::{self, AuthFailure};
+use crate::restriction::{Claim, KeyType, PermittedIp, PermittedReferer};
 use crate::revocation::store::Store;
 use crate::service::{Context, Handler, Outcome};
 use crate::throttle::{Throttle, Verdict};

@@ -15,14 +15,14 @@ fn issuer(validity: i64) -> Issuer {
         validity_time: validity,
         grants: apis::Grants {
             global: vec![
-            ApiEntry {
-                name: "Swagger Petstore New".into(),
-                versions: vec!["1.0.0".into(), "v1".into()],
-            },
-            ApiEntry {
-                name: "MyAPI".into(),
-                versions: vec!["*".into()],
-            },
+                ApiEntry {
+                    name: "Swagger Petstore New".into(),
+                    versions: vec!["1.0.0".into(), "v1".into()],
+                },
+                ApiEntry {
+                    name: "MyAPI".into(),
+                    versions: vec!["*".into()],
+                },
             ],
             ..Default::default()
         },
@@ -425,12 +425,18 @@ fn a_subset_is_exactly_what_was_asked() {
     );
     // "*" needs "*"; a version or an API the user lacks is 403 naming the first one refused.
     for (body, named) in [
-        (r#"{"apis":[{"name":"Swagger Petstore New","version":"*"}]}"#, "\"*\""),
+        (
+            r#"{"apis":[{"name":"Swagger Petstore New","version":"*"}]}"#,
+            "\"*\"",
+        ),
         (
             r#"{"apis":[{"name":"MyAPI","version":"1"},{"name":"Other","version":"1"},{"name":"Nope","version":"1"}]}"#,
             "\"Other\"",
         ),
-        (r#"{"apis":[{"name":"Swagger Petstore New","version":"v2"}]}"#, "\"v2\""),
+        (
+            r#"{"apis":[{"name":"Swagger Petstore New","version":"v2"}]}"#,
+            "\"v2\"",
+        ),
     ] {
         let (s, f) = issue(&i, ADMIN, body);
         assert_eq!(s, 403, "{body}");
@@ -439,8 +445,14 @@ fn a_subset_is_exactly_what_was_asked() {
         assert!(d.contains(named) && !d.contains("Nope"), "{d}");
     }
     // A user's own list bounds the subset too.
-    assert_eq!(issue(&i, CI, r#"{"apis":[{"name":"MyAPI","version":"1"}]}"#).0, 403);
-    assert_eq!(issue(&i, CI, r#"{"apis":[{"name":"Build","version":"v2"}]}"#).0, 200);
+    assert_eq!(
+        issue(&i, CI, r#"{"apis":[{"name":"MyAPI","version":"1"}]}"#).0,
+        403
+    );
+    assert_eq!(
+        issue(&i, CI, r#"{"apis":[{"name":"Build","version":"v2"}]}"#).0,
+        200
+    );
 }
 
 #[test]
@@ -455,7 +467,10 @@ fn restrictions_become_wso2_claims_and_bad_ones_are_400() {
     assert!(plain.get("permittedIP").is_none() && plain.get("permittedReferer").is_none());
     for (body, named) in [
         (r#"{"permittedIP":"10.0.0.1,10.0.0.256"}"#, "10.0.0.256"),
-        (r#"{"permittedReferer":"https://ok.com/*,http://bad host/"}"#, "bad host"),
+        (
+            r#"{"permittedReferer":"https://ok.com/*,http://bad host/"}"#,
+            "bad host",
+        ),
         (r#"{"permittedIP":["10.0.0.1"]}"#, "permittedIP"),
         (r#"{"keyType":"sandbox"}"#, "keyType"),
         (r#"{"apis":[]}"#, "apis"),

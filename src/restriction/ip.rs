@@ -4,7 +4,6 @@ use super::{entries, Claim, RestrictionError};
 use crate::client_addr::Cidr;
 use std::net::IpAddr;
 
-
 /// A parsed `permittedIP` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PermittedIp {

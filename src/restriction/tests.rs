@@ -47,7 +47,10 @@ fn ipv6_addresses_blocks_and_edges() {
     assert!(!p.permits(ip("2001:db9::1")));
     assert!(p.permits(ip("::1")));
     assert!(!p.permits(ip("::2")));
-    assert!(!p.permits(ip("127.0.0.1")), "an IPv6 block never covers IPv4");
+    assert!(
+        !p.permits(ip("127.0.0.1")),
+        "an IPv6 block never covers IPv4"
+    );
     let all = ips("::/0");
     assert!(all.permits(ip("::")) && all.permits(ip("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")));
     let one = ips("2001:db8::5/128");
@@ -87,7 +90,9 @@ fn malformed_ip_entries_are_named() {
             "{value}"
         );
     }
-    let e = PermittedIp::parse("10.0.0.1,banana").unwrap_err().to_string();
+    let e = PermittedIp::parse("10.0.0.1,banana")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("permittedIP") && e.contains("\"banana\""), "{e}");
     assert!(matches!(
         PermittedIp::parse(" , ,"),
@@ -107,7 +112,10 @@ fn count_and_length_caps_at_and_past_the_edge() {
         }
     );
     // One referer pattern padded to exactly the byte cap, then one byte past it.
-    let at = format!("https://a.example.com/{}", "p".repeat(MAX_RESTRICTION_BYTES - 22));
+    let at = format!(
+        "https://a.example.com/{}",
+        "p".repeat(MAX_RESTRICTION_BYTES - 22)
+    );
     assert_eq!(at.len(), MAX_RESTRICTION_BYTES);
     assert!(PermittedReferer::parse(&at).is_ok());
     let past = format!("{at}p");
@@ -134,10 +142,19 @@ fn wildcard_host_never_reaches_into_the_path() {
     assert!(!p.permits("https://evil.com/.example.com/"));
     assert!(!p.permits("https://evil.com#.example.com/"));
     assert!(!p.permits("https://www.example.com.evil.com/"));
-    assert!(!p.permits("https://user@www.example.com/"), "userinfo is not a host");
+    assert!(
+        !p.permits("https://user@www.example.com/"),
+        "userinfo is not a host"
+    );
     assert!(!p.permits("https://www.example.com@evil.com/"));
-    assert!(!p.permits("http://www.example.com/"), "scheme given: only https");
-    assert!(!p.permits("https://www.example.com:8443/"), "no port in the pattern");
+    assert!(
+        !p.permits("http://www.example.com/"),
+        "scheme given: only https"
+    );
+    assert!(
+        !p.permits("https://www.example.com:8443/"),
+        "no port in the pattern"
+    );
     assert!(!p.permits("https://example.com/"), "*. needs a subdomain");
     assert!(!p.permits("www.example.com/"), "a referer names its scheme");
 }
@@ -147,7 +164,10 @@ fn patterns_without_scheme_port_or_path() {
     let p = refs("www.example.com");
     assert!(p.permits("http://www.example.com"));
     assert!(p.permits("https://www.example.com/"));
-    assert!(!p.permits("https://www.example.com/page"), "no path: the root only");
+    assert!(
+        !p.permits("https://www.example.com/page"),
+        "no path: the root only"
+    );
     assert!(!p.permits("ftp://www.example.com/"));
     let any_port = refs("http://localhost:*/*");
     assert!(any_port.permits("http://localhost:3000/x"));
@@ -166,9 +186,15 @@ fn path_wildcards_and_exact_paths() {
     assert!(p.permits("https://example.com/a/b/c"));
     assert!(p.permits("https://example.com/a/b/b/c"));
     assert!(!p.permits("https://example.com/a/b/c/d"));
-    assert!(!p.permits("https://example.com/A/b/c"), "paths compare exactly");
+    assert!(
+        !p.permits("https://example.com/A/b/c"),
+        "paths compare exactly"
+    );
     let long = format!("https://example.com/{}", "a".repeat(MAX_REFERER_BYTES));
-    assert!(!refs("https://example.com/*").permits(&long), "past the cap");
+    assert!(
+        !refs("https://example.com/*").permits(&long),
+        "past the cap"
+    );
     let at = format!(
         "https://example.com/{}",
         "a".repeat(MAX_REFERER_BYTES - "https://example.com/".len())
@@ -206,7 +232,10 @@ fn narrowing_a_default_never_widens_it() {
     let outer = ips("10.0.0.0/8,2001:db8::/32");
     assert_eq!(ips("10.1.0.0/16,10.2.3.4").first_outside(&outer), None);
     assert_eq!(ips("2001:db8:1::/48").first_outside(&outer), None);
-    assert_eq!(ips("10.1.0.0/16,0.0.0.0/0").first_outside(&outer), Some("0.0.0.0/0"));
+    assert_eq!(
+        ips("10.1.0.0/16,0.0.0.0/0").first_outside(&outer),
+        Some("0.0.0.0/0")
+    );
     assert_eq!(ips("11.0.0.1").first_outside(&outer), Some("11.0.0.1"));
     assert_eq!(ips("::/0").first_outside(&outer), Some("::/0"));
     let r = refs("https://*.example.com/*, http://localhost:*/*");

@@ -3,8 +3,8 @@
 use crate::jwt::JwtError;
 use crate::metrics::ValidationResult;
 use crate::restriction::Claim;
-use std::net::IpAddr;
 use std::fmt;
+use std::net::IpAddr;
 
 /// Why a key was refused. Messages name the header or claim at fault; they go to the gateway
 /// (and the log line's status), never include the key itself.
@@ -41,15 +41,21 @@ pub enum Rejection {
         header: String,
     },
     /// The key carries `permittedIP` and the client address is not in it.
-    IpNotPermitted { ip: IpAddr },
+    IpNotPermitted {
+        ip: IpAddr,
+    },
     /// The key carries `permittedReferer` and the client's referer matches none of it.
     RefererNotPermitted,
     /// The key is restricted but no trusted gateway gave the fact it needs in `header`.
-    ClientUnknown { header: String },
+    ClientUnknown {
+        header: String,
+    },
     /// `permittedIP` or `permittedReferer` of the key is not a valid value.
     BadRestriction(Claim),
     /// A key that is not PRODUCTION, where only PRODUCTION keys are accepted.
-    KeyTypeNotAccepted { keytype: String },
+    KeyTypeNotAccepted {
+        keytype: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -96,7 +102,10 @@ impl fmt::Display for Rejection {
             ),
             Rejection::BadRestriction(c) => write!(f, "claim {c} is not a valid restriction"),
             Rejection::KeyTypeNotAccepted { keytype } => {
-                write!(f, "keytype {keytype:?} is not accepted here: PRODUCTION keys only")
+                write!(
+                    f,
+                    "keytype {keytype:?} is not accepted here: PRODUCTION keys only"
+                )
             }
         }
     }

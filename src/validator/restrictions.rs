@@ -52,8 +52,7 @@ impl Rules {
         let production_api = api
             .and_then(|a| a.name)
             .is_some_and(|n| self.production_only_apis.iter().any(|p| p == n));
-        if (self.production_only || production_api)
-            && keytype != Some(KeyType::Production.as_str())
+        if (self.production_only || production_api) && keytype != Some(KeyType::Production.as_str())
         {
             return Err(Rejection::KeyTypeNotAccepted {
                 keytype: keytype.unwrap_or("(none)").chars().take(32).collect(),

@@ -529,7 +529,10 @@ fn permitted_ip_from_a_trusted_gateway_only() {
     let t = restricted(Some("127.0.0.2,2001:db8::/32"), None);
     let client = |ip: &'static str| [("X-Real-IP", ip)];
     assert_eq!(verdict(&v, &t, &client("127.0.0.2"), "127.0.0.1").0, 200);
-    assert_eq!(verdict(&v, &t, &client("::ffff:127.0.0.2"), "127.0.0.1").0, 200);
+    assert_eq!(
+        verdict(&v, &t, &client("::ffff:127.0.0.2"), "127.0.0.1").0,
+        200
+    );
     assert_eq!(verdict(&v, &t, &client("2001:db8::9"), "127.0.0.1").0, 200);
     let refused = (403, Value::from(crate::fault::FAULT_CLIENT_NOT_PERMITTED));
     assert_eq!(verdict(&v, &t, &client("127.0.0.3"), "127.0.0.1"), refused);
@@ -552,12 +555,18 @@ fn permitted_referer_from_a_trusted_gateway_only() {
     let v = gated(r);
     let t = restricted(None, Some("https://*.example.com/*"));
     let from = |url: &'static str| [("X-Ref", url)];
-    assert_eq!(verdict(&v, &t, &from("https://app.example.com/p"), "127.0.0.1").0, 200);
+    assert_eq!(
+        verdict(&v, &t, &from("https://app.example.com/p"), "127.0.0.1").0,
+        200
+    );
     for (headers, peer) in [
         (&from("https://evil.com/?x=.example.com/")[..], "127.0.0.1"),
         (&[][..], "127.0.0.1"),
         (&from("https://app.example.com/p")[..], "127.0.0.2"),
-        (&[("X-Original-Referer", "https://app.example.com/p")][..], "127.0.0.1"),
+        (
+            &[("X-Original-Referer", "https://app.example.com/p")][..],
+            "127.0.0.1",
+        ),
     ] {
         assert_eq!(
             verdict(&v, &t, headers, peer),
@@ -567,7 +576,10 @@ fn permitted_referer_from_a_trusted_gateway_only() {
     }
     // Both claims: both facts needed.
     let both = restricted(Some("127.0.0.2"), Some("https://*.example.com/*"));
-    let facts = [("X-Real-IP", "127.0.0.2"), ("X-Ref", "https://a.example.com/")];
+    let facts = [
+        ("X-Real-IP", "127.0.0.2"),
+        ("X-Ref", "https://a.example.com/"),
+    ];
     assert_eq!(verdict(&v, &both, &facts, "127.0.0.1").0, 200);
     assert_eq!(verdict(&v, &both, &facts[..1], "127.0.0.1").0, 403);
     // A claim that is not a valid restriction refuses the key.
