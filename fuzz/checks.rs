@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_validator_request", validator_request),
     ("fuzz_proxy_protocol", proxy_protocol),
     ("fuzz_feed_record", feed_record),
+    ("fuzz_token_form", token_form),
 ];
 
 /// Largest keystore input the keystore target looks at (`-max_len` in run.sh matches).
@@ -1445,6 +1446,46 @@ pub fn revoke_body(data: &[u8]) {
     }
 }
 
+/// The OAuth form bodies (`oauth::parse_token_request`, `parse_introspect_request`) and the
+/// `scope` syntax: never panic, deterministic; the scopes of an accepted request and the
+/// introspected token are non-empty, and every error description stays
+/// within the characters RFC 6749 §5.2 allows.
+pub fn token_form(data: &[u8]) {
+    use apikey_sts::oauth::{
+        parse_introspect_request, parse_scope, parse_token_request, OAuthError, Scope,
+    };
+    let allowed = |e: &OAuthError| {
+        let d = e.to_string();
+        assert!(
+            d.bytes().all(|c| (0x20..=0x7e).contains(&c) && c != b'"' && c != b'\\'),
+            "{d:?}"
+        );
+        assert!(matches!(e.response().status, 400 | 401));
+    };
+    let ct = Some("application/x-www-form-urlencoded");
+    let a = parse_token_request(ct, data, "admin");
+    assert_eq!(a, parse_token_request(ct, data, "admin"));
+    match &a {
+        Ok(r) => {
+            for Scope::Api { name, version } in &r.scope {
+                assert!(!name.is_empty() && !version.is_empty());
+            }
+        }
+        Err(e) => allowed(e),
+    }
+    match parse_introspect_request(ct, data) {
+        Ok(t) => assert!(!t.is_empty()),
+        Err(e) => allowed(&e),
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let parsed = parse_scope(s);
+        assert_eq!(parsed, parse_scope(s));
+        if let Err(e) = parsed {
+            allowed(&OAuthError::InvalidScope(e));
+        }
+    }
+}
+
 fn validator() -> &'static apikey_sts::validator::Validator {
     use apikey_sts::jwks::{KeySet, PublishedKey};
     use apikey_sts::validator::{Rules, Validator, SignatureCache};
@@ -1480,6 +1521,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             referer_header: "X-Original-Referer".into(),
             production_only: false,
             production_only_apis: vec!["Sandboxless".into()],
+            accept_bearer: true,
         };
         Validator::new(rules, keys, SignatureCache::new(64, 60))
     })

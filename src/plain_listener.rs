@@ -11,18 +11,21 @@ use std::sync::Arc;
 
 /// The plain listener's handler.
 pub struct PlainListener {
-    pub validator: Validator,
+    /// Shared with the issuer, whose introspection runs the same checks and cache.
+    pub validator: Arc<Validator>,
     jwks: Arc<Jwks>,
 }
 
 impl PlainListener {
-    pub fn new(validator: Validator, jwks: Arc<Jwks>) -> Self {
+    pub fn new(validator: Arc<Validator>, jwks: Arc<Jwks>) -> Self {
         PlainListener { validator, jwks }
     }
 
     pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
         match req.path() {
-            "/validate" => {
+            // `/validate/<original path>`: Envoy's ext_authz HTTP mode appends the request's
+            // path (and query) to its prefix.
+            p if p == "/validate" || p.starts_with("/validate/") => {
                 // auth_request subrequests keep the client's method: any method validates.
                 let (response, accepted) = self.validator.validate(req, ctx.peer.ip(), ctx.now);
                 Outcome {
@@ -100,7 +103,7 @@ mod tests {
 
     fn listener() -> PlainListener {
         let jwks = Arc::new(Jwks::new(&keyset()));
-        PlainListener::new(validator(rules(), 10), jwks)
+        PlainListener::new(Arc::new(validator(rules(), 10)), jwks)
     }
 
     #[test]
@@ -125,9 +128,14 @@ mod tests {
         assert_eq!(status("GET", "/.well-known/jwks.json"), 200);
         assert_eq!(status("GET", "/apikey/jwks"), 200);
         assert_eq!(status("GET", "/health"), 200);
+        assert_eq!(status("GET", "/validate/pets/1"), 401);
+        assert_eq!(status("GET", "/validatex"), 404);
         let t = token(&claims());
         let out = v.route(&req("/validate", &[("apikey", &t)]), &ctx);
         assert_eq!(out.user.as_deref(), Some("admin"));
         assert!(out.jti.is_some());
+        // Envoy ext_authz: the original path and query appended to the prefix.
+        let envoy = v.route(&req(&format!("/validate/pets/1?apikey={t}"), &[]), &ctx);
+        assert_eq!(envoy.response.status, 200);
     }
 }

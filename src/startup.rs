@@ -8,12 +8,10 @@ use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::pem::{self, PemError, PemFile};
 use crate::plain_listener::PlainListener;
 use crate::revocation::store::Store;
-use crate::revocation::Revocation;
 use crate::secret::Secret;
 use crate::server::State;
 use crate::service::Handler;
 use crate::throttle::Throttle;
-use crate::validator::Validator;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
@@ -269,12 +267,10 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         kept.revocations.clone(),
     );
     let plain = config.validator.as_ref().map(|_| {
-        let v = Validator::from_config(config, keys);
-        let v = match &kept.revocations {
-            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
-            None => v,
-        };
-        Arc::new(PlainListener::new(v, Arc::clone(&service.jwks))) as Arc<dyn Handler>
+        Arc::new(PlainListener::new(
+            Arc::clone(&service.validator),
+            Arc::clone(&service.jwks),
+        )) as Arc<dyn Handler>
     });
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.

@@ -10,6 +10,7 @@ use apikey_sts::jwt::{JwtError, Signer};
 use apikey_sts::keystore::Keystore;
 use apikey_sts::server::{self, Shared, State};
 use apikey_sts::service::{Context, Handler, ListenerKind, Outcome};
+use apikey_sts::validator::{Rules, SignatureCache, Validator};
 use common::*;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -36,6 +37,24 @@ impl Signer for BrokenSigner {
 }
 
 fn broken_app() -> Issuer {
+    let keys = Arc::new(KeySet::new(vec![]).unwrap());
+    let rules = Rules {
+        issuer: "https://localhost:9095/apikey".into(),
+        audience: None,
+        validate_allowed_apis: false,
+        clock_skew_seconds: 60,
+        key_headers: vec!["apikey".into()],
+        key_query_params: vec![],
+        api_name_header: "X-API-Name".into(),
+        api_version_header: "X-API-Version".into(),
+        accept_bearer: true,
+        gateway_addresses: Default::default(),
+        client_ip_header: "X-Real-IP".into(),
+        referer_header: "X-Original-Referer".into(),
+        production_only: false,
+        production_only_apis: vec![],
+    };
+    let validator = Validator::new(rules, Arc::clone(&keys), SignatureCache::new(0, 1));
     Issuer {
         enabled: true,
         issuer: "https://localhost:9095/apikey".into(),
@@ -54,10 +73,12 @@ fn broken_app() -> Issuer {
         signer: Box::new(BrokenSigner),
         throttle: Arc::default(),
         jwks: Arc::new(Jwks::new(&KeySet::new(vec![]).unwrap())),
-        keys: Arc::new(KeySet::new(vec![]).unwrap()),
+        keys,
         revocations: None,
         revocations_per_user: apikey_sts::revocation::MAX_PER_USER,
         failed_login_delay: apikey_sts::config::FAILED_LOGIN_DELAY,
+        validator: Arc::new(validator),
+        public_base_url: None,
     }
 }
 

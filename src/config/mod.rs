@@ -162,6 +162,9 @@ pub struct IssuerConfig {
     /// `[[apikey.issuer.scopeApi]]`: APIs granted to every user with a scope.
     pub scope_apis: Vec<ScopeApi>,
     pub signer: SignerKind,
+    /// `publicBaseUrl`: where clients reach the server (`https://host[:port]`), for the OAuth
+    /// metadata's URLs; None: the scheme and authority of `issuer`.
+    pub public_base_url: Option<String>,
 }
 
 /// `certFile` and `keyFile`: a certificate (chain) and its unencrypted private key in PEM
@@ -251,6 +254,8 @@ pub struct ValidatorConfig {
     pub production_only: bool,
     /// `productionOnlyApis`: refuse non-PRODUCTION keys on these APIs (by the API name header).
     pub production_only_apis: Vec<String>,
+    /// `acceptBearer`: `Authorization: Bearer <key>` (RFC 6750) is a key source too.
+    pub accept_bearer: bool,
 }
 
 impl Default for ValidatorConfig {
@@ -274,6 +279,7 @@ impl Default for ValidatorConfig {
             referer_header: DEFAULT_REFERER_HEADER.into(),
             production_only: false,
             production_only_apis: Vec::new(),
+            accept_bearer: true,
         }
     }
 }

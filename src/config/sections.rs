@@ -33,6 +33,7 @@ impl Reader<'_> {
                 "signer",
                 "certFile",
                 "keyFile",
+                "publicBaseUrl",
             ],
         );
         let signer = match self.string(t, p, "signer")?.as_deref() {
@@ -73,7 +74,31 @@ impl Reader<'_> {
             apis: self.apis(root)?,
             scope_apis: self.scope_apis(root)?,
             signer,
+            public_base_url: self.public_base_url(t, p)?,
         })
+    }
+
+    /// An http(s) URL with a host and no query or fragment; a trailing `/` is dropped.
+    fn public_base_url(&mut self, t: &Table, p: &str) -> Result<Option<String>, ConfigError> {
+        let Some(url) = self.string(t, p, "publicBaseUrl")? else {
+            return Ok(None);
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let ok = rest.is_some_and(|r| {
+            !r.is_empty()
+                && !r.starts_with('/')
+                && r.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+        });
+        if !ok {
+            return Err(self.error(
+                &join(p, "publicBaseUrl"),
+                format!("{url:?} is not an http(s) URL with a host and no query or fragment"),
+            ));
+        }
+        Ok(Some(url.trim_end_matches('/').to_string()))
     }
 
     pub(super) fn apis(&mut self, root: &Table) -> Result<Vec<ApiEntry>, ConfigError> {

@@ -690,3 +690,39 @@ productionOnlyApis = ["Pay API"]
     assert!(parse(&gateways(MAX_TRUSTED_PROXIES)).is_ok());
     assert!(parse(&gateways(MAX_TRUSTED_PROXIES + 1)).is_err());
 }
+
+#[test]
+fn public_base_url_default_and_edges() {
+    assert_eq!(parse(SPEC).unwrap().issuer.public_base_url, None);
+    let with = |v: &str| {
+        parse(&SPEC.replace(
+            "validityTime = -1",
+            &format!("validityTime = -1\npublicBaseUrl = {v:?}"),
+        ))
+    };
+    for (given, kept) in [
+        ("https://sts.example.com", "https://sts.example.com"),
+        (
+            "https://sts.example.com:8443/",
+            "https://sts.example.com:8443",
+        ),
+        ("http://10.0.0.1/base", "http://10.0.0.1/base"),
+    ] {
+        let c = with(given).unwrap();
+        assert_eq!(c.issuer.public_base_url.as_deref(), Some(kept));
+        assert!(c.warnings.iter().all(|w| !w.contains("publicBaseUrl")));
+    }
+    for bad in [
+        "",
+        "sts.example.com",
+        "ftp://h",
+        "https://",
+        "https:///path",
+        "https://h/?q=1",
+        "https://h/#f",
+        "https://h /x",
+    ] {
+        let e = with(bad).unwrap_err();
+        assert_eq!(e.key, "apikey.issuer.tokenConfig.publicBaseUrl", "{bad:?}");
+    }
+}

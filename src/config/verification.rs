@@ -180,6 +180,7 @@ impl Reader<'_> {
                 "refererHeader",
                 "productionOnly",
                 "productionOnlyApis",
+                "acceptBearer",
             ],
         );
         // The section's presence turns the validator on; `enabled = false` keeps it configured
@@ -207,6 +208,9 @@ impl Reader<'_> {
         }
         if let Some(n) = self.names(t, p, "keyQueryParams")? {
             v.key_query_params = n;
+        }
+        if let Some(b) = self.boolean(t, p, "acceptBearer")? {
+            v.accept_bearer = b;
         }
         if let Some(h) = self.header_name(t, p, "apiNameHeader")? {
             v.api_name_header = h;

@@ -40,13 +40,26 @@ impl Validator {
         facts: &ClientFacts<'_>,
         now: i64,
     ) -> Result<Accepted, Rejection> {
+        let accepted = self.check_token(token, api, now)?;
+        self.rules
+            .check_restrictions(&accepted.verified.claims, api, facts)?;
+        Ok(accepted)
+    }
+
+    /// The checks of the token itself (signature, revocation, claims), not of who presents it:
+    /// introspection answers whether a key is good, and its `permittedIP`, `permittedReferer`
+    /// and `keytype` are the caller's to apply.
+    pub fn check_token(
+        &self,
+        token: &str,
+        api: Option<ApiRef<'_>>,
+        now: i64,
+    ) -> Result<Accepted, Rejection> {
         let (verified, from_cache) = self.verify_signature(token, now)?;
         if self.revocation.is_revoked(&verified.claims) {
             return Err(Rejection::Revoked);
         }
         self.rules.check_claims(&verified.claims, api, now)?;
-        self.rules
-            .check_restrictions(&verified.claims, api, facts)?;
         Ok(Accepted {
             verified,
             from_cache,

@@ -23,6 +23,8 @@ pub struct Rules {
     pub referer_header: String,
     pub production_only: bool,
     pub production_only_apis: Vec<String>,
+    /// `Authorization: Bearer <key>` is read after `key_headers`.
+    pub accept_bearer: bool,
 }
 
 impl Rules {
@@ -47,6 +49,7 @@ impl Rules {
             referer_header: v.referer_header,
             production_only: v.production_only,
             production_only_apis: v.production_only_apis,
+            accept_bearer: v.accept_bearer,
         }
     }
 }

@@ -46,6 +46,7 @@ pub(crate) fn rules() -> Rules {
         referer_header: d.referer_header,
         production_only: d.production_only,
         production_only_apis: d.production_only_apis,
+        accept_bearer: d.accept_bearer,
     }
 }
 
@@ -608,4 +609,81 @@ fn production_only_per_listener_or_per_api() {
     assert_eq!(verdict(&v, &s, &api("Payments"), "127.0.0.1"), refused);
     assert_eq!(verdict(&v, &s, &api("MyAPI"), "127.0.0.1").0, 200);
     assert_eq!(verdict(&v, &p, &api("Payments"), "127.0.0.1").0, 200);
+}
+
+#[test]
+fn bearer_is_a_key_source_after_the_key_headers() {
+    let v = validator(rules(), 10);
+    let found = |h: &[(&str, &str)]| v.find_key(&req("/validate", h)).map(|k| k.into_owned());
+    assert_eq!(
+        found(&[("Authorization", "Bearer a.b.c")]).as_deref(),
+        Some("a.b.c")
+    );
+    assert_eq!(
+        found(&[("authorization", "bearer  a.b.c ")]).as_deref(),
+        Some("a.b.c")
+    );
+    assert_eq!(found(&[("Authorization", "Basic YTpi")]), None);
+    assert_eq!(found(&[("Authorization", "Bearer ")]), None);
+    assert_eq!(found(&[("Authorization", "Bearer")]), None);
+    assert_eq!(
+        found(&[("Authorization", "Bearer b"), ("apikey", "h")]).as_deref(),
+        Some("h")
+    );
+    let t = token(&claims());
+    let (r, _) = v.validate(
+        &req("/validate", &[("Authorization", &format!("Bearer {t}"))]),
+        PEER,
+        NOW,
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn bearer_off_when_not_accepted() {
+    let v = validator(
+        Rules {
+            accept_bearer: false,
+            ..rules()
+        },
+        10,
+    );
+    let t = token(&claims());
+    let (r, _) = v.validate(
+        &req("/validate", &[("Authorization", &format!("Bearer {t}"))]),
+        PEER,
+        NOW,
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn forwarded_uri_and_appended_path_queries_are_searched() {
+    let v = validator(rules(), 10);
+    let found =
+        |target: &str, h: &[(&str, &str)]| v.find_key(&req(target, h)).map(|k| k.into_owned());
+    assert_eq!(
+        found(
+            "/validate",
+            &[("X-Forwarded-Uri", "/pets/1?x=1&apikey=k1#f")]
+        )
+        .as_deref(),
+        Some("k1")
+    );
+    assert_eq!(
+        found(
+            "/validate",
+            &[
+                ("X-Original-URI", "/p?apikey=n"),
+                ("X-Forwarded-Uri", "/p?apikey=t")
+            ]
+        )
+        .as_deref(),
+        Some("n")
+    );
+    assert_eq!(
+        found("/validate/pets/1?apikey=e%2Bk", &[]).as_deref(),
+        Some("e+k")
+    );
+    assert_eq!(found("/validate", &[("X-Forwarded-Uri", "/pets/1")]), None);
 }

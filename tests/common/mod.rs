@@ -554,3 +554,32 @@ pub fn plain_request(addr: SocketAddr, method: &str, target: &str, extra_headers
 pub fn plain_get(addr: SocketAddr, target: &str, extra_headers: &str) -> Resp {
     plain_request(addr, "GET", target, extra_headers)
 }
+
+/// True when the peer closes the connection (EOF or reset) within `within`.
+pub fn closed_within(s: &mut impl Read, sock: &TcpStream, within: Duration) -> bool {
+    sock.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + within;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+        if Instant::now() > end {
+            return false;
+        }
+    }
+}
+
+/// `closed_within` for a plain TCP stream.
+pub fn stream_closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let sock = s.try_clone().unwrap();
+    closed_within(s, &sock, within)
+}
