@@ -25,7 +25,7 @@ use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, Claims, Signer};
 use crate::metrics::{self, AuthFailure};
 use crate::oauth::{INTROSPECT_PATH, TOKEN_PATH};
-use crate::restriction::{Claim, KeyType, PermittedIp, PermittedReferer};
+use crate::restriction::{Claim, KeyType, PermittedIp, PermittedReferer, Widened};
 use crate::revocation::store::Store;
 use crate::revocation::Revocation;
 use crate::service::{Context, Handler, Outcome};
@@ -313,14 +313,14 @@ impl Issuer {
             PermittedIp::first_outside,
             Claim::PermittedIp,
         )
-        .map_err(|e| forbidden(&e))?;
+        .map_err(|e| forbidden(&e.to_string()))?;
         let permitted_referer = narrowed(
             wants.permitted_referer,
             grant.and_then(|g| g.permitted_referer.as_ref()),
             PermittedReferer::first_outside,
             Claim::PermittedReferer,
         )
-        .map_err(|e| forbidden(&e))?;
+        .map_err(|e| forbidden(&e.to_string()))?;
         let validity = effective_validity(self.validity_time, wants.validity);
         let jti = jwt::uuid_v4().map_err(|e| internal_error(&e.to_string()))?;
         Ok(Claims {
@@ -345,12 +345,13 @@ fn narrowed<T: Clone>(
     default: Option<&T>,
     first_outside: for<'a> fn(&'a T, &T) -> Option<&'a str>,
     claim: Claim,
-) -> Result<Option<T>, String> {
+) -> Result<Option<T>, Widened> {
     match (requested, default) {
         (Some(r), Some(d)) => match first_outside(&r, d) {
-            Some(entry) => Err(format!(
-                "{claim} entry {entry:?} is outside this user's {claim}"
-            )),
+            Some(entry) => Err(Widened {
+                claim,
+                entry: entry.to_string(),
+            }),
             None => Ok(Some(r)),
         },
         (r, d) => Ok(r.or_else(|| d.cloned())),

@@ -103,6 +103,23 @@ impl fmt::Display for RestrictionError {
 
 impl std::error::Error for RestrictionError {}
 
+/// A requested entry that lies outside the restriction of the same claim the user already has:
+/// a key may narrow a user's default restriction, never widen it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Widened {
+    pub claim: Claim,
+    pub entry: String,
+}
+
+impl fmt::Display for Widened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (claim, entry) = (self.claim, &self.entry);
+        write!(f, "{claim} entry {entry:?} is outside this user's {claim}")
+    }
+}
+
+impl std::error::Error for Widened {}
+
 /// The comma-separated entries of `value`, trimmed, each parsed by `parse`; caps checked first.
 fn entries<T>(
     claim: Claim,

@@ -3,7 +3,9 @@
 //!
 //! A request's key is checked in this order: found (header, then query: `key`), signature
 //! (through the signature cache: `cache`), revocation, `iss`, `aud`, `exp`/`nbf`, allowed APIs
-//! (`rules`); `check` runs that pipeline and `rejection` says why a key was refused. Only the
+//! (`rules`), then key type, `permittedIP` and `permittedReferer` against what a trusted gateway
+//! says of the client (`restrictions`); `check` runs that pipeline and `rejection` says why a
+//! key was refused. Only the
 //! signature result is cached; every other check runs on every request, so a cached key
 //! expires on time.
 
