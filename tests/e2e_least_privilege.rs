@@ -1,4 +1,4 @@
-//! Least privilege end to end: keys issued for a subset of APIs, or bound to a client address
+//! Least privilege end to end: keys issued for a subset of APIs, of the SANDBOX type, or bound to a client address
 //! or referer, through a real nginx guarding an upstream with `auth_request` to our validator.
 //! nginx passes the client address (`$remote_addr`) and referer as `X-Real-IP` and
 //! `X-Original-Referer`; curl calls the gateway from chosen loopback source addresses.
@@ -99,9 +99,18 @@ fn call(gw: &Nginx, from: &str, path: &str, key: &str, referer: Option<&str>) ->
     (code.parse().unwrap(), body.to_string())
 }
 
+/// The validator trusts 127.0.0.1 (nginx) for client facts and takes only PRODUCTION keys on
+/// the petstore; admin may ask for SANDBOX keys.
 fn config() -> String {
-    default_config("[validator]\nport = 0\ngatewayAddresses = [\"127.0.0.1\"]\n")
-        .replace("validateAllowedAPIs = false", "validateAllowedAPIs = true")
+    default_config(
+        "[validator]\nport = 0\ngatewayAddresses = [\"127.0.0.1\"]\n\
+         productionOnlyApis = [\"Swagger Petstore New\"]\n",
+    )
+    .replace("validateAllowedAPIs = false", "validateAllowedAPIs = true")
+    .replace(
+        "scopes = \"apikey:admin\"",
+        "scopes = \"apikey:admin apikey:sandbox\"",
+    )
 }
 
 #[test]
@@ -139,6 +148,12 @@ fn keys_carry_no_more_than_they_need_through_nginx() {
         claims(&k)["allowedAPIs"],
         serde_json::json!([{"name": "MyAPI", "version": "9.9"}])
     );
+    assert_eq!(call(&gw, "127.0.0.2", "/myapi/x", &k, None).0, 200);
+    assert_eq!(call(&gw, "127.0.0.2", "/petstore/pets", &k, None).0, 403);
+
+    // A SANDBOX key: refused on the production-only API, accepted on the other.
+    let k = key(&srv, r#"{"keyType":"SANDBOX"}"#);
+    assert_eq!(claims(&k)["keytype"], "SANDBOX");
     assert_eq!(call(&gw, "127.0.0.2", "/myapi/x", &k, None).0, 200);
     assert_eq!(call(&gw, "127.0.0.2", "/petstore/pets", &k, None).0, 403);
 
