@@ -1,5 +1,6 @@
-//! Least privilege end to end: keys issued for a subset of APIs, of the SANDBOX type, or bound to a client address
-//! or referer, through a real nginx guarding an upstream with `auth_request` to our validator.
+//! Least privilege end to end: keys issued for a subset of APIs, of the SANDBOX type, or bound
+//! to a client address or referer, through a real nginx guarding an upstream with
+//! `auth_request` to our validator.
 //! nginx passes the client address (`$remote_addr`) and referer as `X-Real-IP` and
 //! `X-Original-Referer`; curl calls the gateway from chosen loopback source addresses.
 //!
