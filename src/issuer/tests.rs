@@ -362,7 +362,7 @@ fn least_privilege_issuer() -> Issuer {
     };
     i.users = UserDb::new(
         &[
-            user("admin", &[]),
+            user("admin", &["apikey:introspect"]),
             user("ci", &[]),
             user("sbx", &[SANDBOX_SCOPE]),
             user("team", &["team:pay"]),
@@ -570,4 +570,30 @@ fn narrow_is_callable_on_its_own() {
             version: "v1".into()
         }
     );
+}
+
+#[test]
+fn oauth_keys_carry_the_users_grant_and_introspection_shows_restrictions() {
+    let i = least_privilege_issuer();
+    let now = crate::validator::tests::NOW;
+    let form = |path: &str, auth: &str, body: &str| {
+        let mut r = req("POST", path, Some(auth), body);
+        r.headers.push((
+            "Content-Type".into(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        ));
+        let out = i.route(&r, &ctx(now));
+        assert_eq!(out.response.status, 200, "{path}");
+        serde_json::from_slice::<serde_json::Value>(&out.response.body).unwrap()
+    };
+    let minted = form("/apikey/token", CI, "grant_type=client_credentials");
+    let key = minted["access_token"].as_str().unwrap();
+    let c = claims_of(key);
+    assert_eq!(c["permittedIP"], "10.0.0.0/8");
+    assert_eq!(c["allowedAPIs"].as_array().unwrap().len(), 2);
+    // Introspection judges the key, not who asks: a restricted key is active, its
+    // restriction shown for the caller to apply.
+    let seen = form("/apikey/introspect", ADMIN, &format!("token={key}"));
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["permittedIP"], "10.0.0.0/8");
 }
