@@ -27,7 +27,7 @@ impl PlainListener {
             // path (and query) to its prefix.
             p if p == "/validate" || p.starts_with("/validate/") => {
                 // auth_request subrequests keep the client's method: any method validates.
-                let (response, accepted) = self.validator.validate(req, ctx.now);
+                let (response, accepted) = self.validator.validate(req, ctx.peer.ip(), ctx.now);
                 Outcome {
                     response,
                     user: accepted

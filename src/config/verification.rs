@@ -181,6 +181,11 @@ impl Reader<'_> {
                 "clockSkewSeconds",
                 "cacheMaxEntries",
                 "cacheTtlSeconds",
+                "gatewayAddresses",
+                "clientIpHeader",
+                "refererHeader",
+                "productionOnly",
+                "productionOnlyApis",
                 "acceptBearer",
             ],
         );
@@ -237,6 +242,7 @@ impl Reader<'_> {
         if let Some(n) = ranged(self, "cacheTtlSeconds", 1, MAX_CACHE_TTL_SECONDS)? {
             v.cache_ttl_seconds = n;
         }
+        self.validator_privilege(t, &mut v)?;
         Ok(Some(v))
     }
 }
