@@ -641,4 +641,103 @@ mod tests {
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
+
+    const SHA1_ADMIN: &str = "d033e22ae348aeb5660fc2140aec35850c4da997";
+
+    fn creds(name: &str, pw: &str) -> Credentials {
+        Credentials {
+            user: name.into(),
+            password: Secret::new(pw.into()),
+        }
+    }
+
+    #[test]
+    fn every_auth_error_names_its_check() {
+        let all = [
+            AuthError::Missing,
+            AuthError::NotBasic,
+            AuthError::BadBase64,
+            AuthError::NotUtf8,
+            AuthError::NoColon,
+        ];
+        let messages: Vec<String> = all.iter().map(|e| e.to_string()).collect();
+        for m in &messages {
+            assert!(m.starts_with("Authorization header"), "{m}");
+        }
+        let distinct: std::collections::HashSet<&String> = messages.iter().collect();
+        assert_eq!(distinct.len(), all.len(), "{messages:?}");
+    }
+
+    #[test]
+    fn debug_output_names_the_format_and_hides_the_digest() {
+        let h = PasswordHash::parse(SHA1_ADMIN).unwrap();
+        assert_eq!(format!("{h:?}"), "PasswordHash::Sha1(..)");
+        let u = format!("{:?}", user("admin", SHA1_ADMIN));
+        assert!(u.contains("PasswordHash::Sha1(..)"), "{u}");
+        assert!(!u.contains(&SHA1_ADMIN[..8]), "{u}");
+        let db = format!(
+            "{:?}",
+            UserDb::new(&[user("admin", SHA1_ADMIN), user("ops", SHA1_ADMIN)], 1)
+        );
+        assert!(db.starts_with("UserDb") && db.contains("users: 2"), "{db}");
+        assert!(
+            !db.contains(&SHA1_ADMIN[..8]) && !db.contains("admin"),
+            "{db}"
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_refused_as_unknown_not_as_bad_hex() {
+        for raw in ["@md5:{abc}", "$argon2id$v=19$m=65536,t=3,p=4$abc$def"] {
+            let e = PasswordHash::parse(raw).unwrap_err();
+            assert!(
+                e.to_string()
+                    .starts_with("unknown password format; accepted: $pbkdf2-sha256$"),
+                "{e}"
+            );
+        }
+        let e = PasswordHash::parse("admin").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("an unprefixed password (SHA-1) must be 40 hex digits"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_legacy_hash_needs_no_slow_hash_slot() {
+        // The gate is full, as while PBKDF2 logins run: legacy (fast) hashes are still checked.
+        let db = UserDb::new(&[user("admin", SHA1_ADMIN)], 1);
+        db.slow_inflight.store(1, Ordering::SeqCst);
+        assert!(matches!(
+            db.authenticate(&creds("admin", "admin")),
+            Login::Ok(_)
+        ));
+        assert_eq!(db.authenticate(&creds("admin", "nope")), Login::Invalid);
+    }
+
+    #[test]
+    fn without_a_random_key_the_login_cache_is_not_used() {
+        let v = hash_password(b"s3cret", PBKDF2_MIN_ITERATIONS).unwrap();
+        let mut db = UserDb::new(&[user("ops", &v)], 1);
+        db.cache = LoginCache {
+            key: [0; 32],
+            map: Mutex::new(HashMap::new()),
+        };
+        assert!(!db.cache.enabled());
+        assert!(matches!(
+            db.authenticate(&creds("ops", "s3cret")),
+            Login::Ok(_)
+        ));
+        // An all-zero key would make the digests guessable: nothing is remembered under it.
+        assert!(db.cache.map.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn users_are_looked_up_by_exact_name() {
+        let db = UserDb::new(&[user("admin", SHA1_ADMIN)], 1);
+        assert_eq!(db.user("admin").map(|u| u.name.as_str()), Some("admin"));
+        assert!(db.user("Admin").is_none());
+        assert!(db.user("eve").is_none());
+    }
 }

@@ -7,6 +7,7 @@
 #   bash tests/mutants.sh                 # every module below, the whole test suite per mutant
 #   bash tests/mutants.sh src/throttle.rs # one file
 #   SCOPE=lib bash tests/mutants.sh ...   # unit tests only (minutes instead of hours)
+#   MUTANTS_ARGS="--in-place" ...         # more cargo-mutants options
 #
 # Not part of .ci/run: on 2 cores a module takes minutes to an hour. Output: mutants.out/
 # (gitignored), with caught.txt, missed.txt, timeout.txt and unviable.txt.
@@ -25,7 +26,7 @@ if [ ${#files[@]} -eq 0 ]; then
         src/throttle.rs
         src/jwt.rs
         src/strict_json.rs
-        src/revocation.rs
+        src/revocation
         src/http
         src/keystore.rs
         src/validator
@@ -41,10 +42,17 @@ for f in "${files[@]}"; do
     fi
 done
 
-test_args=()
+scope_args=()
 if [ "${SCOPE:-all}" = lib ]; then
-    test_args=(-- --lib)
+    # `--lib` on every cargo call, the build included: a mutant then rebuilds and relinks only
+    # the library's test binary, not the dozen e2e binaries it would not run.
+    scope_args=(--cargo-arg=--lib)
 fi
 
 # One build at a time (2 cores); a generous timeout, since the e2e tests start real processes.
-exec cargo mutants --no-shuffle --timeout-multiplier 3 "${args[@]}" "${test_args[@]}"
+# MUTANTS_ARGS passes more options, such as the keystore's function filter:
+#   MUTANTS_ARGS="--re keystore.rs:.*(verify_mac|mac_matches|decrypt)" bash tests/mutants.sh src/keystore.rs
+# Split into words but never globbed (a regex holds `*`).
+set -f
+# shellcheck disable=SC2086 # MUTANTS_ARGS is a list of words
+exec cargo mutants --no-shuffle --timeout-multiplier 3 "${scope_args[@]}" ${MUTANTS_ARGS:-} "${args[@]}"

@@ -642,4 +642,60 @@ mod tests {
         assert_eq!(r2.body, r.body);
         assert_eq!(r2.query(), Some("x=1"));
     }
+
+    #[test]
+    fn trailer_limit_at_and_past_edge() {
+        // The trailers after the last chunk, blank line included, are bounded like a head.
+        let l = ParseLimits {
+            max_header_bytes: 100,
+            ..lim()
+        };
+        let head = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n";
+        let with_trailers = |total: usize, end: bool| {
+            let mut r = head.to_vec();
+            r.extend_from_slice(b"A: b\r\n");
+            let fill = total - 6 - if end { 4 } else { 0 };
+            r.extend(std::iter::repeat_n(b'v', fill));
+            if end {
+                r.extend_from_slice(b"\r\n\r\n");
+            }
+            r
+        };
+        // Complete: `A: b\r\n`, `vvv...\r\n`, `\r\n` make `total` bytes.
+        assert!(matches!(
+            parse(&with_trailers(100, true), &l),
+            Ok(Parsed::Complete(_, n)) if n == head.len() + 100
+        ));
+        assert_eq!(
+            parse(&with_trailers(101, true), &l).unwrap_err(),
+            HttpError::HeadersTooLarge
+        );
+        // Still arriving: refused once past the limit, not before.
+        assert!(matches!(
+            parse(&with_trailers(100, false), &l),
+            Ok(Parsed::Incomplete { .. })
+        ));
+        assert_eq!(
+            parse(&with_trailers(101, false), &l).unwrap_err(),
+            HttpError::HeadersTooLarge
+        );
+    }
+
+    #[test]
+    fn content_length_digits_at_and_past_edge() {
+        let p = |cl: &str| {
+            parse(
+                format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: {cl}\r\n\r\n").as_bytes(),
+                &lim(),
+            )
+        };
+        // 19 digits are read (and the value is then over the body limit); 20 are malformed,
+        // even when their value is small.
+        assert_eq!(p(&"9".repeat(19)), Err(HttpError::BodyTooLarge));
+        assert_eq!(
+            p(&format!("{:020}", 1)),
+            Err(HttpError::BadRequest(Malformed::ContentLength))
+        );
+        assert_eq!(p(&format!("{:019}", 0)).map(|_| ()), Ok(()));
+    }
 }

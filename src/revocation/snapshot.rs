@@ -136,4 +136,25 @@ mod tests {
             Err(RevocationError::Corrupt { line: 4, .. })
         ));
     }
+
+    #[test]
+    fn an_oversized_or_unreachable_snapshot_is_an_error_not_an_empty_set() {
+        let d = super::super::tests::dir("snap-limits");
+        // Sparse: one byte past the limit costs no disk, and is refused before it is read.
+        let big = d.join("big");
+        File::create(&big)
+            .unwrap()
+            .set_len(MAX_LOG_BYTES + 1)
+            .unwrap();
+        assert!(matches!(
+            read(&big, 0, 0),
+            Err(RevocationError::TooLarge { bytes, .. }) if bytes == MAX_LOG_BYTES + 1
+        ));
+        // Only a missing file means "no snapshot"; a path that cannot be looked up is an error.
+        let under_a_file = big.join("snap");
+        assert!(matches!(
+            read(&under_a_file, 0, 0),
+            Err(RevocationError::Io { op: "read", .. })
+        ));
+    }
 }
