@@ -377,10 +377,15 @@ impl UserDb {
             return Login::Invalid;
         };
         let hash = &user.password;
-        let ok = if hash.is_slow() && self.cache.enabled() {
+        let ok = if hash.is_slow() {
+            // The gate bounds slow checks whether or not the cache can remember them: without a
+            // random cache key every PBKDF2 login is a slow check.
             let now = Instant::now();
-            let d = self.cache.digest(&creds.user, password);
-            if self.cache.hit(&d, now) {
+            let digest = self
+                .cache
+                .enabled()
+                .then(|| self.cache.digest(&creds.user, password));
+            if digest.as_ref().is_some_and(|d| self.cache.hit(d, now)) {
                 true
             } else {
                 let running = self.slow_inflight.fetch_add(1, Ordering::AcqRel);
@@ -392,7 +397,7 @@ impl UserDb {
                 let ok = hash.verify(password);
                 self.slow_inflight.fetch_sub(1, Ordering::AcqRel);
                 crate::metrics::set_slow_checks(self.slow_inflight.load(Ordering::Acquire));
-                if ok {
+                if let (true, Some(d)) = (ok, digest) {
                     self.cache.insert(d, now);
                 }
                 ok
@@ -731,6 +736,25 @@ mod tests {
         ));
         // An all-zero key would make the digests guessable: nothing is remembered under it.
         assert!(db.cache.map.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn without_the_login_cache_slow_checks_still_pass_the_gate() {
+        let v = hash_password(b"s3cret", PBKDF2_MIN_ITERATIONS).unwrap();
+        let mut db = UserDb::new(&[user("ops", &v)], 1);
+        db.cache = LoginCache {
+            key: [0; 32],
+            map: Mutex::new(HashMap::new()),
+        };
+        // The one slot is taken, as while another PBKDF2 login runs.
+        db.slow_inflight.store(1, Ordering::SeqCst);
+        assert_eq!(db.authenticate(&creds("ops", "s3cret")), Login::Busy);
+        db.slow_inflight.store(0, Ordering::SeqCst);
+        assert!(matches!(
+            db.authenticate(&creds("ops", "s3cret")),
+            Login::Ok(_)
+        ));
+        assert_eq!(db.slow_inflight.load(Ordering::SeqCst), 0);
     }
 
     #[test]
