@@ -60,6 +60,8 @@ pub struct Outcome {
     /// holds it with a timer, so a held answer costs no thread and no CPU: failed logins use it
     /// to take the same time whoever the user is and whatever their password hash.
     pub hold: Option<Duration>,
+    /// Whether the request log gets a line for this answer (`[validator] accessLog`).
+    pub logged: bool,
 }
 
 impl Outcome {
@@ -79,6 +81,7 @@ impl From<Response> for Outcome {
             user: None,
             jti: None,
             hold: None,
+            logged: true,
         }
     }
 }

@@ -268,13 +268,17 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         Arc::clone(&keys),
         kept.revocations.clone(),
     );
-    let plain = config.validator.as_ref().map(|_| {
+    let plain = config.validator.as_ref().map(|vc| {
         let v = Validator::from_config(config, keys);
         let v = match &kept.revocations {
             Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
             None => v,
         };
-        Arc::new(PlainListener::new(v, Arc::clone(&service.jwks))) as Arc<dyn Handler>
+        Arc::new(PlainListener::new(
+            v,
+            Arc::clone(&service.jwks),
+            vc.access_log,
+        )) as Arc<dyn Handler>
     });
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran
     // hash-password chose a password on purpose.

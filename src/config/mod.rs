@@ -235,6 +235,39 @@ pub struct ValidatorConfig {
     pub clock_skew_seconds: i64,
     pub cache_max_entries: usize,
     pub cache_ttl_seconds: i64,
+    pub access_log: AccessLog,
+}
+
+/// Which `/validate` answers get a request log line (`[validator] accessLog`). Refusals are
+/// the security-relevant ones (a probed or stolen key); the 200s of a gateway that asks once
+/// per API request are tens of thousands a second of noise, counted by `/metrics` anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLog {
+    /// Every answer.
+    All,
+    /// Every answer but a 200: refused keys (401, 403) and errors.
+    #[default]
+    Refusals,
+    /// None.
+    Off,
+}
+
+impl AccessLog {
+    /// The config spellings, in the order the error message lists them.
+    pub const NAMES: [(&'static str, AccessLog); 3] = [
+        ("all", AccessLog::All),
+        ("refusals", AccessLog::Refusals),
+        ("off", AccessLog::Off),
+    ];
+
+    /// Whether an answer with this status is logged.
+    pub fn logs(self, status: u16) -> bool {
+        match self {
+            AccessLog::All => true,
+            AccessLog::Refusals => status != 200,
+            AccessLog::Off => false,
+        }
+    }
 }
 
 impl Default for ValidatorConfig {
@@ -253,6 +286,7 @@ impl Default for ValidatorConfig {
             clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+            access_log: AccessLog::default(),
         }
     }
 }

@@ -239,6 +239,7 @@ impl Issuer {
             user: Some(user.name.clone()),
             jti: Some(jti),
             hold: None,
+            logged: true,
         }
     }
 }

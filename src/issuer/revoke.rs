@@ -46,6 +46,7 @@ impl Issuer {
                 user: Some(user.name.clone()),
                 jti: None,
                 hold: None,
+                logged: true,
             }
         };
         let (jti, exp) = match target {
@@ -154,6 +155,7 @@ impl Issuer {
             user: Some(user.name.clone()),
             jti: None,
             hold: None,
+            logged: true,
         }
     }
 }
@@ -165,5 +167,6 @@ fn revoked_ok(user: &User, jti: Option<String>) -> Outcome {
         user: Some(user.name.clone()),
         jti,
         hold: None,
+        logged: true,
     }
 }
