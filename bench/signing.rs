@@ -73,6 +73,9 @@ fn main() {
     };
 
     println!("in-process ceilings: {cores} core(s) for 'all', {secs:?} per measurement");
+    // The columns of bench/run.sh's table, one per signer (`SIGNERS` there). ALGORITHMS PLUG IN
+    // HERE: a column for another algorithm (es256, eddsa, ps256) adds its signer to this list,
+    // under the column's name, so that `sign.<column>.1` and `sign.<column>.all` exist.
     for (name, signer) in [("rsa", &rsa), ("provider", &provider)] {
         let work = |deadline| sign_loop(signer.as_ref(), deadline);
         measure(format!("sign.{name}.1"), 1, &work);
