@@ -72,10 +72,17 @@ fn access_log_default_and_values() {
         assert_eq!(e.key, "validator.accessLog", "{bad}");
     }
     let e = parse("[validator]\naccessLog = \"errors\"\n").unwrap_err();
-    assert!(e.to_string().contains("\"all\", \"refusals\" or \"off\""), "{e}");
+    assert!(
+        e.to_string().contains("\"all\", \"refusals\" or \"off\""),
+        "{e}"
+    );
     // A known key: no warning.
     let c = parse("[validator]\naccessLog = \"off\"\n").unwrap();
-    assert!(!c.warnings.iter().any(|w| w.contains("accessLog")), "{:?}", c.warnings);
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("accessLog")),
+        "{:?}",
+        c.warnings
+    );
 }
 
 #[test]

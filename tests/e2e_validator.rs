@@ -385,7 +385,10 @@ fn access_log_setting_chooses_which_validate_answers_are_logged() {
         let key = srv.client().apikey().text();
         assert_eq!(validate(&srv, &key), 200);
         assert_eq!(validate(&srv, "not-a-key"), 401);
-        assert_eq!(plain_get(srv.plain_addr.unwrap(), "/health", "").status, 200);
+        assert_eq!(
+            plain_get(srv.plain_addr.unwrap(), "/health", "").status,
+            200
+        );
         assert!(
             srv.wait_log("\"GET /health\" 200", Duration::from_secs(10)),
             "{}",

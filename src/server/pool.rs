@@ -10,8 +10,8 @@
 //! down.
 
 use super::conn::{drive, Conn, Next};
-use super::transport::ReadBuf;
 use super::poller::{Poller, WAKER};
+use super::transport::ReadBuf;
 use super::{lock, ListenerKind, Shared, TICK};
 use crate::config::{Limits, LoadBalancerConfig};
 use crate::http::ParseLimits;
@@ -311,13 +311,14 @@ fn serve_slot(pool: &Pool, idx: usize, chunk: &mut ReadBuf) {
         c
     };
     loop {
-        let next = catch_unwind(AssertUnwindSafe(|| drive(pool, &mut conn, chunk))).unwrap_or_else(|_| {
-            crate::log::error(&format!(
-                "connection from {} failed with a panic",
-                conn.peer
-            ));
-            Next::Close
-        });
+        let next =
+            catch_unwind(AssertUnwindSafe(|| drive(pool, &mut conn, chunk))).unwrap_or_else(|_| {
+                crate::log::error(&format!(
+                    "connection from {} failed with a panic",
+                    conn.peer
+                ));
+                Next::Close
+            });
         let interest = match next {
             Next::Close => {
                 let _ = pool.registry.deregister(&mut conn.transport.sock);
