@@ -39,7 +39,7 @@ impl PlainListener {
                         .as_ref()
                         .filter(|_| logged)
                         .and_then(|a| a.claim(name))
-                        .map(String::from)
+                        .map(Box::from)
                 };
                 Outcome {
                     user: claim("sub"),

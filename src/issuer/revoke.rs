@@ -43,7 +43,7 @@ impl Issuer {
         let forbidden = |why: &str| -> Outcome {
             Outcome {
                 response: fault(403, FAULT_FORBIDDEN, "Forbidden", why),
-                user: Some(user.name.clone()),
+                user: Some(user.name.as_str().into()),
                 jti: None,
                 hold: None,
                 logged: true,
@@ -152,7 +152,7 @@ impl Issuer {
         Outcome {
             response: Response::new(200, "application/json", body.to_string())
                 .header("Cache-Control", "no-store"),
-            user: Some(user.name.clone()),
+            user: Some(user.name.as_str().into()),
             jti: None,
             hold: None,
             logged: true,
@@ -164,8 +164,8 @@ fn revoked_ok(user: &User, jti: Option<String>) -> Outcome {
     Outcome {
         response: Response::new(200, "application/json", r#"{"revoked":true}"#)
             .header("Cache-Control", "no-store"),
-        user: Some(user.name.clone()),
-        jti,
+        user: Some(user.name.as_str().into()),
+        jti: jti.map(Into::into),
         hold: None,
         logged: true,
     }
