@@ -46,9 +46,10 @@ meta wrk "-t2,${DUR}s"
 meta conns "$CONNS"
 
 # The table's columns, one server each. ALGORITHMS PLUG IN HERE: a column for another algorithm
-# (es256, eddsa, ps256) is a name in SIGNERS, its server config in `column_config`, and its
-# in-process signature in bench/signing.rs (`sign.<column>.1` and `.all`); the report takes
-# its columns from this list.
+# (es256, eddsa, ps256-provider, ...) is a name in SIGNERS and its server config in
+# `column_config` (bench/algorithms.sh has each algorithm's keystore and `algorithm`);
+# bench/signing.rs already measures its in-process signature (`sign.<column>.1` and `.all`).
+# The report takes its columns from this list.
 SIGNERS=${SIGNERS:-rsa provider}
 meta columns "$SIGNERS"
 
@@ -214,6 +215,13 @@ fi
 if [ -n "$NGINX" ]; then
     "$NGINX" -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/error.log" -s stop
 fi
+
+# Keep-alive issuance per signing algorithm (RS256, PS256, ES256, EdDSA), one server each, in
+# this run: its own script, so that it can also run alone. Its BENCH lines go to the results
+# and, as the table has no rows for them yet, to stderr.
+note "keep-alive issuance per algorithm"
+BIN=$BIN DUR=$DUR WARM=$WARM bash "$ROOT/bench/algorithms.sh" 2>/dev/null | tee /dev/stderr |
+    grep '^BENCH' >>"$RES"
 
 # Revocations: the file log, then (with redis-server) the Redis store on two nodes. The bundled
 # admin has apikey:admin, so it may revoke by jti.

@@ -2,6 +2,9 @@
 //! one core and on all cores, and the server side of one full TLS handshake (plus one small
 //! request/response and close_notify) over in-memory buffers.
 //!
+//! The other algorithms (PS256 on both signers, ES256, ES384, EdDSA) are measured beside RS256
+//! as `sign.ps256-rsa`, `sign.ps256-provider`, `sign.es256`, `sign.es384` and `sign.eddsa`.
+//!
 //! Run: `cargo bench --bench signing`. Environment: `SIGN_SECS` (seconds per measurement,
 //! default 2), `CORES` (threads for "all cores", default: available parallelism), `BENCH_KX`
 //! (`x25519`, the default, matches what wrk's OpenSSL 3.0 negotiates; `default` keeps rustls'
@@ -11,7 +14,7 @@
 //!
 //! Besides a readable summary, prints `BENCH <key> <value>` lines for bench/report.py.
 
-use apikey_sts::jwt::{ProviderSigner, RsaSigner, Signer};
+use apikey_sts::jwt::{Algorithm, ProviderSigner, RsaSigner, Signer};
 use apikey_sts::keystore::Keystore;
 use apikey_sts::startup::tls_config;
 use rustls::client::Resumption;
@@ -50,9 +53,10 @@ fn main() {
     let entry = ks.entry("ballerina").expect("dev keystore entry");
     let rsa: Arc<dyn Signer> = Arc::new(RsaSigner::new(entry.rsa_private_key().expect("rsa")));
     let provider: Arc<dyn Signer> =
-        Arc::new(ProviderSigner::new(&entry.key_pkcs8_der).expect("provider"));
+        Arc::new(ProviderSigner::new(&entry.key_pkcs8_der, Algorithm::Rs256).expect("provider"));
     // Same bytes from both: a guard that we time equal work.
     assert_eq!(rsa.sign(MESSAGE).unwrap(), provider.sign(MESSAGE).unwrap());
+    let others = other_algorithms(&root, &entry.key_pkcs8_der, entry);
     let server = Arc::new(tls_config(entry, "dev-keystore.p12").expect("tls config"));
     let full = Arc::new(client_config(false));
     let resumed = Arc::new(client_config(true));
@@ -75,10 +79,15 @@ fn main() {
     };
 
     println!("in-process ceilings: {cores} core(s) for 'all', {secs:?} per measurement");
-    // The columns of bench/run.sh's table, one per signer (`SIGNERS` there). ALGORITHMS PLUG IN
-    // HERE: a column for another algorithm (es256, eddsa, ps256) adds its signer to this list,
-    // under the column's name, so that `sign.<column>.1` and `sign.<column>.all` exist.
+    // The RS256 columns of bench/run.sh's table (`SIGNERS` there). ALGORITHMS PLUG IN HERE: a
+    // column for another algorithm needs `sign.<column>.1` and `.all`, which `others` below
+    // measures for es256, es384, eddsa, ps256-rsa and ps256-provider.
     for (name, signer) in [("rsa", &rsa), ("provider", &provider)] {
+        let work = |deadline| sign_loop(signer.as_ref(), deadline);
+        measure(format!("sign.{name}.1"), 1, &work);
+        measure(format!("sign.{name}.all"), cores, &work);
+    }
+    for (name, signer) in &others {
         let work = |deadline| sign_loop(signer.as_ref(), deadline);
         measure(format!("sign.{name}.1"), 1, &work);
         measure(format!("sign.{name}.all"), cores, &work);
@@ -93,6 +102,39 @@ fn main() {
         measure(format!("tls.{kind}.all"), cores, &work);
     }
     println!("BENCH cores {cores}");
+}
+
+/// The other algorithms' signers, keyed by their bench names: PS256 with the dev keystore's
+/// RSA key (both signers), ES256, ES384 and EdDSA with the test fixtures' keys.
+fn other_algorithms(
+    root: &std::path::Path,
+    rsa_pkcs8: &[u8],
+    rsa_entry: &apikey_sts::keystore::KeyEntry,
+) -> Vec<(&'static str, Arc<dyn Signer>)> {
+    let fixture = |name: &str| {
+        let ks = Keystore::load(
+            &root.join(format!("tests/fixtures/algorithms/{name}.p12")),
+            "ballerina",
+        )
+        .expect("algorithm fixture");
+        ks.entry(name)
+            .expect("fixture entry")
+            .key_pkcs8_der
+            .to_vec()
+    };
+    let provider = |der: &[u8], alg| -> Arc<dyn Signer> {
+        Arc::new(ProviderSigner::new(der, alg).expect("provider signer"))
+    };
+    vec![
+        (
+            "ps256-rsa",
+            Arc::new(RsaSigner::pss(rsa_entry.rsa_private_key().expect("rsa"))) as Arc<dyn Signer>,
+        ),
+        ("ps256-provider", provider(rsa_pkcs8, Algorithm::Ps256)),
+        ("es256", provider(&fixture("es256"), Algorithm::Es256)),
+        ("es384", provider(&fixture("es384"), Algorithm::Es384)),
+        ("eddsa", provider(&fixture("ed25519"), Algorithm::EdDsa)),
+    ]
 }
 
 /// Runs `work` on `threads` threads until the deadline; each returns (operations, busy

@@ -41,6 +41,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_validator_request", validator_request),
     ("fuzz_proxy_protocol", proxy_protocol),
     ("fuzz_feed_record", feed_record),
+    ("fuzz_token_form", token_form),
 ];
 
 /// Largest keystore input the keystore target looks at (`-max_len` in run.sh matches).
@@ -1060,9 +1061,9 @@ pub fn test_private_key() -> &'static rsa::PrivateKey {
     })
 }
 
-pub fn test_public_key() -> &'static rsa::PublicKey {
-    static KEY: OnceLock<rsa::PublicKey> = OnceLock::new();
-    KEY.get_or_init(|| test_private_key().to_public_key())
+pub fn test_public_key() -> &'static jwt::VerificationKey {
+    static KEY: OnceLock<jwt::VerificationKey> = OnceLock::new();
+    KEY.get_or_init(|| jwt::VerificationKey::rs256(test_private_key().to_public_key()))
 }
 
 fn signer() -> &'static RsaSigner {
@@ -1304,9 +1305,16 @@ pub fn keystore(data: &[u8]) {
                         if let Err(e) = entry.rsa_private_key() {
                             check_keystore_message(&e.to_string(), &password, file);
                         }
-                        if let Err(e) = entry.leaf_spki_der() {
-                            check_keystore_message(&e.to_string(), &password, file);
+                        match entry.leaf_spki_der() {
+                            Err(e) => check_keystore_message(&e.to_string(), &password, file),
+                            // The certificate's key as the JWKS and the validator read it.
+                            Ok(spki) => {
+                                if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
+                                    check_keystore_message(&e.to_string(), &password, file);
+                                }
+                            }
                         }
+                        let _ = jwt::KeyType::of_pkcs8(&entry.key_pkcs8_der);
                     }
                     Err(e) => check_keystore_message(&e.to_string(), &password, file),
                 }
@@ -1362,9 +1370,15 @@ pub fn pem(data: &[u8]) {
             if let Err(e) = entry.rsa_private_key() {
                 check(&e.to_string());
             }
-            if let Err(e) = entry.leaf_spki_der() {
-                check(&e.to_string());
+            match entry.leaf_spki_der() {
+                Err(e) => check(&e.to_string()),
+                Ok(spki) => {
+                    if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
+                        check(&e.to_string());
+                    }
+                }
             }
+            let _ = jwt::KeyType::of_pkcs8(&entry.key_pkcs8_der);
         }
     }
 }
@@ -1410,6 +1424,46 @@ pub fn revoke_body(data: &[u8]) {
     }
 }
 
+/// The OAuth form bodies (`oauth::parse_token_request`, `parse_introspect_request`) and the
+/// `scope` syntax: never panic, deterministic; the scopes of an accepted request and the
+/// introspected token are non-empty, and every error description stays
+/// within the characters RFC 6749 §5.2 allows.
+pub fn token_form(data: &[u8]) {
+    use apikey_sts::oauth::{
+        parse_introspect_request, parse_scope, parse_token_request, OAuthError, Scope,
+    };
+    let allowed = |e: &OAuthError| {
+        let d = e.to_string();
+        assert!(
+            d.bytes().all(|c| (0x20..=0x7e).contains(&c) && c != b'"' && c != b'\\'),
+            "{d:?}"
+        );
+        assert!(matches!(e.response().status, 400 | 401));
+    };
+    let ct = Some("application/x-www-form-urlencoded");
+    let a = parse_token_request(ct, data, "admin");
+    assert_eq!(a, parse_token_request(ct, data, "admin"));
+    match &a {
+        Ok(r) => {
+            for Scope::Api { name, version } in &r.scope {
+                assert!(!name.is_empty() && !version.is_empty());
+            }
+        }
+        Err(e) => allowed(e),
+    }
+    match parse_introspect_request(ct, data) {
+        Ok(t) => assert!(!t.is_empty()),
+        Err(e) => allowed(&e),
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let parsed = parse_scope(s);
+        assert_eq!(parsed, parse_scope(s));
+        if let Err(e) = parsed {
+            allowed(&OAuthError::InvalidScope(e));
+        }
+    }
+}
+
 fn validator() -> &'static apikey_sts::validator::Validator {
     use apikey_sts::jwks::{KeySet, PublishedKey};
     use apikey_sts::validator::{Rules, Validator, SignatureCache};
@@ -1420,7 +1474,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             KeySet::new(vec![(
                 PublishedKey {
                     kid: KID.into(),
-                    public: test_public_key().clone(),
+                    key: test_public_key().clone(),
                     chain: vec![],
                     active: true,
                 },
@@ -1437,6 +1491,7 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             key_query_params: vec!["apikey".into(), "api_key".into()],
             api_name_header: "X-API-Name".into(),
             api_version_header: "X-API-Version".into(),
+            accept_bearer: true,
         };
         Validator::new(rules, keys, SignatureCache::new(64, 60))
     })

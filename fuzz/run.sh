@@ -38,6 +38,7 @@ case "$target" in
     # The longest header is 2,064 bytes (proxy_protocol::MAX_HEADER_BYTES); room to go past it.
     fuzz_proxy_protocol) max_len=4096 ;;
     fuzz_feed_record) max_len=512 ;;
+    fuzz_token_form) max_len=4096 ;;
     *) echo "unknown target $target (see fuzz/Cargo.toml)" >&2; exit 2 ;;
 esac
 timeout=${FUZZ_TIMEOUT:-$timeout}

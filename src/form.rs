@@ -31,9 +31,32 @@ pub fn decode(s: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(out).ok().map(Cow::Owned)
 }
 
+/// The decoded `name=value` pairs of a form body or query string, in order; a pair without `=`
+/// has an empty value and empty pairs (`a=1&&b=2`) are skipped. None when any component does
+/// not decode.
+pub fn pairs(s: &str) -> Option<Vec<(Cow<'_, str>, Cow<'_, str>)>> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((decode(k)?, decode(v)?))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::decode;
+    use super::{decode, pairs};
+
+    #[test]
+    fn splits_and_decodes_pairs() {
+        let p = pairs("a=1&&b=x+y&c&d=%41").unwrap();
+        let p: Vec<(&str, &str)> = p.iter().map(|(k, v)| (&**k, &**v)).collect();
+        assert_eq!(p, [("a", "1"), ("b", "x y"), ("c", ""), ("d", "A")]);
+        assert_eq!(pairs("a=%zz"), None);
+        assert_eq!(pairs("%zz=1"), None);
+        assert_eq!(pairs(""), Some(vec![]));
+    }
 
     #[test]
     fn decodes_escapes_and_plus() {

@@ -5,15 +5,14 @@
 //! (keys being rotated in or out). It is built once at startup (and on each reload); the JWKS
 //! document and its ETag are computed then, never per request.
 
-use crate::config::{Config, VerificationKeyConfig};
+use crate::config::{Algorithm, Config, VerificationKeyConfig};
 use crate::http::{Request, Response};
+use crate::jwt::{PublicKey, PublicKeyError, UnfitAlgorithm, VerificationKey};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::pem::{self, PemError, PemFile};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
-use rsa::PublicKey;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::path::Path;
@@ -28,11 +27,12 @@ pub enum JwksError {
     Keystore { key: String, error: KeystoreError },
     /// The issuer's `certFile` or `keyFile` (named by `key`) could not be used.
     Pem { key: String, error: PemError },
-    /// The certificate of `alias` does not hold a usable RSA public key.
-    NotRsa {
+    /// The certificate of `alias` holds no key that can verify tokens (with the configured
+    /// `algorithm`, when there is one).
+    PublicKey {
         key: String,
         alias: String,
-        detail: String,
+        error: PublicKeyError,
     },
     /// Two different keys share a `kid` (tokens name their key by alias only).
     DuplicateKid { key: String, kid: String },
@@ -43,11 +43,9 @@ impl fmt::Display for JwksError {
         match self {
             JwksError::Keystore { key, error } => write!(f, "{key}: {error}"),
             JwksError::Pem { key, error } => write!(f, "{key}: {error}"),
-            JwksError::NotRsa { key, alias, detail } => write!(
-                f,
-                "{key}: certificate of alias {alias:?} has no RSA public key ({detail}); \
-                 API keys are RS256 only"
-            ),
+            JwksError::PublicKey { key, alias, error } => {
+                write!(f, "{key}: certificate of alias {alias:?}: {error}")
+            }
             JwksError::DuplicateKid { key, kid } => write!(
                 f,
                 "{key}: alias {kid:?} is already used by a different key; tokens name their \
@@ -64,7 +62,8 @@ impl std::error::Error for JwksError {}
 pub struct PublishedKey {
     /// The alias; tokens carry it as `kid`.
     pub kid: String,
-    pub public: PublicKey,
+    /// The public key and the one algorithm its tokens use.
+    pub key: VerificationKey,
     /// Certificate chain, leaf first (DER).
     pub chain: Vec<Vec<u8>>,
     /// The key the issuer signs new tokens with.
@@ -81,36 +80,62 @@ impl fmt::Debug for PublishedKey {
 }
 
 impl PublishedKey {
-    /// The public key of `entry`'s leaf certificate (the private key is not needed, nor read).
-    pub fn from_entry(entry: &KeyEntry, key: &str, active: bool) -> Result<Self, JwksError> {
+    /// The public key of `entry`'s leaf certificate (the private key is not needed, nor read),
+    /// bound to `algorithm` or, when None, to its type's default. `key` names the config key in
+    /// errors.
+    pub fn from_entry(
+        entry: &KeyEntry,
+        algorithm: Option<Algorithm>,
+        key: &str,
+        active: bool,
+    ) -> Result<Self, JwksError> {
         let spki = entry.leaf_spki_der().map_err(|error| JwksError::Keystore {
             key: key.to_string(),
             error,
         })?;
-        let public = PublicKey::from_public_key_der(&spki).map_err(|e| JwksError::NotRsa {
-            key: key.to_string(),
-            alias: entry.alias.clone(),
-            detail: e.to_string(),
-        })?;
+        let verification =
+            VerificationKey::from_spki(&spki, algorithm).map_err(|error| JwksError::PublicKey {
+                key: key.to_string(),
+                alias: entry.alias.clone(),
+                error,
+            })?;
         Ok(PublishedKey {
             kid: entry.alias.clone(),
-            public,
+            key: verification,
             chain: entry.cert_chain_der.clone(),
             active,
         })
     }
 
-    /// RFC 7517 JWK with the RFC 7518 RSA members; `x5c` is standard base64 (RFC 7517 4.7).
+    /// RFC 7517 JWK with the RFC 7518 RSA or EC members or the RFC 8037 OKP ones; `x5c` is
+    /// standard base64 (RFC 7517 4.7).
     pub fn to_jwk(&self) -> serde_json::Value {
-        let mut jwk = serde_json::json!({
-            "kty": "RSA",
-            "use": "sig",
-            "alg": "RS256",
-            "kid": self.kid,
-            "n": URL_SAFE_NO_PAD.encode(self.public.n_bytes()),
-            "e": URL_SAFE_NO_PAD.encode(self.public.e_bytes()),
-            "x5c": self.chain.iter().map(|c| STANDARD.encode(c)).collect::<Vec<_>>(),
-        });
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        let mut jwk = match self.key.public() {
+            PublicKey::Rsa(k) => serde_json::json!({
+                "kty": "RSA",
+                "n": b64(&k.n_bytes()),
+                "e": b64(&k.e_bytes()),
+            }),
+            // The point is 04 || x || y, each coordinate the curve's size (RFC 7518 §6.2.1.2).
+            PublicKey::EcP256(p) | PublicKey::EcP384(p) => {
+                let (x, y) = p[1..].split_at((p.len() - 1) / 2);
+                let crv = if p.len() == 65 { "P-256" } else { "P-384" };
+                serde_json::json!({ "kty": "EC", "crv": crv, "x": b64(x), "y": b64(y) })
+            }
+            PublicKey::Ed25519(x) => {
+                serde_json::json!({ "kty": "OKP", "crv": "Ed25519", "x": b64(x) })
+            }
+        };
+        jwk["use"] = "sig".into();
+        jwk["alg"] = self.key.algorithm().name().into();
+        jwk["kid"] = self.kid.clone().into();
+        jwk["x5c"] = self
+            .chain
+            .iter()
+            .map(|c| STANDARD.encode(c))
+            .collect::<Vec<_>>()
+            .into();
         if let Some(leaf) = self.chain.first() {
             jwk["x5t#S256"] = URL_SAFE_NO_PAD.encode(Sha256::digest(leaf)).into();
         }
@@ -132,7 +157,7 @@ impl KeySet {
         let mut out: Vec<PublishedKey> = Vec::with_capacity(keys.len());
         for (k, config_key) in keys {
             if let Some(existing) = out.iter().find(|e| e.kid == k.kid) {
-                if existing.public != k.public {
+                if existing.key != k.key {
                     return Err(JwksError::DuplicateKid {
                         key: config_key,
                         kid: k.kid,
@@ -184,7 +209,8 @@ impl KeySet {
                 error,
             })?;
         let mut keys = vec![(
-            PublishedKey::from_entry(entry, alias_key, true)?,
+            PublishedKey::from_entry(entry, issuer.algorithm, alias_key, true)
+                .map_err(|e| blame_algorithm(e, "apikey.issuer.tokenConfig.algorithm"))?,
             alias_key.to_string(),
         )];
         // Other keystores are decoded once each, however many aliases they contribute.
@@ -217,7 +243,8 @@ impl KeySet {
                     error,
                 })?;
             keys.push((
-                PublishedKey::from_entry(entry, &alias_key, false)?,
+                PublishedKey::from_entry(entry, vk.algorithm, &alias_key, false)
+                    .map_err(|e| blame_algorithm(e, &format!("{prefix}.algorithm")))?,
                 alias_key,
             ));
         }
@@ -225,21 +252,54 @@ impl KeySet {
     }
 
     /// The key a token's `kid` names; a token without `kid` is checked against the active key.
-    pub fn key_for(&self, kid: Option<&str>) -> Option<&PublicKey> {
+    pub fn key_for(&self, kid: Option<&str>) -> Option<&VerificationKey> {
         match kid {
             Some(kid) => self.keys.iter().find(|k| k.kid == kid),
             None => self.keys.iter().find(|k| k.active),
         }
-        .map(|k| &k.public)
+        .map(|k| &k.key)
     }
 
     pub fn keys(&self) -> &[PublishedKey] {
         &self.keys
     }
 
+    /// The algorithms of the set's keys, each once, in the set's order: what tokens that
+    /// `/validate` accepts may be signed with.
+    pub fn algorithms(&self) -> Vec<&'static str> {
+        let mut names: Vec<&'static str> = Vec::new();
+        for k in &self.keys {
+            let name = k.key.algorithm().name();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
     /// Whether `alias` is already in the set.
     pub fn contains(&self, alias: &str) -> bool {
         self.keys.iter().any(|k| k.kid == alias)
+    }
+}
+
+/// A configured algorithm that does not fit its key is the `algorithm` key's fault.
+fn blame_algorithm(e: JwksError, algorithm_key: &str) -> JwksError {
+    match e {
+        JwksError::PublicKey {
+            alias,
+            error:
+                error @ PublicKeyError::Unfit(UnfitAlgorithm {
+                    configured: Some(_),
+                    ..
+                }),
+            ..
+        } => JwksError::PublicKey {
+            key: algorithm_key.to_string(),
+            alias,
+            error,
+        },
+        other => other,
     }
 }
 
@@ -314,7 +374,7 @@ fn etag_matches(header: &str, etag: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::tests::test_key;
+    use crate::jwt::tests::test_public;
 
     fn fixture(name: &str) -> Keystore {
         let path = format!(
@@ -327,7 +387,7 @@ mod tests {
     fn key(kid: &str, active: bool) -> PublishedKey {
         PublishedKey {
             kid: kid.into(),
-            public: test_key().to_public_key(),
+            key: test_public(),
             chain: vec![b"not really a certificate".to_vec()],
             active,
         }
@@ -337,7 +397,7 @@ mod tests {
     fn jwk_members_match_the_certificate() {
         let ks = fixture("with-chain.p12");
         let entry = ks.entry("ballerina").unwrap();
-        let pk = PublishedKey::from_entry(entry, "k", true).unwrap();
+        let pk = PublishedKey::from_entry(entry, None, "k", true).unwrap();
         let jwk = pk.to_jwk();
         assert_eq!(jwk["kty"], "RSA");
         assert_eq!(jwk["use"], "sig");
@@ -361,29 +421,117 @@ mod tests {
         );
     }
 
-    #[test]
-    fn non_rsa_certificate_is_refused_naming_the_key() {
+    fn algorithms_fixture(name: &str) -> Keystore {
         let path = format!(
-            "{}/tests/fixtures/keystores/ec-p256.p12",
+            "{}/tests/fixtures/algorithms/{name}.p12",
             env!("CARGO_MANIFEST_DIR")
         );
-        let ks = Keystore::load(Path::new(&path), "changeit").unwrap();
+        Keystore::load(Path::new(&path), "ballerina").unwrap()
+    }
+
+    /// EC keys publish crv, x and y; Ed25519 keys OKP, crv and x; each with its one algorithm.
+    #[test]
+    fn ec_and_okp_members_match_the_certificate() {
+        use x509_cert::der::{Decode, Encode};
+        use x509_cert::spki::SubjectPublicKeyInfoRef;
+        for (name, kty, crv, alg, coordinate) in [
+            ("es256", "EC", "P-256", "ES256", 32),
+            ("es256-keytool", "EC", "P-256", "ES256", 32),
+            ("es384", "EC", "P-384", "ES384", 48),
+            ("ed25519", "OKP", "Ed25519", "EdDSA", 32),
+            ("ed25519-keytool", "OKP", "Ed25519", "EdDSA", 32),
+        ] {
+            let ks = algorithms_fixture(name);
+            let entry = ks.entry(name).unwrap();
+            let jwk = PublishedKey::from_entry(entry, None, "k", true)
+                .unwrap()
+                .to_jwk();
+            assert_eq!(
+                (&jwk["kty"], &jwk["crv"], &jwk["alg"], &jwk["kid"]),
+                (&kty.into(), &crv.into(), &alg.into(), &name.into()),
+                "{name}"
+            );
+            assert!(jwk.get("n").is_none() && jwk.get("e").is_none(), "{name}");
+            let x = URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap();
+            let mut bits = x.clone();
+            if kty == "EC" {
+                let y = URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap();
+                assert_eq!((x.len(), y.len()), (coordinate, coordinate), "{name}");
+                bits = [&[4u8][..], &x, &y].concat();
+            } else {
+                assert_eq!(x.len(), coordinate);
+                assert!(jwk.get("y").is_none());
+            }
+            let spki = entry.leaf_spki_der().unwrap();
+            let spki = SubjectPublicKeyInfoRef::from_der(&spki).unwrap();
+            assert_eq!(spki.subject_public_key.as_bytes().unwrap(), bits, "{name}");
+            assert!(spki.to_der().is_ok());
+        }
+    }
+
+    #[test]
+    fn configured_algorithm_must_fit_the_certificate() {
+        let ks = fixture("openssl3-default.p12");
+        let entry = ks.entry("ballerina").unwrap();
+        let ps = PublishedKey::from_entry(entry, Some(Algorithm::Ps256), "k", true).unwrap();
+        assert_eq!(ps.to_jwk()["alg"], "PS256");
+        assert_eq!(ps.to_jwk()["kty"], "RSA");
         let e =
-            PublishedKey::from_entry(ks.entry("ballerina").unwrap(), "the.key", false).unwrap_err();
-        assert!(e.to_string().starts_with("the.key: "), "{e}");
-        assert!(matches!(e, JwksError::NotRsa { .. }));
+            PublishedKey::from_entry(entry, Some(Algorithm::Es256), "the.key", true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the.key: certificate of alias \"ballerina\": ES256 does not fit the key: it is \
+             an RSA key, which signs RS256 or PS256"
+        );
+        assert_eq!(
+            blame_algorithm(e, "x.algorithm").to_string(),
+            "x.algorithm: certificate of alias \"ballerina\": ES256 does not fit the key: it \
+             is an RSA key, which signs RS256 or PS256"
+        );
+        let ks = algorithms_fixture("ed448");
+        let e = PublishedKey::from_entry(ks.entry("ed448").unwrap(), None, "the.key", false)
+            .unwrap_err();
+        assert!(
+            e.to_string().starts_with(
+                "the.key: certificate of alias \"ed448\": it is an Ed448 key, which no \
+                 supported algorithm signs"
+            ),
+            "{e}"
+        );
+        // Not the algorithm key's fault: no algorithm was configured.
+        assert!(blame_algorithm(e, "x.algorithm")
+            .to_string()
+            .starts_with("the.key: "));
+    }
+
+    /// What the OAuth metadata advertises: each published key's algorithm once, active first.
+    #[test]
+    fn algorithms_of_the_set_each_once() {
+        let rsa = fixture("two-entries.p12");
+        let ec = algorithms_fixture("es256");
+        let published = |ks: &Keystore, alias: &str, active| {
+            PublishedKey::from_entry(ks.entry(alias).unwrap(), None, alias, active).unwrap()
+        };
+        let set = KeySet::new(vec![
+            (published(&rsa, "ballerina", false), "a".into()),
+            (published(&ec, "es256", true), "b".into()),
+            (published(&rsa, "wso2carbon", false), "c".into()),
+        ])
+        .unwrap();
+        assert_eq!(set.algorithms(), ["ES256", "RS256"]);
+        assert!(KeySet::new(vec![]).unwrap().algorithms().is_empty());
     }
 
     #[test]
     fn key_lookup_by_kid_and_default() {
         let ks = fixture("two-entries.p12");
-        let a = PublishedKey::from_entry(ks.entry("ballerina").unwrap(), "a", false).unwrap();
-        let b = PublishedKey::from_entry(ks.entry("wso2carbon").unwrap(), "b", true).unwrap();
+        let a = PublishedKey::from_entry(ks.entry("ballerina").unwrap(), None, "a", false).unwrap();
+        let b = PublishedKey::from_entry(ks.entry("wso2carbon").unwrap(), None, "b", true).unwrap();
         let set = KeySet::new(vec![(a.clone(), "a".into()), (b.clone(), "b".into())]).unwrap();
         // Active first.
         assert_eq!(set.keys()[0].kid, "wso2carbon");
-        assert!(set.key_for(Some("ballerina")) == Some(&a.public));
-        assert!(set.key_for(None) == Some(&b.public));
+        assert!(set.key_for(Some("ballerina")) == Some(&a.key));
+        assert!(set.key_for(None) == Some(&b.key));
         assert!(set.key_for(Some("other")).is_none());
         assert!(set.key_for(Some("")).is_none());
         // Same kid, same key: listed once. Same kid, another key: refused.

@@ -187,7 +187,7 @@ impl fmt::Display for KeystoreError {
 }
 
 /// A key algorithm in words, for messages; the OID only when it is not one of these.
-fn algorithm_name(oid: &str) -> String {
+pub(crate) fn algorithm_name(oid: &str) -> String {
     match oid {
         "1.2.840.10045.2.1" => "an EC (ECDSA) key".into(),
         "1.3.101.112" => "an Ed25519 key".into(),
@@ -301,6 +301,20 @@ impl KeyEntry {
             Ok(())
         } else {
             Err(mismatch())
+        }
+    }
+
+    /// As `check_public_key`, for the key bits alone (a certificate's subjectPublicKey: what
+    /// a signer derives from the private key).
+    pub fn check_public_key_bits(&self, bits: &[u8]) -> Result<(), KeystoreError> {
+        let leaf = self.leaf_spki_der()?;
+        let cert = SubjectPublicKeyInfoRef::from_der(&leaf).ok();
+        match cert.and_then(|c| c.subject_public_key.as_bytes().map(|b| b == bits)) {
+            Some(true) => Ok(()),
+            _ => Err(KeystoreError::KeyCertMismatch {
+                path: self.source.clone(),
+                alias: self.alias.clone(),
+            }),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod jwt;
 pub mod keystore;
 pub mod log;
 pub mod metrics;
+pub mod oauth;
 pub mod pem;
 pub mod plain_listener;
 pub mod proxy_protocol;

@@ -12,14 +12,15 @@ use std::sync::Arc;
 
 /// The plain listener's handler.
 pub struct PlainListener {
-    pub validator: Validator,
+    /// Shared with the issuer, whose introspection runs the same checks and cache.
+    pub validator: Arc<Validator>,
     jwks: Arc<Jwks>,
     /// Which `/validate` answers the request log shows.
     access_log: AccessLog,
 }
 
 impl PlainListener {
-    pub fn new(validator: Validator, jwks: Arc<Jwks>, access_log: AccessLog) -> Self {
+    pub fn new(validator: Arc<Validator>, jwks: Arc<Jwks>, access_log: AccessLog) -> Self {
         PlainListener {
             validator,
             jwks,
@@ -29,7 +30,9 @@ impl PlainListener {
 
     pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
         match req.path() {
-            "/validate" => {
+            // `/validate/<original path>`: Envoy's ext_authz HTTP mode appends the request's
+            // path (and query) to its prefix.
+            p if p == "/validate" || p.starts_with("/validate/") => {
                 // auth_request subrequests keep the client's method: any method validates.
                 let (response, accepted) = self.validator.validate(req, ctx.now);
                 let logged = self.access_log.logs(response.status);
@@ -111,7 +114,7 @@ mod tests {
 
     fn listener() -> PlainListener {
         let jwks = Arc::new(Jwks::new(&keyset()));
-        PlainListener::new(validator(rules(), 10), jwks, AccessLog::All)
+        PlainListener::new(Arc::new(validator(rules(), 10)), jwks, AccessLog::All)
     }
 
     #[test]
@@ -136,10 +139,15 @@ mod tests {
         assert_eq!(status("GET", "/.well-known/jwks.json"), 200);
         assert_eq!(status("GET", "/apikey/jwks"), 200);
         assert_eq!(status("GET", "/health"), 200);
+        assert_eq!(status("GET", "/validate/pets/1"), 401);
+        assert_eq!(status("GET", "/validatex"), 404);
         let t = token(&claims());
         let out = v.route(&req("/validate", &[("apikey", &t)]), &ctx);
         assert_eq!(out.user.as_deref(), Some("admin"));
         assert!(out.jti.is_some());
+        // Envoy ext_authz: the original path and query appended to the prefix.
+        let envoy = v.route(&req(&format!("/validate/pets/1?apikey={t}"), &[]), &ctx);
+        assert_eq!(envoy.response.status, 200);
     }
 
     #[test]
@@ -156,7 +164,7 @@ mod tests {
             (AccessLog::Off, false, false),
         ] {
             let v = PlainListener::new(
-                validator(rules(), 10),
+                Arc::new(validator(rules(), 10)),
                 Arc::new(Jwks::new(&keyset())),
                 setting,
             );

@@ -1,19 +1,18 @@
 //! Turns a `Config` into running state: keystores loaded, signer and TLS built, warnings said.
 
+use crate::config::Algorithm;
 use crate::config::{Config, PemFiles, SignerKind};
 use crate::issuer::Issuer;
 use crate::jwks::KeySet;
-use crate::jwt::{JwtError, ProviderSigner, RsaSigner, Signer};
+use crate::jwt::{JwtError, KeyType, ProviderSigner, RsaSigner, Signer, UnfitAlgorithm};
 use crate::keystore::{KeyEntry, Keystore, KeystoreError};
 use crate::pem::{self, PemError, PemFile};
 use crate::plain_listener::PlainListener;
 use crate::revocation::store::Store;
-use crate::revocation::Revocation;
 use crate::secret::Secret;
 use crate::server::State;
 use crate::service::Handler;
 use crate::throttle::Throttle;
-use crate::validator::Validator;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::ServerConfig;
 use std::fmt;
@@ -42,6 +41,15 @@ pub enum StartupError {
         path: String,
         error: JwtError,
     },
+    /// The signing key cannot sign the configured algorithm, or no algorithm at all; `key` is
+    /// the config key at fault (`algorithm`, or the keystore's when none is configured).
+    Algorithm {
+        source: String,
+        key: String,
+        /// The keystore or key file, and the entry: `PATH (entry "ALIAS")`.
+        entry: String,
+        error: Box<UnfitAlgorithm>,
+    },
     /// Verification keys (`[[apikey.verificationKeys]]`).
     Keys(crate::jwks::JwksError),
 }
@@ -57,6 +65,12 @@ impl fmt::Display for StartupError {
             StartupError::Signer { path, error } => {
                 write!(f, "{path}: cannot sign with this key: {error}")
             }
+            StartupError::Algorithm {
+                source,
+                key,
+                entry,
+                error,
+            } => write!(f, "{source}: {key}: {entry}: {error}"),
             StartupError::Keys(e) => e.fmt(f),
         }
     }
@@ -192,19 +206,7 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
     let entry = issuer_ks
         .entry(&issuer.certificate_alias)
         .map_err(|e| is.alias_error(e))?;
-    // rsa_private_key() also checks the key is RSA and matches its certificate.
-    let rsa_key = entry.rsa_private_key().map_err(|e| is.store_error(e))?;
-    let signer: Box<dyn Signer> = match issuer.signer {
-        SignerKind::Rsa => Box::new(RsaSigner::new(rsa_key)),
-        SignerKind::Provider => {
-            Box::new(ProviderSigner::new(&entry.key_pkcs8_der).map_err(|error| {
-                StartupError::Signer {
-                    path: is.shown(&issuer.key_store_path),
-                    error,
-                }
-            })?)
-        }
-    };
+    let signer = signer(issuer, entry, &is)?;
     warn_weak(
         &mut warnings,
         &issuer_ks,
@@ -269,13 +271,8 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         kept.revocations.clone(),
     );
     let plain = config.validator.as_ref().map(|vc| {
-        let v = Validator::from_config(config, keys);
-        let v = match &kept.revocations {
-            Some(r) => v.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
-            None => v,
-        };
         Arc::new(PlainListener::new(
-            v,
+            Arc::clone(&service.validator),
             Arc::clone(&service.jwks),
             vc.access_log,
         )) as Arc<dyn Handler>
@@ -311,6 +308,50 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         },
         warnings,
     })
+}
+
+/// The issuer's signer: the algorithm its key's type fits (the configured one, or the type's
+/// default); the `rsa` crate for RSA unless `signer = "provider"`, aws-lc-rs otherwise.
+fn signer(
+    issuer: &crate::config::IssuerConfig,
+    entry: &KeyEntry,
+    is: &KeySection<'_>,
+) -> Result<Box<dyn Signer>, StartupError> {
+    let shown = is.shown(&issuer.key_store_path);
+    let kind = KeyType::of_pkcs8(&entry.key_pkcs8_der).ok_or_else(|| {
+        is.store_error(KeystoreError::Corrupt {
+            path: shown.clone(),
+            detail: format!("entry {:?}: invalid PKCS#8 private key", entry.alias),
+        })
+    })?;
+    let algorithm = kind
+        .choose(issuer.algorithm)
+        .map_err(|error| StartupError::Algorithm {
+            source: is.source.to_string(),
+            key: match error.configured {
+                Some(_) => format!("{}.algorithm", is.prefix),
+                None => is.store_key(),
+            },
+            entry: format!("{shown} (entry {:?})", entry.alias),
+            error: Box::new(error),
+        })?;
+    match (issuer.signer, algorithm) {
+        // rsa_private_key() also checks the key matches its certificate.
+        (SignerKind::Rsa, Algorithm::Rs256) => Ok(Box::new(RsaSigner::new(
+            entry.rsa_private_key().map_err(|e| is.store_error(e))?,
+        ))),
+        (SignerKind::Rsa, Algorithm::Ps256) => Ok(Box::new(RsaSigner::pss(
+            entry.rsa_private_key().map_err(|e| is.store_error(e))?,
+        ))),
+        _ => {
+            let signer = ProviderSigner::new(&entry.key_pkcs8_der, algorithm)
+                .map_err(|error| StartupError::Signer { path: shown, error })?;
+            entry
+                .check_public_key_bits(signer.public_key())
+                .map_err(|e| is.store_error(e))?;
+            Ok(Box::new(signer))
+        }
+    }
 }
 
 /// The config (password hashes, keystore passwords) and the keystores (private keys) are

@@ -207,3 +207,18 @@ fn verification_keys_section() {
         .iter()
         .any(|w| w.contains("[apikey.verificationKeys[0].kid]")));
 }
+
+#[test]
+fn accept_bearer_defaults_on_and_is_a_boolean() {
+    let v = |extra: &str| parse(&format!("[validator]\n{extra}\n")).map(|c| c.validator.unwrap());
+    assert!(v("").unwrap().accept_bearer);
+    assert!(v("acceptBearer = true").unwrap().accept_bearer);
+    assert!(!v("acceptBearer = false").unwrap().accept_bearer);
+    assert_eq!(
+        err_key("[validator]\nacceptBearer = \"yes\"\n"),
+        "validator.acceptBearer"
+    );
+    let c = parse("[validator]\nacceptBearer = false\n").unwrap();
+    assert!(!Rules::from_config(&c).accept_bearer);
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}

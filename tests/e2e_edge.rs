@@ -4,30 +4,7 @@ mod common;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
-
-/// True when the peer closes the connection (EOF or reset) within `within`.
-fn closed_within(s: &mut impl Read, sock: &TcpStream, within: Duration) -> bool {
-    sock.set_read_timeout(Some(within)).unwrap();
-    let mut buf = [0u8; 4096];
-    let end = Instant::now() + within;
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
-                return false
-            }
-            Err(_) => return true,
-        }
-        if Instant::now() > end {
-            return false;
-        }
-    }
-}
+use std::time::Duration;
 
 fn client_closed_within(c: &mut Client, within: Duration) -> bool {
     let sock = c.tls.sock.try_clone().unwrap();

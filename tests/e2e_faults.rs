@@ -10,6 +10,7 @@ use apikey_sts::jwt::{JwtError, Signer};
 use apikey_sts::keystore::Keystore;
 use apikey_sts::server::{self, Shared, State};
 use apikey_sts::service::{Context, Handler, ListenerKind, Outcome};
+use apikey_sts::validator::{Rules, SignatureCache, Validator};
 use common::*;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -33,9 +34,26 @@ impl Signer for BrokenSigner {
     fn sign(&self, _: &[u8]) -> Result<Vec<u8>, JwtError> {
         Err(JwtError::Signing("HSM unplugged".into()))
     }
+
+    fn algorithm(&self) -> apikey_sts::jwt::Algorithm {
+        apikey_sts::jwt::Algorithm::Rs256
+    }
 }
 
 fn broken_app() -> Issuer {
+    let keys = Arc::new(KeySet::new(vec![]).unwrap());
+    let rules = Rules {
+        issuer: "https://localhost:9095/apikey".into(),
+        audience: None,
+        validate_allowed_apis: false,
+        clock_skew_seconds: 60,
+        key_headers: vec!["apikey".into()],
+        key_query_params: vec![],
+        api_name_header: "X-API-Name".into(),
+        api_version_header: "X-API-Version".into(),
+        accept_bearer: true,
+    };
+    let validator = Validator::new(rules, Arc::clone(&keys), SignatureCache::new(0, 1));
     Issuer {
         enabled: true,
         issuer: "https://localhost:9095/apikey".into(),
@@ -54,10 +72,12 @@ fn broken_app() -> Issuer {
         signer: Box::new(BrokenSigner),
         throttle: Arc::default(),
         jwks: Arc::new(Jwks::new(&KeySet::new(vec![]).unwrap())),
-        keys: Arc::new(KeySet::new(vec![]).unwrap()),
+        keys,
         revocations: None,
         revocations_per_user: apikey_sts::revocation::MAX_PER_USER,
         failed_login_delay: apikey_sts::config::FAILED_LOGIN_DELAY,
+        validator: Arc::new(validator),
+        public_base_url: None,
     }
 }
 

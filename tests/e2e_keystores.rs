@@ -562,20 +562,22 @@ fn key_without_certificate() {
     );
 }
 
+/// An Ed448 key: no algorithm here signs with it, and the one line says what it is and which
+/// key types sign what.
 #[test]
-fn ec_key_cannot_sign() {
-    let path = fixture("ec-p256.p12");
-    let ec = store(&path, Q, "ballerina");
+fn unsupported_key_type_cannot_sign() {
+    let path = format!("{ROOT}/tests/fixtures/algorithms/ed448.p12");
+    let ed448 = store(&path, PW, "ed448");
     let good = good_path();
-    let (key, msg) = fails_keyed(store(&good, PW, "ballerina"), ec, ec, "");
+    let (key, msg) = fails_keyed(store(&good, PW, "ballerina"), ed448, ed448, "");
     assert_eq!(key, "apikey.issuer.tokenConfig.keyStorePath");
     assert_eq!(
         msg,
         format!(
-            "keystore {path}: entry \"ballerina\" is an EC (ECDSA) key, not an RSA key; the \
-             issuer signs RS256, which needs one"
+            "{path} (entry \"ed448\"): it is an Ed448 key, which no supported algorithm signs \
+             (RSA keys sign RS256 or PS256, EC P-256 ES256, EC P-384 ES384, Ed25519 EdDSA)"
         )
     );
     // Also when it is the only keystore (listener too).
-    assert_eq!(fails(ec, ec, ec, ""), msg);
+    assert_eq!(fails(ed448, ed448, ed448, ""), msg);
 }

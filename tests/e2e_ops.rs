@@ -16,29 +16,6 @@ fn signal(srv: &Server, sig: &str) {
     assert!(ok);
 }
 
-/// True when the peer closes the connection (EOF or reset) within `within`.
-fn closed_within(s: &mut TcpStream, within: Duration) -> bool {
-    s.set_read_timeout(Some(within)).unwrap();
-    let mut buf = [0u8; 4096];
-    let end = Instant::now() + within;
-    loop {
-        match s.read(&mut buf) {
-            Ok(0) => return true,
-            Ok(_) => {}
-            Err(e)
-                if e.kind() == std::io::ErrorKind::WouldBlock
-                    || e.kind() == std::io::ErrorKind::TimedOut =>
-            {
-                return false
-            }
-            Err(_) => return true,
-        }
-        if Instant::now() > end {
-            return false;
-        }
-    }
-}
-
 #[test]
 fn new_client_served_while_twice_the_cap_of_slow_and_idle_clients_are_held() {
     let cap = 20;
@@ -85,12 +62,15 @@ fn deadlines_cut_slow_and_idle_clients() {
     ));
     // Silent TCP: no ClientHello.
     let mut silent = TcpStream::connect(srv.addr).unwrap();
-    assert!(!closed_within(&mut silent, Duration::from_millis(100)));
-    assert!(closed_within(&mut silent, Duration::from_secs(3)));
+    assert!(!stream_closed_within(
+        &mut silent,
+        Duration::from_millis(100)
+    ));
+    assert!(stream_closed_within(&mut silent, Duration::from_secs(3)));
     // Half a ClientHello.
     let mut half = TcpStream::connect(srv.addr).unwrap();
     half.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00]).unwrap();
-    assert!(closed_within(&mut half, Duration::from_secs(3)));
+    assert!(stream_closed_within(&mut half, Duration::from_secs(3)));
     // Slowloris: headers trickle in, one byte at a time, forever. Refreshing does not help:
     // the deadline runs from the first byte of the request.
     let mut slow = srv.client();
@@ -234,11 +214,11 @@ fn connections_left_in_the_backlog_by_emfile_are_accepted_later() {
     );
     // The handshake deadline closes `first`, which frees its descriptor; then `waiting` is
     // accepted and, silent too, closed by the same deadline.
-    assert!(closed_within(&mut first, Duration::from_secs(3)));
+    assert!(stream_closed_within(&mut first, Duration::from_secs(3)));
     // Our FIN ends any linger on the server's side, so the descriptor is free now.
     drop(first);
     assert!(
-        closed_within(&mut waiting, Duration::from_secs(3)),
+        stream_closed_within(&mut waiting, Duration::from_secs(3)),
         "the waiting connection was never accepted"
     );
 }

@@ -617,7 +617,7 @@ fn pem_errors_name_the_config_key() {
     let msg = check(set.config("tls-sec1.key", "tls-p8.key"));
     assert!(
         msg.starts_with(&format!("{conf}: apikey.issuer.tokenConfig.keyFile: "))
-            && msg.contains("is an EC (ECDSA) key, not an RSA key")
+            && msg.contains("private key does not match the certificate's public key")
             && !msg.contains("1.2.840"),
         "{msg}"
     );

@@ -25,19 +25,6 @@ fn nginx_bin() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The Python of the virtual environment `tests/install-tools.sh` puts PyJWT in.
-fn venv_python() -> String {
-    format!("{ROOT}/target/py-venv/bin/python")
-}
-
-fn pyjwt_ready() -> bool {
-    Command::new(venv_python())
-        .args(["-c", "import jwt, cryptography"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 /// A loopback port nobody listens on right now.
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

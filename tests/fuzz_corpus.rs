@@ -83,6 +83,7 @@ replay_tests!(
     fuzz_revoke_body,
     fuzz_validator_request,
     fuzz_feed_record,
+    fuzz_token_form,
 );
 
 /// The seeds are meant to be real and valid: the well-formed ones must actually be accepted, so

@@ -16,6 +16,8 @@ python3 -c 'import ensurepip' 2>/dev/null || apt_pkgs+=(python3-venv)
 command -v systemd-analyze >/dev/null || apt_pkgs+=(systemd)
 command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || apt_pkgs+=(haproxy)
 command -v redis-server >/dev/null || [ -x /usr/bin/redis-server ] || apt_pkgs+=(redis-server)
+# Caddy's forward_auth drives /validate in tests/e2e_oauth.rs.
+command -v caddy >/dev/null || [ -x /usr/bin/caddy ] || apt_pkgs+=(caddy)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   echo "install-tools: apt-get install ${apt_pkgs[*]}"
   $SUDO apt-get update -qq
@@ -30,5 +32,10 @@ if ! "$venv/bin/python" -c 'import jwt, cryptography' 2>/dev/null; then
   echo "install-tools: pip install pyjwt cryptography into $venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check pyjwt cryptography
+fi
+# An independent OAuth 2.0 client (client credentials, from the discovery document alone).
+if ! "$venv/bin/python" -c 'import authlib, requests' 2>/dev/null; then
+  echo "install-tools: pip install authlib requests into $venv"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check authlib requests
 fi
 echo "install-tools: ok"

@@ -157,6 +157,11 @@ pub struct IssuerConfig {
     pub audience: Option<String>,
     pub apis: Vec<ApiEntry>,
     pub signer: SignerKind,
+    /// `publicBaseUrl`: where clients reach the server (`https://host[:port]`), for the OAuth
+    /// metadata's URLs; None: the scheme and authority of `issuer`.
+    pub public_base_url: Option<String>,
+    /// `algorithm`: None signs with the key's default (see `Algorithm`).
+    pub algorithm: Option<Algorithm>,
 }
 
 /// `certFile` and `keyFile`: a certificate (chain) and its unencrypted private key in PEM
@@ -177,6 +182,54 @@ pub enum SignerKind {
     Rsa,
     /// The TLS crypto provider (aws-lc-rs), several times faster.
     Provider,
+}
+
+/// A JWS signature algorithm (RFC 7518 §3.1, RFC 8037) the issuer can sign with and the
+/// validator accept. Which ones a key may use is the key's type (see `jwt::KeyType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// RSASSA-PKCS1-v1_5 with SHA-256: the original's, the default for RSA keys.
+    Rs256,
+    /// RSASSA-PSS with SHA-256, MGF1 with SHA-256 and a 32-byte salt.
+    Ps256,
+    /// ECDSA on P-256 with SHA-256.
+    Es256,
+    /// ECDSA on P-384 with SHA-384.
+    Es384,
+    /// Ed25519 (RFC 8037).
+    EdDsa,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::Rs256,
+        Algorithm::Ps256,
+        Algorithm::Es256,
+        Algorithm::Es384,
+        Algorithm::EdDsa,
+    ];
+
+    /// The JOSE name, as in a token's `alg` and a JWK's `alg`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Rs256 => "RS256",
+            Algorithm::Ps256 => "PS256",
+            Algorithm::Es256 => "ES256",
+            Algorithm::Es384 => "ES384",
+            Algorithm::EdDsa => "EdDSA",
+        }
+    }
+
+    /// The algorithm of a JOSE name; names are case-sensitive (RFC 7515 §4.1.1).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+impl std::fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,6 +258,8 @@ pub struct VerificationKeyConfig {
     pub certificate_alias: String,
     pub key_store_path: PathBuf,
     pub key_store_password: Secret,
+    /// `algorithm`: the one algorithm tokens of this key may use; None is the key's default.
+    pub algorithm: Option<Algorithm>,
 }
 
 pub const DEFAULT_VALIDATOR_HOST: &str = "127.0.0.1";
@@ -235,6 +290,8 @@ pub struct ValidatorConfig {
     pub clock_skew_seconds: i64,
     pub cache_max_entries: usize,
     pub cache_ttl_seconds: i64,
+    /// `acceptBearer`: `Authorization: Bearer <key>` (RFC 6750) is a key source too.
+    pub accept_bearer: bool,
     pub access_log: AccessLog,
 }
 
@@ -286,6 +343,7 @@ impl Default for ValidatorConfig {
             clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+            accept_bearer: true,
             access_log: AccessLog::default(),
         }
     }

@@ -31,8 +31,10 @@ impl Reader<'_> {
                 "validityTime",
                 "audience",
                 "signer",
+                "algorithm",
                 "certFile",
                 "keyFile",
+                "publicBaseUrl",
             ],
         );
         let signer = match self.string(t, p, "signer")?.as_deref() {
@@ -72,7 +74,56 @@ impl Reader<'_> {
             audience: audience.filter(|a| !a.is_empty()),
             apis: self.apis(root)?,
             signer,
+            algorithm: self.algorithm(t, p)?,
+            public_base_url: self.public_base_url(t, p)?,
         })
+    }
+
+    /// An http(s) URL with a host and no query or fragment; a trailing `/` is dropped.
+    fn public_base_url(&mut self, t: &Table, p: &str) -> Result<Option<String>, ConfigError> {
+        let Some(url) = self.string(t, p, "publicBaseUrl")? else {
+            return Ok(None);
+        };
+        let rest = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"));
+        let ok = rest.is_some_and(|r| {
+            !r.is_empty()
+                && !r.starts_with('/')
+                && r.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
+        });
+        if !ok {
+            return Err(self.error(
+                &join(p, "publicBaseUrl"),
+                format!("{url:?} is not an http(s) URL with a host and no query or fragment"),
+            ));
+        }
+        Ok(Some(url.trim_end_matches('/').to_string()))
+    }
+
+    /// An optional `algorithm` key: one of the JOSE names of `Algorithm`, exactly.
+    pub(super) fn algorithm(
+        &mut self,
+        t: &Table,
+        p: &str,
+    ) -> Result<Option<Algorithm>, ConfigError> {
+        let Some(name) = self.string(t, p, "algorithm")? else {
+            return Ok(None);
+        };
+        match Algorithm::from_name(&name) {
+            Some(a) => Ok(Some(a)),
+            None => {
+                let names: Vec<&str> = Algorithm::ALL.iter().map(|a| a.name()).collect();
+                Err(self.error(
+                    &join(p, "algorithm"),
+                    format!(
+                        "{name:?} is not an algorithm; use one of {}",
+                        names.join(", ")
+                    ),
+                ))
+            }
+        }
     }
 
     pub(super) fn apis(&mut self, root: &Table) -> Result<Vec<ApiEntry>, ConfigError> {

@@ -157,6 +157,49 @@ fn signer_choice() {
     assert_eq!(e.key, "apikey.issuer.tokenConfig.signer");
 }
 
+/// `algorithm`: absent is None (the key's default); each JOSE name exactly; anything else,
+/// case variants included, names the key and the choices.
+#[test]
+fn algorithm_choice_for_the_issuer_and_verification_keys() {
+    let cfg = parse(SPEC).unwrap();
+    assert_eq!(cfg.issuer.algorithm, None);
+    let with = |v: &str| {
+        SPEC.replace(
+            "validityTime = -1",
+            &format!("validityTime = -1\nalgorithm = {v}"),
+        )
+    };
+    for a in Algorithm::ALL {
+        let cfg = parse(&with(&format!("{:?}", a.name()))).unwrap();
+        assert_eq!(cfg.issuer.algorithm, Some(a));
+        assert!(cfg.warnings.iter().all(|w| !w.contains("algorithm")));
+    }
+    for bad in ["\"es256\"", "\"HS256\"", "\"none\"", "\"\"", "256"] {
+        let e = parse(&with(bad)).unwrap_err();
+        assert_eq!(e.key, "apikey.issuer.tokenConfig.algorithm", "{bad}");
+    }
+    let e = parse(&with("\"Ed25519\"")).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "\"Ed25519\" is not an algorithm; use one of RS256, PS256, ES256, ES384, EdDSA"
+        ),
+        "{e}"
+    );
+    let vk = |line: &str| {
+        SPEC.to_string() + "[[apikey.verificationKeys]]\n  certificateAlias = \"old\"\n" + line
+    };
+    assert_eq!(parse(&vk("")).unwrap().verification_keys[0].algorithm, None);
+    assert_eq!(
+        parse(&vk("  algorithm = \"ES256\"\n"))
+            .unwrap()
+            .verification_keys[0]
+            .algorithm,
+        Some(Algorithm::Es256)
+    );
+    let e = parse(&vk("  algorithm = \"RSA\"\n")).unwrap_err();
+    assert_eq!(e.key, "apikey.verificationKeys[0].algorithm");
+}
+
 #[test]
 fn pem_files_replace_the_keystore() {
     let keystore = "    keyStorePath = \"${mgw-runtime.home}/runtime/bre/security/ballerinaKeystore.p12\"\n    keyStorePassword = \"${KS_PASS}\"\n";
@@ -581,4 +624,40 @@ fn empty_versions_rejected_missing_versions_mean_all() {
     assert_eq!(e.key, "apikey.issuer.api[0].versions");
     let c = parse(&SPEC.replace("versions = \"*\"", "")).unwrap();
     assert_eq!(c.issuer.apis[1].versions, vec!["*".to_string()]);
+}
+
+#[test]
+fn public_base_url_default_and_edges() {
+    assert_eq!(parse(SPEC).unwrap().issuer.public_base_url, None);
+    let with = |v: &str| {
+        parse(&SPEC.replace(
+            "validityTime = -1",
+            &format!("validityTime = -1\npublicBaseUrl = {v:?}"),
+        ))
+    };
+    for (given, kept) in [
+        ("https://sts.example.com", "https://sts.example.com"),
+        (
+            "https://sts.example.com:8443/",
+            "https://sts.example.com:8443",
+        ),
+        ("http://10.0.0.1/base", "http://10.0.0.1/base"),
+    ] {
+        let c = with(given).unwrap();
+        assert_eq!(c.issuer.public_base_url.as_deref(), Some(kept));
+        assert!(c.warnings.iter().all(|w| !w.contains("publicBaseUrl")));
+    }
+    for bad in [
+        "",
+        "sts.example.com",
+        "ftp://h",
+        "https://",
+        "https:///path",
+        "https://h/?q=1",
+        "https://h/#f",
+        "https://h /x",
+    ] {
+        let e = with(bad).unwrap_err();
+        assert_eq!(e.key, "apikey.issuer.tokenConfig.publicBaseUrl", "{bad:?}");
+    }
 }

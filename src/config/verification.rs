@@ -44,7 +44,12 @@ impl Reader<'_> {
             self.warn_unknown(
                 t,
                 &p,
-                &["certificateAlias", "keyStorePath", "keyStorePassword"],
+                &[
+                    "certificateAlias",
+                    "keyStorePath",
+                    "keyStorePassword",
+                    "algorithm",
+                ],
             );
             let certificate_alias = self.required_string(t, &p, "certificateAlias")?;
             let key_store_path = if t.contains_key("keyStorePath") {
@@ -65,6 +70,7 @@ impl Reader<'_> {
                 certificate_alias,
                 key_store_path,
                 key_store_password,
+                algorithm: self.algorithm(t, &p)?,
             });
         }
         Ok(keys)
@@ -175,6 +181,7 @@ impl Reader<'_> {
                 "clockSkewSeconds",
                 "cacheMaxEntries",
                 "cacheTtlSeconds",
+                "acceptBearer",
                 "accessLog",
             ],
         );
@@ -203,6 +210,9 @@ impl Reader<'_> {
         }
         if let Some(n) = self.names(t, p, "keyQueryParams")? {
             v.key_query_params = n;
+        }
+        if let Some(b) = self.boolean(t, p, "acceptBearer")? {
+            v.accept_bearer = b;
         }
         if let Some(h) = self.header_name(t, p, "apiNameHeader")? {
             v.api_name_header = h;

@@ -1,9 +1,11 @@
-//! The HTTPS listener's handler: issuing API keys (`/apikey`), revoking them (`/apikey/revoke`,
-//! `/apikey/revoked`), the JWKS and `/health`. No network I/O: the server reads and writes the
-//! socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
+//! The HTTPS listener's handler: issuing API keys (`/apikey`, and `/apikey/token` for OAuth
+//! clients), revoking them (`/apikey/revoke`, `/apikey/revoked`), introspecting them
+//! (`/apikey/introspect`), the OAuth metadata, the JWKS and `/health`. No network I/O: the
+//! server reads and writes the socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
 //! the OS RNG and may run PBKDF2 for the login.
 
 mod body;
+mod oauth;
 mod revoke;
 
 pub use body::{
@@ -21,9 +23,12 @@ use crate::http::{Request, Response};
 use crate::jwks::{Jwks, KeySet};
 use crate::jwt::{self, AllowedApi, Claims, Signer};
 use crate::metrics::{self, AuthFailure};
+use crate::oauth::{INTROSPECT_PATH, TOKEN_PATH};
 use crate::revocation::store::Store;
+use crate::revocation::Revocation;
 use crate::service::{Context, Handler, Outcome};
 use crate::throttle::{Throttle, Verdict};
+use crate::validator::Validator;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,6 +56,19 @@ pub struct Issuer {
     /// How long after its check began a failed login is answered (`[server]
     /// failedLoginDelayMs`).
     pub failed_login_delay: Duration,
+    /// The `/validate` checks and cache, shared with the plain listener; introspection runs them.
+    pub validator: Arc<Validator>,
+    /// Where clients reach this server (`publicBaseUrl`, else the issuer's origin), for the
+    /// OAuth metadata; None: no metadata is served.
+    pub public_base_url: Option<String>,
+}
+
+/// Why a login was refused. The credential refusals are answered in the endpoint's own shape;
+/// the others (locked out, too many logins in progress) the same on every endpoint.
+enum Refused {
+    Missing,
+    Invalid,
+    Answered(Outcome),
 }
 
 /// The scope that may revoke any key by `jti` and list revocations.
@@ -78,6 +96,11 @@ impl Issuer {
         let i = &config.issuer;
         // Leave at least one worker free of PBKDF2 work.
         let max_slow = config.limits.workers.saturating_sub(1).max(1);
+        let validator = Validator::from_config(config, Arc::clone(&keys));
+        let validator = match &revocations {
+            Some(r) => validator.with_revocation(Arc::clone(r) as Arc<dyn Revocation>),
+            None => validator,
+        };
         Issuer {
             enabled: i.enabled,
             issuer: i.issuer.clone(),
@@ -93,6 +116,8 @@ impl Issuer {
             revocations,
             revocations_per_user: config.revocation_max_per_user,
             failed_login_delay: config.limits.failed_login_delay,
+            validator: Arc::new(validator),
+            public_base_url: crate::oauth::base_url(i.public_base_url.as_deref(), &i.issuer),
         }
     }
 
@@ -118,79 +143,101 @@ impl Issuer {
                 "GET" => self.revoked(req, ctx),
                 _ => method_not_allowed("GET").into(),
             },
+            TOKEN_PATH => match req.method.as_str() {
+                "POST" => self.token(req, ctx),
+                _ => method_not_allowed("POST").into(),
+            },
+            INTROSPECT_PATH => match req.method.as_str() {
+                "POST" => self.introspect(req, ctx),
+                _ => method_not_allowed("POST").into(),
+            },
             // Public keys: no authentication.
             "/.well-known/jwks.json" | "/apikey/jwks" => self.jwks.respond(req).into(),
+            p if crate::oauth::is_discovery_path(p, &self.issuer) => self.discovery(req),
             _ => not_found().into(),
         }
     }
 
     /// Basic authentication with brute-force throttling; the refusal is ready to send.
     fn login(&self, req: &Request, ctx: &Context) -> Result<&User, Outcome> {
+        self.authenticate(req, ctx)
+            .map_err(|refused| match refused {
+                Refused::Missing => unauthorized(
+                    FAULT_MISSING_CREDENTIALS,
+                    "Missing Credentials",
+                    "Basic authentication credentials are required",
+                )
+                .into(),
+                Refused::Invalid => self.failed_login(invalid_credentials()),
+                Refused::Answered(answer) => answer,
+            })
+    }
+
+    /// Basic authentication with brute-force throttling, metrics counted.
+    fn authenticate(&self, req: &Request, ctx: &Context) -> Result<&User, Refused> {
         let ip = ctx.client;
         let clock = Instant::now();
         let creds = match auth::decode_basic(req.header("authorization")) {
             Ok(c) => c,
             Err(auth::AuthError::Missing) => {
                 metrics::auth_failure(AuthFailure::MissingCredentials);
-                return Err(unauthorized(
-                    FAULT_MISSING_CREDENTIALS,
-                    "Missing Credentials",
-                    "Basic authentication credentials are required",
-                )
-                .into());
+                return Err(Refused::Missing);
             }
             Err(_) => {
                 metrics::auth_failure(AuthFailure::InvalidCredentials);
                 self.throttle.failure(ip, None, clock);
-                return Err(self.failed_login());
+                return Err(Refused::Invalid);
             }
         };
         if let Verdict::Locked(wait) = self.throttle.check(ip, Some(&creds.user), clock) {
             metrics::auth_failure(AuthFailure::Throttled);
-            return Err(too_many_attempts(wait).into());
+            return Err(Refused::Answered(too_many_attempts(wait).into()));
         }
-        let user = match self.users.authenticate(&creds) {
+        match self.users.authenticate(&creds) {
             Login::Ok(u) => {
                 self.throttle.success(ip, &u.name, clock);
-                u
+                Ok(u)
             }
             Login::Invalid => {
                 metrics::auth_failure(AuthFailure::InvalidCredentials);
                 self.throttle.failure(ip, Some(&creds.user), clock);
-                return Err(self.failed_login());
+                Err(Refused::Invalid)
             }
-            Login::Busy => {
-                return Err(fault(
+            Login::Busy => Err(Refused::Answered(
+                fault(
                     503,
                     FAULT_UNCLASSIFIED,
                     "Service Unavailable",
                     "too many logins are being checked; retry shortly",
                 )
                 .header("Retry-After", "1")
-                .into())
-            }
-        };
-        Ok(user)
+                .into(),
+            )),
+        }
     }
 
     /// The answer to wrong credentials: one 401 for every cause, held until
     /// `failed_login_delay` after the check began. An unknown user (no hash), a legacy SHA-1
     /// user (microseconds) and a PBKDF2 user (a tenth of a second) are then told apart neither
     /// by the answer nor by its timing, and the wait costs the server a timer, not a thread.
-    fn failed_login(&self) -> Outcome {
-        Outcome::from(invalid_credentials()).held(self.failed_login_delay)
+    fn failed_login(&self, answer: Response) -> Outcome {
+        Outcome::from(answer).held(self.failed_login_delay)
+    }
+
+    /// 503 while issuing is disabled.
+    fn issuing_disabled() -> Outcome {
+        fault(
+            503,
+            FAULT_UNCLASSIFIED,
+            "Service Unavailable",
+            "API key issuing is disabled ([apikey.issuer.tokenConfig] enabled = false)",
+        )
+        .into()
     }
 
     fn issue(&self, req: &Request, ctx: &Context) -> Outcome {
-        let now = ctx.now;
         if !self.enabled {
-            return fault(
-                503,
-                FAULT_UNCLASSIFIED,
-                "Service Unavailable",
-                "API key issuing is disabled ([apikey.issuer.tokenConfig] enabled = false)",
-            )
-            .into();
+            return Self::issuing_disabled();
         }
         let user = match self.login(req, ctx) {
             Ok(u) => u,
@@ -203,26 +250,10 @@ impl Issuer {
             }
         };
         let validity = effective_validity(self.validity_time, requested);
-        let jti = match jwt::uuid_v4() {
-            Ok(j) => j,
-            Err(e) => return internal_error(&e.to_string()),
+        let Minted { token, jti, exp } = match self.mint(user, validity, ctx.now) {
+            Ok(m) => m,
+            Err(failed) => return failed,
         };
-        let exp = (validity > 0).then(|| now.saturating_add(validity));
-        let claims = Claims {
-            sub: user.name.clone(),
-            iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            iat: now,
-            exp,
-            jti: jti.clone(),
-            keytype: "PRODUCTION".into(),
-            allowed_apis: self.allowed_apis.clone(),
-        };
-        let token = match jwt::encode(&self.kid, &claims, self.signer.as_ref()) {
-            Ok(t) => t,
-            Err(e) => return internal_error(&e.to_string()),
-        };
-        metrics::key_issued();
         let wants_json = req
             .header_str("accept")
             .is_some_and(|a| a.to_ascii_lowercase().contains("application/json"));
@@ -244,6 +275,35 @@ impl Issuer {
     }
 }
 
+/// A signed key and the claims the answers repeat.
+struct Minted {
+    token: String,
+    jti: String,
+    exp: Option<i64>,
+}
+
+impl Issuer {
+    /// Signs a key for `user`, valid `validity` seconds from `now` (0 or less: no `exp`).
+    fn mint(&self, user: &User, validity: i64, now: i64) -> Result<Minted, Outcome> {
+        let jti = jwt::uuid_v4().map_err(|e| internal_error(&e.to_string()))?;
+        let exp = (validity > 0).then(|| now.saturating_add(validity));
+        let claims = Claims {
+            sub: user.name.clone(),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            iat: now,
+            exp,
+            jti: jti.clone(),
+            keytype: "PRODUCTION".into(),
+            allowed_apis: self.allowed_apis.clone(),
+        };
+        let token = jwt::encode(&self.kid, &claims, self.signer.as_ref())
+            .map_err(|e| internal_error(&e.to_string()))?;
+        metrics::key_issued();
+        Ok(Minted { token, jti, exp })
+    }
+}
+
 impl Handler for Issuer {
     fn handle(&self, req: &Request, ctx: &Context) -> Outcome {
         self.route(req, ctx)
@@ -256,12 +316,16 @@ impl Handler for Issuer {
         let logs_in = matches!(
             (head.path(), head.method.as_str()),
             ("/apikey" | "/apikey/", "GET" | "POST")
-                | ("/apikey/revoke", "POST")
+                | ("/apikey/revoke" | TOKEN_PATH | INTROSPECT_PATH, "POST")
                 | ("/apikey/revoked", "GET")
         );
-        let disabled_issue = !self.enabled && matches!(head.path(), "/apikey" | "/apikey/");
+        let disabled_issue =
+            !self.enabled && matches!(head.path(), "/apikey" | "/apikey/" | TOKEN_PATH);
         if !logs_in || disabled_issue {
             return Some(self.route(head, ctx));
+        }
+        if head.path() == TOKEN_PATH {
+            return self.client_login(head, ctx).err();
         }
         self.login(head, ctx).err()
     }

@@ -2,10 +2,10 @@
 
 use super::*;
 use crate::auth::PasswordHash;
-use crate::jwt::tests::test_key;
+use crate::jwt::tests::{test_key, test_public};
 use crate::jwt::RsaSigner;
 
-fn issuer(validity: i64) -> Issuer {
+pub(super) fn issuer(validity: i64) -> Issuer {
     Issuer {
         enabled: true,
         issuer: "https://localhost:9095/apikey".into(),
@@ -37,10 +37,15 @@ fn issuer(validity: i64) -> Issuer {
         revocations: None,
         revocations_per_user: crate::revocation::MAX_PER_USER,
         failed_login_delay: Duration::from_millis(321),
+        validator: Arc::new(crate::validator::tests::validator(
+            crate::validator::tests::rules(),
+            10,
+        )),
+        public_base_url: Some("https://lb.example".into()),
     }
 }
 
-fn req(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
+pub(super) fn req(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
     let mut headers = vec![];
     if let Some(a) = auth {
         headers.push(("Authorization".to_string(), a.as_bytes().to_vec()));
@@ -54,7 +59,7 @@ fn req(method: &str, path: &str, auth: Option<&str>, body: &str) -> Request {
     }
 }
 
-fn ctx(now: i64) -> Context {
+pub(super) fn ctx(now: i64) -> Context {
     Context {
         peer: "127.0.0.1:1".parse().unwrap(),
         client: "127.0.0.1".parse().unwrap(),
@@ -62,10 +67,10 @@ fn ctx(now: i64) -> Context {
     }
 }
 
-const ADMIN: &str = "Basic YWRtaW46YWRtaW4=";
+pub(super) const ADMIN: &str = "Basic YWRtaW46YWRtaW4=";
 
-fn claims_of(token: &str) -> serde_json::Value {
-    let public = test_key().to_public_key();
+pub(super) fn claims_of(token: &str) -> serde_json::Value {
+    let public = test_public();
     jwt::verify(token, &|_| Some(&public)).unwrap().claims
 }
 

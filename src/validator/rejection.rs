@@ -96,14 +96,13 @@ impl Rejection {
                 ValidationResult::Malformed
             }
             Rejection::Token(JwtError::CriticalExtension) => ValidationResult::CriticalExtension,
-            Rejection::Token(JwtError::Algorithm(_)) => ValidationResult::BadAlgorithm,
+            Rejection::Token(JwtError::Algorithm(_) | JwtError::KeyAlgorithm { .. }) => {
+                ValidationResult::BadAlgorithm
+            }
             Rejection::Token(JwtError::UnknownKey(_)) => ValidationResult::UnknownKey,
             Rejection::Token(JwtError::BadSignature) => ValidationResult::BadSignature,
             Rejection::Token(
-                JwtError::Signing(_)
-                | JwtError::KeyRejected(_)
-                | JwtError::KeyCannotSignRs256
-                | JwtError::Rng(_),
+                JwtError::Signing(_) | JwtError::KeyRejected(_) | JwtError::Rng(_),
             ) => ValidationResult::Other,
             Rejection::WrongIssuer => ValidationResult::WrongIssuer,
             Rejection::WrongAudience => ValidationResult::WrongAudience,

@@ -16,6 +16,8 @@ pub struct Rules {
     pub key_query_params: Vec<String>,
     pub api_name_header: String,
     pub api_version_header: String,
+    /// `Authorization: Bearer <key>` is read after `key_headers`.
+    pub accept_bearer: bool,
 }
 
 impl Rules {
@@ -35,6 +37,7 @@ impl Rules {
             key_query_params: v.key_query_params,
             api_name_header: v.api_name_header,
             api_version_header: v.api_version_header,
+            accept_bearer: v.accept_bearer,
         }
     }
 }

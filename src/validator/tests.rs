@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::jwks::PublishedKey;
-use crate::jwt::tests::test_key;
+use crate::jwt::tests::{test_key, test_public};
 use crate::jwt::{self, JwtError};
 use crate::jwt::{encode, AllowedApi, Claims, RsaSigner};
 use crate::metrics::ValidationResult;
@@ -18,7 +18,7 @@ pub(crate) fn keyset() -> Arc<KeySet> {
         KeySet::new(vec![(
             PublishedKey {
                 kid: "ballerina".into(),
-                public: test_key().to_public_key(),
+                key: test_public(),
                 chain: vec![],
                 active: true,
             },
@@ -39,6 +39,7 @@ pub(crate) fn rules() -> Rules {
         key_query_params: d.key_query_params,
         api_name_header: d.api_name_header,
         api_version_header: d.api_version_header,
+        accept_bearer: d.accept_bearer,
     }
 }
 
@@ -505,4 +506,79 @@ fn keys_that_could_never_be_revoked_are_refused() {
         &format!(r#"{{"iss":"{ISS}","jti":"{}"}}"#, "a".repeat(128)),
     );
     assert!(v.check(&t, None, NOW).is_ok());
+}
+
+#[test]
+fn bearer_is_a_key_source_after_the_key_headers() {
+    let v = validator(rules(), 10);
+    let found = |h: &[(&str, &str)]| v.find_key(&req("/validate", h)).map(|k| k.into_owned());
+    assert_eq!(
+        found(&[("Authorization", "Bearer a.b.c")]).as_deref(),
+        Some("a.b.c")
+    );
+    assert_eq!(
+        found(&[("authorization", "bearer  a.b.c ")]).as_deref(),
+        Some("a.b.c")
+    );
+    assert_eq!(found(&[("Authorization", "Basic YTpi")]), None);
+    assert_eq!(found(&[("Authorization", "Bearer ")]), None);
+    assert_eq!(found(&[("Authorization", "Bearer")]), None);
+    assert_eq!(
+        found(&[("Authorization", "Bearer b"), ("apikey", "h")]).as_deref(),
+        Some("h")
+    );
+    let t = token(&claims());
+    let (r, _) = v.validate(
+        &req("/validate", &[("Authorization", &format!("Bearer {t}"))]),
+        NOW,
+    );
+    assert_eq!(r.status, 200);
+}
+
+#[test]
+fn bearer_off_when_not_accepted() {
+    let v = validator(
+        Rules {
+            accept_bearer: false,
+            ..rules()
+        },
+        10,
+    );
+    let t = token(&claims());
+    let (r, _) = v.validate(
+        &req("/validate", &[("Authorization", &format!("Bearer {t}"))]),
+        NOW,
+    );
+    assert_eq!(r.status, 401);
+}
+
+#[test]
+fn forwarded_uri_and_appended_path_queries_are_searched() {
+    let v = validator(rules(), 10);
+    let found =
+        |target: &str, h: &[(&str, &str)]| v.find_key(&req(target, h)).map(|k| k.into_owned());
+    assert_eq!(
+        found(
+            "/validate",
+            &[("X-Forwarded-Uri", "/pets/1?x=1&apikey=k1#f")]
+        )
+        .as_deref(),
+        Some("k1")
+    );
+    assert_eq!(
+        found(
+            "/validate",
+            &[
+                ("X-Original-URI", "/p?apikey=n"),
+                ("X-Forwarded-Uri", "/p?apikey=t")
+            ]
+        )
+        .as_deref(),
+        Some("n")
+    );
+    assert_eq!(
+        found("/validate/pets/1?apikey=e%2Bk", &[]).as_deref(),
+        Some("e+k")
+    );
+    assert_eq!(found("/validate", &[("X-Forwarded-Uri", "/pets/1")]), None);
 }

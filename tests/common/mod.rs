@@ -252,6 +252,19 @@ pub fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
 
 /// Fails, naming the command to run, when a tool the end-to-end tests drive is missing. The
 /// tests do not install tools themselves: CI runs `tests/install-tools.sh` before `cargo test`.
+/// The Python of the virtual environment `tests/install-tools.sh` puts PyJWT in.
+pub fn venv_python() -> String {
+    format!("{ROOT}/target/py-venv/bin/python")
+}
+
+pub fn pyjwt_ready() -> bool {
+    Command::new(venv_python())
+        .args(["-c", "import jwt, cryptography"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 pub fn require_tool(ready: bool, what: &str) {
     assert!(
         ready,
@@ -552,4 +565,33 @@ pub fn plain_request(addr: SocketAddr, method: &str, target: &str, extra_headers
 
 pub fn plain_get(addr: SocketAddr, target: &str, extra_headers: &str) -> Resp {
     plain_request(addr, "GET", target, extra_headers)
+}
+
+/// True when the peer closes the connection (EOF or reset) within `within`.
+pub fn closed_within(s: &mut impl Read, sock: &TcpStream, within: Duration) -> bool {
+    sock.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + within;
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut =>
+            {
+                return false
+            }
+            Err(_) => return true,
+        }
+        if Instant::now() > end {
+            return false;
+        }
+    }
+}
+
+/// `closed_within` for a plain TCP stream.
+pub fn stream_closed_within(s: &mut TcpStream, within: Duration) -> bool {
+    let sock = s.try_clone().unwrap();
+    closed_within(s, &sock, within)
 }

@@ -1,12 +1,16 @@
-//! RS256 JSON Web Tokens (RFC 7515/7519), written directly on the `rsa` crate.
+//! JSON Web Tokens (RFC 7515/7519) signed RS256, PS256, ES256, ES384 or EdDSA (RFC 7518,
+//! RFC 8037): encoding, strict decoding and verification against keys bound to one algorithm.
+
+mod key;
+mod sign;
+
+pub use crate::config::Algorithm;
+pub use key::{KeyType, PublicKey, PublicKeyError, UnfitAlgorithm, VerificationKey};
+pub use sign::{ProviderSigner, RsaSigner, Signer};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::signature::{SignatureEncoding, Signer as _, Verifier as _};
-use rsa::{PrivateKey, PublicKey};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use std::fmt;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,14 +19,17 @@ pub enum JwtError {
     Signing(String),
     /// The crypto provider refused the signing key (its message).
     KeyRejected(String),
-    /// The key cannot make RSA PKCS#1 v1.5 SHA-256 signatures.
-    KeyCannotSignRs256,
     /// The OS random number generator failed (drawing a `jti`).
     Rng(getrandom::Error),
     TooLong(usize),
     Malformed(&'static str),
-    /// Anything but RS256, `none` included.
+    /// An algorithm not supported, `none` and HS256 included.
     Algorithm(String),
+    /// A supported algorithm, but not the one the token's key is bound to.
+    KeyAlgorithm {
+        token: Algorithm,
+        key: Algorithm,
+    },
     UnknownKey(String),
     BadSignature,
     /// The header or the claims name one member twice (see `strict_json`).
@@ -37,9 +44,6 @@ impl fmt::Display for JwtError {
         match self {
             JwtError::Signing(e) => write!(f, "signing failed: {e}"),
             JwtError::KeyRejected(e) => write!(f, "signing failed: provider rejected the key: {e}"),
-            JwtError::KeyCannotSignRs256 => {
-                f.write_str("signing failed: key cannot sign RSA PKCS#1 SHA-256")
-            }
             JwtError::Rng(e) => write!(f, "signing failed: OS RNG failed: {e}"),
             JwtError::TooLong(n) => {
                 write!(
@@ -49,8 +53,15 @@ impl fmt::Display for JwtError {
             }
             JwtError::Malformed(what) => write!(f, "malformed token: {what}"),
             JwtError::Algorithm(a) => {
-                write!(f, "token algorithm {a:?} is not accepted (only RS256)")
+                write!(
+                    f,
+                    "token algorithm {a:?} is not accepted (RS256, PS256, ES256, ES384, EdDSA)"
+                )
             }
+            JwtError::KeyAlgorithm { token, key } => write!(
+                f,
+                "token algorithm {token} is not its key's: the key verifies {key} only"
+            ),
             JwtError::UnknownKey(kid) => {
                 write!(f, "token key id {kid:?} is not a known signing key")
             }
@@ -72,10 +83,7 @@ impl JwtError {
     pub fn is_server_fault(&self) -> bool {
         matches!(
             self,
-            JwtError::Signing(_)
-                | JwtError::KeyRejected(_)
-                | JwtError::KeyCannotSignRs256
-                | JwtError::Rng(_)
+            JwtError::Signing(_) | JwtError::KeyRejected(_) | JwtError::Rng(_)
         )
     }
 }
@@ -112,67 +120,10 @@ pub struct Claims {
     pub allowed_apis: Vec<AllowedApi>,
 }
 
-/// Produces RSASSA-PKCS1-v1_5 SHA-256 signatures.
-pub trait Signer: Send + Sync {
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError>;
-}
-
-/// The default signer: the pure-Rust `rsa` crate (blinded with the OS RNG).
-pub struct RsaSigner {
-    key: SigningKey<Sha256>,
-}
-
-impl RsaSigner {
-    pub fn new(key: PrivateKey) -> Self {
-        RsaSigner {
-            key: SigningKey::<Sha256>::new(key),
-        }
-    }
-}
-
-impl Signer for RsaSigner {
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError> {
-        let sig: Signature = self
-            .key
-            .try_sign(message)
-            .map_err(|e| JwtError::Signing(e.to_string()))?;
-        Ok(sig.to_vec())
-    }
-}
-
-/// RS256 through the TLS crypto provider already in the binary (aws-lc-rs). PKCS#1 v1.5 is
-/// deterministic, so its tokens are byte-identical to `RsaSigner`'s.
-pub struct ProviderSigner {
-    signer: Box<dyn rustls::sign::Signer>,
-}
-
-impl ProviderSigner {
-    /// `pkcs8_der`: the RSA private key as PKCS#8.
-    pub fn new(pkcs8_der: &[u8]) -> Result<Self, JwtError> {
-        use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-        // Borrowed, not copied: the caller owns (and wipes) the key bytes.
-        let der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8_der));
-        let key = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der)
-            .map_err(|e| JwtError::KeyRejected(e.to_string()))?;
-        let signer = key
-            .choose_scheme(&[rustls::SignatureScheme::RSA_PKCS1_SHA256])
-            .ok_or(JwtError::KeyCannotSignRs256)?;
-        Ok(ProviderSigner { signer })
-    }
-}
-
-impl Signer for ProviderSigner {
-    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, JwtError> {
-        self.signer
-            .sign(message)
-            .map_err(|e| JwtError::Signing(e.to_string()))
-    }
-}
-
 /// `header.claims.signature`, each part base64url without padding.
 pub fn encode(kid: &str, claims: &Claims, signer: &dyn Signer) -> Result<String, JwtError> {
     let header = Header {
-        alg: "RS256".into(),
+        alg: signer.algorithm().name().into(),
         typ: Some("JWT".into()),
         kid: Some(kid.into()),
     };
@@ -236,10 +187,10 @@ fn json(bytes: &[u8], what: &'static str) -> Result<serde_json::Value, JwtError>
 }
 
 /// Checks structure, algorithm and signature. `key_for` maps a `kid` (None when the header has
-/// none) to the public key it names.
+/// none) to the key it names; the token's `alg` must be the one that key is bound to.
 pub fn verify<'k>(
     token: &str,
-    key_for: &dyn Fn(Option<&str>) -> Option<&'k PublicKey>,
+    key_for: &dyn Fn(Option<&str>) -> Option<&'k VerificationKey>,
 ) -> Result<Verified, JwtError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(JwtError::TooLong(token.len()));
@@ -257,16 +208,13 @@ pub fn verify<'k>(
     }
     let header: Header =
         serde_json::from_value(header).map_err(|_| JwtError::Malformed(BAD_HEADER))?;
-    if header.alg != "RS256" {
+    let Some(alg) = Algorithm::from_name(&header.alg) else {
         return Err(JwtError::Algorithm(header.alg));
-    }
+    };
     let key = key_for(header.kid.as_deref())
         .ok_or_else(|| JwtError::UnknownKey(header.kid.clone().unwrap_or_default()))?;
-    let sig = Signature::try_from(b64(s)?.as_slice()).map_err(|_| JwtError::BadSignature)?;
     let signed = &token[..h.len() + 1 + c.len()];
-    VerifyingKey::<Sha256>::new(key.clone())
-        .verify(signed.as_bytes(), &sig)
-        .map_err(|_| JwtError::BadSignature)?;
+    key.verify(alg, signed.as_bytes(), &b64(s)?)?;
     let claims = json(&b64(c)?, "claims are not JSON")?;
     if !claims.is_object() {
         return Err(JwtError::Malformed("claims are not a JSON object"));
@@ -294,6 +242,7 @@ pub fn uuid_v4() -> Result<String, JwtError> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use rsa::PrivateKey;
     use std::sync::OnceLock;
 
     /// One small key for all tests: generating RSA keys is slow in debug builds.
@@ -301,12 +250,33 @@ pub(crate) mod tests {
         static KEY: OnceLock<PrivateKey> = OnceLock::new();
         KEY.get_or_init(|| {
             use rsa::pkcs8::DecodePrivateKey;
-            PrivateKey::from_pkcs8_pem(include_str!("../tests/fixtures/test-rsa2048.key"))
+            PrivateKey::from_pkcs8_pem(include_str!("../../tests/fixtures/test-rsa2048.key"))
                 .expect("test fixture key")
         })
     }
 
-    fn claims() -> Claims {
+    /// The PKCS#8 private key and the certificate's SubjectPublicKeyInfo of the fixture
+    /// `tests/fixtures/algorithms/NAME.p12` (alias NAME).
+    pub(crate) fn algorithm_fixture(name: &str) -> (Vec<u8>, Vec<u8>) {
+        let path = format!(
+            "{}/tests/fixtures/algorithms/{name}.p12",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let ks = crate::keystore::Keystore::load(std::path::Path::new(&path), "ballerina")
+            .expect("algorithm fixture");
+        let entry = ks.entry(name).expect("alias is the file's stem");
+        (
+            entry.key_pkcs8_der.to_vec(),
+            entry.leaf_spki_der().expect("certificate"),
+        )
+    }
+
+    /// The public half of `test_key`, for RS256.
+    pub(crate) fn test_public() -> VerificationKey {
+        VerificationKey::rs256(test_key().to_public_key())
+    }
+
+    pub(crate) fn claims() -> Claims {
         Claims {
             sub: "admin".into(),
             iss: "https://localhost:9095/apikey".into(),
@@ -343,20 +313,20 @@ pub(crate) mod tests {
     fn both_signers_give_identical_tokens() {
         use rsa::pkcs8::EncodePrivateKey;
         let der = test_key().to_pkcs8_der().unwrap();
-        let provider = ProviderSigner::new(der.as_bytes()).unwrap();
+        let provider = ProviderSigner::new(der.as_bytes(), Algorithm::Rs256).unwrap();
         let rsa = RsaSigner::new(test_key().clone());
         let a = encode("ballerina", &claims(), &rsa).unwrap();
         let b = encode("ballerina", &claims(), &provider).unwrap();
         assert_eq!(a, b);
-        let public = test_key().to_public_key();
+        let public = test_public();
         assert!(verify(&b, &|_| Some(&public)).is_ok());
-        assert!(ProviderSigner::new(b"not a key").is_err());
+        assert!(ProviderSigner::new(b"not a key", Algorithm::Rs256).is_err());
     }
 
     #[test]
     fn verify_roundtrip_and_tamper() {
         let signer = RsaSigner::new(test_key().clone());
-        let public = test_key().to_public_key();
+        let public = test_public();
         let keys = |kid: Option<&str>| (kid == Some("ballerina")).then_some(&public);
         let t = encode("ballerina", &claims(), &signer).unwrap();
         let v = verify(&t, &keys).unwrap();
@@ -410,7 +380,7 @@ pub(crate) mod tests {
 
     #[test]
     fn critical_extensions_and_duplicate_members_are_refused() {
-        let public = test_key().to_public_key();
+        let public = test_public();
         let keys = |kid: Option<&str>| (kid == Some("k")).then_some(&public);
         let header = r#"{"alg":"RS256","kid":"k"}"#;
         let claims = r#"{"sub":"alice","jti":"j"}"#;
@@ -450,7 +420,7 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_none_and_other_algorithms_and_unknown_kid() {
-        let public = test_key().to_public_key();
+        let public = test_public();
         let keys = |kid: Option<&str>| (kid == Some("ballerina")).then_some(&public);
         let none = format!(
             "{}.{}.",
@@ -476,7 +446,7 @@ pub(crate) mod tests {
 
     #[test]
     fn length_limit_at_and_past_edge() {
-        let public = test_key().to_public_key();
+        let public = test_public();
         let keys = |_: Option<&str>| Some(&public);
         let at = "a".repeat(MAX_TOKEN_BYTES);
         assert!(matches!(verify(&at, &keys), Err(JwtError::Malformed(_))));
@@ -489,7 +459,7 @@ pub(crate) mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let public = test_key().to_public_key();
+        let public = test_public();
         let keys = |_: Option<&str>| Some(&public);
         for t in [
             "",
