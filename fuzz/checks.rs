@@ -34,6 +34,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("fuzz_jwt_verify", jwt_verify),
     ("fuzz_jwt_roundtrip", jwt_roundtrip),
     ("fuzz_validity_body", validity_body),
+    ("fuzz_issue_body", issue_body),
     ("fuzz_keystore", keystore),
     ("fuzz_pem", pem),
     ("fuzz_revocation_log", revocation_log),
@@ -1137,6 +1138,8 @@ pub fn jwt_roundtrip(data: &[u8]) {
                 version: r.text(10),
             })
             .collect(),
+        permitted_ip: None,
+        permitted_referer: None,
     };
     let token = jwt::encode(&kid, &claims, signer()).expect("signing never fails");
     let key_for = |k: Option<&str>| (k == Some(kid.as_str())).then(test_public_key);
@@ -1183,6 +1186,38 @@ pub fn jwt_roundtrip(data: &[u8]) {
 
 /// `requested_validity` agrees with a plain serde_json reading of the body, and
 /// `effective_validity` only ever shortens the configured validity, within bounds.
+/// The whole `/apikey` body parse: never panics, errors are one line, the validity agrees with
+/// `requested_validity`, every cap holds, and restrictions come back in their canonical form
+/// (which parses to the same value).
+pub fn issue_body(data: &[u8]) {
+    use apikey_sts::restriction::{PermittedIp, PermittedReferer, MAX_RESTRICTION_ENTRIES};
+    let got = issuer::parse_issue_body(data);
+    let r = match got {
+        Err(e) => {
+            assert!(!e.to_string().contains('\n'));
+            return;
+        }
+        Ok(r) => r,
+    };
+    assert_eq!(issuer::requested_validity(data), Ok(r.validity));
+    if let Some(apis) = &r.apis {
+        assert!(!apis.is_empty() && apis.len() <= issuer::MAX_REQUESTED_APIS);
+        for a in apis {
+            for f in [&a.name, &a.version] {
+                assert!(!f.is_empty() && f.len() <= issuer::MAX_API_FIELD_BYTES);
+            }
+        }
+    }
+    if let Some(p) = &r.permitted_ip {
+        assert_eq!(PermittedIp::parse(p.as_str()).as_ref(), Ok(p));
+        assert!(p.as_str().split(',').count() <= MAX_RESTRICTION_ENTRIES);
+    }
+    if let Some(p) = &r.permitted_referer {
+        assert_eq!(PermittedReferer::parse(p.as_str()).as_ref(), Ok(p));
+        assert!(p.as_str().split(',').count() <= MAX_RESTRICTION_ENTRIES);
+    }
+}
+
 pub fn validity_body(data: &[u8]) {
     let got = issuer::requested_validity(data);
     if let Err(e) = &got {
@@ -1491,6 +1526,14 @@ fn validator() -> &'static apikey_sts::validator::Validator {
             key_query_params: vec!["apikey".into(), "api_key".into()],
             api_name_header: "X-API-Name".into(),
             api_version_header: "X-API-Version".into(),
+            // The fuzzer's requests come "from" loopback: its client headers are believed.
+            gateway_addresses: apikey_sts::client_addr::TrustedProxies::new(vec![
+                "127.0.0.0/8".parse().expect("a CIDR"),
+            ]),
+            client_ip_header: "X-Real-IP".into(),
+            referer_header: "X-Original-Referer".into(),
+            production_only: false,
+            production_only_apis: vec!["Sandboxless".into()],
             accept_bearer: true,
         };
         Validator::new(rules, keys, SignatureCache::new(64, 60))
@@ -1503,7 +1546,7 @@ pub fn validator_request(data: &[u8]) {
     let Ok(Parsed::Complete(req, _)) = http::parse(data, &ParseLimits::default()) else {
         return;
     };
-    let (resp, accepted) = validator().validate(&req, 1_764_300_000);
+    let (resp, accepted) = validator().validate(&req, std::net::Ipv4Addr::LOCALHOST.into(), 1_764_300_000);
     assert!(
         matches!(resp.status, 200 | 400 | 401 | 403 | 404 | 405),
         "status {}",

@@ -28,6 +28,7 @@ case "$target" in
     fuzz_jwt_verify) dict=dict/jwt.dict; max_len=9000 ;;
     fuzz_jwt_roundtrip) max_len=2048 ;;
     fuzz_validity_body) dict=dict/json.dict; max_len=4096 ;;
+    fuzz_issue_body) dict=dict/json.dict; max_len=4096 ;;
     # checks.rs ignores keystore inputs over 16 KiB; PBKDF with up to the loader's 10M
     # iteration cap takes seconds, so give each input longer.
     fuzz_keystore) max_len=16384; timeout=60 ;;

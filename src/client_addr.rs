@@ -56,11 +56,28 @@ impl std::str::FromStr for Cidr {
         if prefix > max {
             return Err(CidrError);
         }
+        // `::ffff:192.0.2.0/120` is the IPv4 block it spells: `contains` sees mapped client
+        // addresses as IPv4, so the block must be IPv4 too to match them.
+        if let (IpAddr::V6(v6), true) = (addr, prefix >= 96) {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return Ok(Cidr {
+                    addr: IpAddr::V4(v4),
+                    prefix: prefix - 96,
+                });
+            }
+        }
         Ok(Cidr { addr, prefix })
     }
 }
 
 impl Cidr {
+    /// Whether every address of `inner` is in this block.
+    pub fn covers(&self, inner: &Cidr) -> bool {
+        self.addr.is_ipv4() == inner.addr.is_ipv4()
+            && inner.prefix >= self.prefix
+            && self.contains(inner.addr)
+    }
+
     pub fn contains(&self, ip: IpAddr) -> bool {
         match (self.addr, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {

@@ -16,6 +16,11 @@ pub const FAULT_MISSING_CREDENTIALS: u32 = 900902;
 /// "Resource forbidden" (403): the caller is known but may not do this: a scope it lacks, a key
 /// issued to someone else, its revocation share used up, or an API its key does not cover.
 pub const FAULT_FORBIDDEN: u32 = 900908;
+/// At `/validate` (403): the key's `permittedIP` or `permittedReferer` does not admit the
+/// client, or no trusted gateway said who the client is.
+pub const FAULT_CLIENT_NOT_PERMITTED: u32 = 900912;
+/// At `/validate` (403): a SANDBOX key where only PRODUCTION keys are accepted.
+pub const FAULT_KEY_TYPE_NOT_ACCEPTED: u32 = 900913;
 
 #[derive(Serialize)]
 struct FaultBody<'a> {

@@ -25,6 +25,7 @@ pub mod oauth;
 pub mod pem;
 pub mod plain_listener;
 pub mod proxy_protocol;
+pub mod restriction;
 pub mod revocation;
 pub mod secret;
 pub mod server;

@@ -55,12 +55,14 @@ pub enum ValidationResult {
     Revoked,
     ApiNotAllowed,
     ApiUnspecified,
+    ClientNotPermitted,
+    KeyTypeNotAccepted,
     /// A failure of the server's own (the signer or the RNG), not of the key. Stays last.
     Other,
 }
 
 impl ValidationResult {
-    pub const ALL: [ValidationResult; 17] = [
+    pub const ALL: [ValidationResult; 19] = [
         ValidationResult::Valid,
         ValidationResult::Missing,
         ValidationResult::Malformed,
@@ -77,6 +79,8 @@ impl ValidationResult {
         ValidationResult::Revoked,
         ValidationResult::ApiNotAllowed,
         ValidationResult::ApiUnspecified,
+        ValidationResult::ClientNotPermitted,
+        ValidationResult::KeyTypeNotAccepted,
         ValidationResult::Other,
     ];
 
@@ -98,6 +102,8 @@ impl ValidationResult {
             ValidationResult::Revoked => "revoked",
             ValidationResult::ApiNotAllowed => "api_not_allowed",
             ValidationResult::ApiUnspecified => "api_unspecified",
+            ValidationResult::ClientNotPermitted => "client_not_permitted",
+            ValidationResult::KeyTypeNotAccepted => "key_type_not_accepted",
             ValidationResult::Other => "other",
         }
     }

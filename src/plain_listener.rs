@@ -34,7 +34,7 @@ impl PlainListener {
             // path (and query) to its prefix.
             p if p == "/validate" || p.starts_with("/validate/") => {
                 // auth_request subrequests keep the client's method: any method validates.
-                let (response, accepted) = self.validator.validate(req, ctx.now);
+                let (response, accepted) = self.validator.validate(req, ctx.peer.ip(), ctx.now);
                 let logged = self.access_log.logs(response.status);
                 // The subject and jti are only for the log line: not copied when there is none.
                 let claim = |name| {

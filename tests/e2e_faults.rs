@@ -52,6 +52,11 @@ fn broken_app() -> Issuer {
         api_name_header: "X-API-Name".into(),
         api_version_header: "X-API-Version".into(),
         accept_bearer: true,
+        gateway_addresses: Default::default(),
+        client_ip_header: "X-Real-IP".into(),
+        referer_header: "X-Original-Referer".into(),
+        production_only: false,
+        production_only_apis: vec![],
     };
     let validator = Validator::new(rules, Arc::clone(&keys), SignatureCache::new(0, 1));
     Issuer {
@@ -60,7 +65,7 @@ fn broken_app() -> Issuer {
         audience: None,
         kid: "ballerina".into(),
         validity_time: -1,
-        allowed_apis: vec![],
+        grants: apikey_sts::issuer::apis::Grants::default(),
         users: UserDb::new(
             &[User {
                 name: "admin".into(),

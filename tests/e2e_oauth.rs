@@ -292,7 +292,22 @@ fn token_endpoint_errors_have_the_rfc_shapes() {
         400,
         "invalid_request",
     );
-    let scope = "grant_type=client_credentials&scope=api:MyAPI:v1";
+    // A scope naming a granted API narrows the key to it; one naming any other is refused.
+    let narrowed = sts.post(
+        "/apikey/token",
+        Some("admin:admin"),
+        "grant_type=client_credentials&scope=api:MyAPI:v1",
+    );
+    assert_eq!(narrowed.status, 200, "{}", narrowed.body);
+    let key = narrowed.json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        claims(&key)["allowedAPIs"],
+        serde_json::json!([{"name": "MyAPI", "version": "v1"}])
+    );
+    let scope = "grant_type=client_credentials&scope=api:OtherAPI:v1";
     check(
         sts.post("/apikey/token", Some("admin:admin"), scope),
         400,

@@ -284,6 +284,8 @@ fn signed_key(jti: &str, exp: i64) -> String {
         jti: jti.into(),
         keytype: "PRODUCTION".into(),
         allowed_apis: Vec::new(),
+        permitted_ip: None,
+        permitted_referer: None,
     };
     jwt::encode("ballerina", &claims, &jwt::RsaSigner::new(key)).unwrap()
 }

@@ -9,44 +9,15 @@
 mod common;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use common::nginx::{free_port, Nginx, GATEWAY_CONF};
 use common::*;
 use sha2::{Digest, Sha256};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const ISSUER: &str = "https://localhost:9095/apikey";
-
-fn nginx_bin() -> Option<PathBuf> {
-    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_file())
-}
-
-/// A loopback port nobody listens on right now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// nginx in the foreground, single process, everything under its own temp prefix.
-struct Nginx {
-    child: Child,
-    addr: SocketAddr,
-    dir: TempDir,
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Protected locations: (path prefix, X-API-Name, X-API-Version) sent to the validator.
 const APIS: [(&str, &str, &str); 3] = [
@@ -54,37 +25,6 @@ const APIS: [(&str, &str, &str); 3] = [
     ("/myapi/", "MyAPI", "9.9"),
     ("/other/", "Other API", "1.0"),
 ];
-
-const NGINX_CONF: &str = r#"
-daemon off;
-master_process off;
-worker_processes 1;
-pid @DIR@/nginx.pid;
-error_log @DIR@/error.log info;
-events { worker_connections 64; }
-http {
-    access_log @DIR@/access.log;
-    client_body_temp_path @DIR@/tmp-body;
-    proxy_temp_path @DIR@/tmp-proxy;
-    fastcgi_temp_path @DIR@/tmp-fastcgi;
-    uwsgi_temp_path @DIR@/tmp-uwsgi;
-    scgi_temp_path @DIR@/tmp-scgi;
-
-    # The protected upstream: says what identity the gateway forwarded.
-    server {
-        listen 127.0.0.1:@UPSTREAM@;
-        location / {
-            return 200 "upstream $uri sub=$http_x_auth_subject type=$http_x_auth_key_type\n";
-        }
-    }
-
-    # The gateway.
-    server {
-        listen 127.0.0.1:@GATEWAY@;
-@LOCATIONS@
-    }
-}
-"#;
 
 const NGINX_LOCATION: &str = r#"
         location = /_validate@N@ {
@@ -107,70 +47,27 @@ const NGINX_LOCATION: &str = r#"
         }
 "#;
 
-impl Nginx {
-    fn start(validator: SocketAddr) -> Nginx {
-        require_tool(nginx_bin().is_some(), "nginx");
-        let bin = nginx_bin().unwrap();
-        let dir = TempDir::new("nginx");
-        let gateway = free_port();
-        let upstream = free_port();
-        let locations: String = APIS
-            .iter()
-            .enumerate()
-            .map(|(i, (prefix, name, version))| {
-                NGINX_LOCATION
-                    .replace("@N@", &i.to_string())
-                    .replace("@PREFIX@", prefix)
-                    .replace("@NAME@", name)
-                    .replace("@VERSION@", version)
-            })
-            .collect();
-        let conf = NGINX_CONF
-            .replace("@LOCATIONS@", &locations)
-            .replace("@VALIDATOR@", &validator.to_string())
-            .replace("@UPSTREAM@", &upstream.to_string())
-            .replace("@GATEWAY@", &gateway.to_string())
-            .replace("@DIR@", path_str(&dir.0));
-        let conf_path = dir.write("nginx.conf", conf);
-        let child = Command::new(&bin)
-            .arg("-p")
-            .arg(&dir.0)
-            .arg("-e")
-            .arg(dir.0.join("startup.log"))
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
-        let mut n = Nginx {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], gateway)),
-            dir,
-        };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while TcpStream::connect(n.addr).is_err() {
-            let exited = n.child.try_wait().ok().flatten();
-            if exited.is_some() || Instant::now() > deadline {
-                panic!("nginx did not start ({exited:?}):\n{}", n.logs());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        n
-    }
-
-    fn logs(&self) -> String {
-        ["startup.log", "error.log"]
-            .iter()
-            .map(|f| std::fs::read_to_string(self.dir.0.join(f)).unwrap_or_default())
-            .collect::<Vec<_>>()
-            .join("\n")
-    }
-
-    fn get(&self, target: &str, headers: &str) -> Resp {
-        plain_get(self.addr, target, headers)
-    }
+/// The gateway of these tests: `APIS` guarded by `auth_request` to `validator`.
+fn start_nginx(validator: SocketAddr) -> Nginx {
+    let gateway = free_port();
+    let upstream = free_port();
+    let locations: String = APIS
+        .iter()
+        .enumerate()
+        .map(|(i, (prefix, name, version))| {
+            NGINX_LOCATION
+                .replace("@N@", &i.to_string())
+                .replace("@PREFIX@", prefix)
+                .replace("@NAME@", name)
+                .replace("@VERSION@", version)
+        })
+        .collect();
+    let conf = GATEWAY_CONF
+        .replace("@LOCATIONS@", &locations)
+        .replace("@VALIDATOR@", &validator.to_string())
+        .replace("@UPSTREAM@", &upstream.to_string())
+        .replace("@GATEWAY@", &gateway.to_string());
+    Nginx::launch(&conf, SocketAddr::from(([127, 0, 0, 1], gateway)))
 }
 
 /// A token with the claims segment replaced (signature kept): what a forger would try.
@@ -218,7 +115,7 @@ fn nginx_auth_request_admits_good_keys_and_refuses_bad_ones() {
         .replace("validateAllowedAPIs = false", "validateAllowedAPIs = true");
     let srv = Server::start(&cfg);
     let plain = srv.plain_addr.expect("validator listener");
-    let nginx = Nginx::start(plain);
+    let nginx = start_nginx(plain);
 
     let good = issue(&srv, "");
 

@@ -76,6 +76,7 @@ replay_tests!(
     fuzz_jwt_verify,
     fuzz_jwt_roundtrip,
     fuzz_validity_body,
+    fuzz_issue_body,
     fuzz_keystore,
     fuzz_pem,
     fuzz_revocation_log,
@@ -149,6 +150,8 @@ fn write_jwt_seeds() {
                 version: "*".into(),
             },
         ],
+        permitted_ip: None,
+        permitted_referer: None,
     };
     let never = jwt::encode("ballerina", &claims(None, None), &signer).unwrap();
     let short = jwt::encode(

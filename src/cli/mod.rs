@@ -100,15 +100,18 @@ the two entries differ); {EXIT_USAGE} usage error"
         ),
         Topic::Verify => format!(
             "usage: apikey-sts verify TOKEN|- [--config PATH] [--state-dir DIR]
-                         [--api NAME [--api-version V]]
+                         [--api NAME [--api-version V]] [--ip ADDRESS] [--referer URL]
 
 Prints a key's header and claims, and whether this config accepts it (signature, expiry,
-revocation, issuer, audience). - reads the key from stdin.
+revocation, issuer, audience, key type, permittedIP, permittedReferer). - reads the key from
+stdin.
 
 options:
 {config}
   --api NAME             check that the key allows this API
   --api-version V        ... in this version
+  --ip ADDRESS           the client address a restricted key is checked against
+  --referer URL          the client referer a restricted key is checked against
   -h, --help             this text
 
 exit status: {EXIT_OK} valid; {EXIT_FAILURE} invalid; {EXIT_USAGE} usage or config error"
@@ -168,6 +171,8 @@ struct VerifyArgs {
     token: Option<String>,
     api: Option<String>,
     version: Option<String>,
+    ip: Option<std::net::IpAddr>,
+    referer: Option<String>,
 }
 
 /// A command line that cannot be run: said with the command's help, exit status 2.
@@ -182,6 +187,8 @@ enum UsageError {
     TokenStdin(std::io::Error),
     /// `revocations` without `import|export FILE`.
     Revocations,
+    /// `--ip` with something that is not an IPv4 or IPv6 address.
+    NotAnAddress(String),
 }
 
 impl fmt::Display for UsageError {
@@ -197,6 +204,7 @@ impl fmt::Display for UsageError {
             UsageError::NoToken => f.write_str("verify needs a TOKEN (or - to read it from stdin)"),
             UsageError::TokenStdin(e) => write!(f, "cannot read the token from stdin: {e}"),
             UsageError::Revocations => f.write_str("revocations needs import|export and a FILE"),
+            UsageError::NotAnAddress(a) => write!(f, "--ip {a:?} is not an IPv4 or IPv6 address"),
         }
     }
 }
@@ -255,6 +263,12 @@ fn parse(args: &[String]) -> Result<Command, UsageError> {
             }
             (Topic::Verify, "--api") => verify.api = Some(value()?),
             (Topic::Verify, "--api-version") => verify.version = Some(value()?),
+            (Topic::Verify, "--ip") => {
+                let v = value()?;
+                let ip = v.trim().parse().map_err(|_| UsageError::NotAnAddress(v))?;
+                verify.ip = Some(ip);
+            }
+            (Topic::Verify, "--referer") => verify.referer = Some(value()?),
             (Topic::Verify, t) if verify.token.is_none() && !t.starts_with("--") => {
                 verify.token = Some(a.clone())
             }
@@ -505,15 +519,33 @@ mod tests {
         assert_eq!(
             p(&["verify", "-", "--api", "A", "--api-version", "1"]).unwrap(),
             Command::Verify {
-                config: default,
+                config: default.clone(),
                 state_dir: None,
                 args: VerifyArgs {
                     token: Some("-".into()),
                     api: Some("A".into()),
                     version: Some("1".into()),
+                    ..VerifyArgs::default()
                 }
             }
         );
+        assert_eq!(
+            p(&["verify", "t", "--ip", "::1", "--referer=https://a.example/"]).unwrap(),
+            Command::Verify {
+                config: default.clone(),
+                state_dir: None,
+                args: VerifyArgs {
+                    token: Some("t".into()),
+                    ip: Some("::1".parse().unwrap()),
+                    referer: Some("https://a.example/".into()),
+                    ..VerifyArgs::default()
+                }
+            }
+        );
+        assert!(matches!(
+            p(&["verify", "t", "--ip", "localhost"]),
+            Err(UsageError::NotAnAddress(_))
+        ));
         assert_eq!(
             p(&["--config=a=b.conf"]).unwrap(),
             Command::Run {

@@ -8,7 +8,7 @@ use apikey_sts::config::Config;
 use apikey_sts::jwks::{JwksError, KeySet};
 use apikey_sts::log;
 use apikey_sts::revocation::{Revocation, Snapshot};
-use apikey_sts::validator::{ApiRef, Rules, SignatureCache, Validator};
+use apikey_sts::validator::{ApiRef, ClientFacts, Rules, SignatureCache, Validator};
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
@@ -33,7 +33,11 @@ pub(super) fn main(config_path: &Path, state_dir: Option<&Path>, args: VerifyArg
         name: Some(name),
         version: args.version.as_deref(),
     });
-    match report_for(config_path, state_dir, &token, api) {
+    let facts = ClientFacts {
+        ip: args.ip,
+        referer: args.referer.as_deref(),
+    };
+    match report_for(config_path, state_dir, &token, api, &facts) {
         Ok((text, valid)) => {
             print!("{text}");
             ExitCode::from(if valid { EXIT_OK } else { EXIT_FAILURE })
@@ -50,6 +54,7 @@ fn report_for(
     state_dir: Option<&Path>,
     token: &str,
     api: Option<ApiRef<'_>>,
+    facts: &ClientFacts<'_>,
 ) -> Result<(String, bool), Error> {
     let now = unix_now();
     let c = load_config(config_path, state_dir)?;
@@ -64,16 +69,18 @@ fn report_for(
         None => None,
     };
     let revoked = revoked.map(|s| Arc::new(s) as Arc<dyn Revocation>);
-    report(&c, token, api, now, revoked).map_err(Error::Keys)
+    report(&c, token, api, facts, now, revoked).map_err(Error::Keys)
 }
 
 /// `apikey-sts verify TOKEN`: the report to print and whether the key is valid, using the
 /// configured keys and the validator's checks. `api`, when given, is checked against the key's
-/// allowed APIs even when `validateAllowedAPIs` is off.
+/// allowed APIs even when `validateAllowedAPIs` is off. `facts` are what `--ip` and
+/// `--referer` say about the client.
 fn report(
     config: &Config,
     token: &str,
     api: Option<ApiRef<'_>>,
+    facts: &ClientFacts<'_>,
     now: i64,
     revocation: Option<Arc<dyn Revocation>>,
 ) -> Result<(String, bool), JwksError> {
@@ -107,7 +114,7 @@ fn report(
             .unwrap_or_else(|| "(not decodable)".into());
         out.push_str(&format!("{label}: {shown}\n"));
     }
-    let valid = match v.check(token, api, now) {
+    let valid = match v.check_from(token, api, facts, now) {
         Ok(_) => {
             out.push_str("valid");
             if v.rules.validate_allowed_apis && api.is_none() {

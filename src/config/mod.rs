@@ -74,6 +74,9 @@ pub struct Config {
     pub issuer: IssuerConfig,
     pub validation: ValidationConfig,
     pub users: Vec<User>,
+    /// `[b7a.users.NAME]` `apis`, `permittedIP` and `permittedReferer`, by user name; users
+    /// who set none of them are absent.
+    pub grants: std::collections::BTreeMap<String, UserGrant>,
     pub limits: Limits,
     /// `[[apikey.verificationKeys]]`: keys accepted and published besides the signing key.
     pub verification_keys: Vec<VerificationKeyConfig>,
@@ -156,6 +159,8 @@ pub struct IssuerConfig {
     pub validity_time: i64,
     pub audience: Option<String>,
     pub apis: Vec<ApiEntry>,
+    /// `[[apikey.issuer.scopeApi]]`: APIs granted to every user with a scope.
+    pub scope_apis: Vec<ScopeApi>,
     pub signer: SignerKind,
     /// `publicBaseUrl`: where clients reach the server (`https://host[:port]`), for the OAuth
     /// metadata's URLs; None: the scheme and authority of `issuer`.
@@ -290,6 +295,17 @@ pub struct ValidatorConfig {
     pub clock_skew_seconds: i64,
     pub cache_max_entries: usize,
     pub cache_ttl_seconds: i64,
+    /// `gatewayAddresses`: the TCP peers whose client-address and referer headers are taken;
+    /// empty (nobody) by default, and then every restricted key is refused.
+    pub gateway_addresses: TrustedProxies,
+    /// `clientIpHeader`: where a gateway puts the client address.
+    pub client_ip_header: String,
+    /// `refererHeader`: where a gateway puts the client's `Referer`.
+    pub referer_header: String,
+    /// `productionOnly`: refuse every key whose `keytype` is not PRODUCTION.
+    pub production_only: bool,
+    /// `productionOnlyApis`: refuse non-PRODUCTION keys on these APIs (by the API name header).
+    pub production_only_apis: Vec<String>,
     /// `acceptBearer`: `Authorization: Bearer <key>` (RFC 6750) is a key source too.
     pub accept_bearer: bool,
     pub access_log: AccessLog,
@@ -343,6 +359,11 @@ impl Default for ValidatorConfig {
             clock_skew_seconds: DEFAULT_CLOCK_SKEW_SECONDS,
             cache_max_entries: DEFAULT_CACHE_MAX_ENTRIES,
             cache_ttl_seconds: DEFAULT_CACHE_TTL_SECONDS,
+            gateway_addresses: TrustedProxies::default(),
+            client_ip_header: DEFAULT_CLIENT_IP_HEADER.into(),
+            referer_header: DEFAULT_REFERER_HEADER.into(),
+            production_only: false,
+            production_only_apis: Vec::new(),
             accept_bearer: true,
             access_log: AccessLog::default(),
         }
@@ -489,7 +510,7 @@ impl Config {
         let issuer = r.issuer(&root)?;
         let listener = r.listener(&root, &issuer)?;
         let validation = r.validation(&root)?;
-        let users = r.users(&root)?;
+        let (users, grants) = r.users(&root)?;
         let limits = r.limits(&root)?;
         let verification_keys = r.verification_keys(&root, &issuer)?;
         let validator = r.validator(&root)?;
@@ -505,6 +526,7 @@ impl Config {
             issuer,
             validation,
             users,
+            grants,
             limits,
             verification_keys,
             validator,
@@ -520,8 +542,12 @@ impl Config {
     }
 }
 
+mod privilege;
 mod reader;
 mod sections;
+pub use privilege::{
+    ScopeApi, UserGrant, DEFAULT_CLIENT_IP_HEADER, DEFAULT_REFERER_HEADER, MAX_PRODUCTION_ONLY_APIS,
+};
 mod verification;
 use reader::{join, syntax_error, type_name, Reader};
 
@@ -552,44 +578,7 @@ impl Reader<'_> {
     fn load_balancer(&mut self, root: &Table) -> Result<LoadBalancerConfig, ConfigError> {
         let mut lb = LoadBalancerConfig::default();
         if let Some(t) = self.table(root, "server")? {
-            let key = "server.trustedProxies";
-            let list = match t.get("trustedProxies") {
-                None => Vec::new(),
-                Some(Value::Array(a)) => a.clone(),
-                Some(other) => {
-                    return Err(self.error(
-                        key,
-                        format!(
-                            "expected an array of CIDR strings, found {}",
-                            type_name(other)
-                        ),
-                    ))
-                }
-            };
-            if list.len() > MAX_TRUSTED_PROXIES {
-                return Err(self.error(
-                    key,
-                    format!(
-                        "{} entries, more than the limit of {MAX_TRUSTED_PROXIES}",
-                        list.len()
-                    ),
-                ));
-            }
-            let mut blocks = Vec::with_capacity(list.len());
-            for (i, v) in list.iter().enumerate() {
-                let at = format!("{key}[{i}]");
-                let Value::String(s) = v else {
-                    return Err(
-                        self.error(&at, format!("expected a string, found {}", type_name(v)))
-                    );
-                };
-                let cidr: Cidr = s
-                    .trim()
-                    .parse()
-                    .map_err(|e| self.error(&at, format!("{s:?}: {e}")))?;
-                blocks.push(cidr);
-            }
-            lb.trusted_proxies = TrustedProxies::new(blocks);
+            lb.trusted_proxies = TrustedProxies::new(self.cidrs(t, "server", "trustedProxies")?);
         }
         for (section, flag) in [
             ("listenerConfig", &mut lb.https_proxy_protocol),

@@ -14,7 +14,7 @@ impl Reader<'_> {
             );
         }
         if let Some(issuer) = self.table(root, "apikey.issuer")? {
-            self.warn_unknown(issuer, "apikey.issuer", &["tokenConfig", "api"]);
+            self.warn_unknown(issuer, "apikey.issuer", &["tokenConfig", "api", "scopeApi"]);
         }
         // Absent, the original runs the issuer with its defaults.
         let empty = Table::new();
@@ -73,6 +73,7 @@ impl Reader<'_> {
                 .unwrap_or(DEFAULT_VALIDITY_TIME),
             audience: audience.filter(|a| !a.is_empty()),
             apis: self.apis(root)?,
+            scope_apis: self.scope_apis(root)?,
             signer,
             algorithm: self.algorithm(t, p)?,
             public_base_url: self.public_base_url(t, p)?,
@@ -130,41 +131,10 @@ impl Reader<'_> {
         let Some(issuer) = self.table(root, "apikey.issuer")? else {
             return Ok(Vec::new());
         };
-        let list = match issuer.get("api") {
-            None => return Ok(Vec::new()),
-            Some(Value::Array(a)) => a,
-            Some(other) => {
-                return Err(self.error(
-                    "apikey.issuer.api",
-                    format!(
-                        "expected an array of tables ([[apikey.issuer.api]]), found {}",
-                        type_name(other)
-                    ),
-                ))
-            }
-        };
-        let mut apis = Vec::with_capacity(list.len());
-        for (i, v) in list.iter().enumerate() {
-            let p = format!("apikey.issuer.api[{i}]");
-            let Value::Table(t) = v else {
-                return Err(self.error(&p, format!("expected a table, found {}", type_name(v))));
-            };
+        let mut apis = Vec::new();
+        for (p, t) in self.table_array(issuer, "apikey.issuer", "api")? {
             self.warn_unknown(t, &p, &["name", "versions"]);
-            let name = self.required_string(t, &p, "name")?;
-            let versions: Vec<String> = self
-                .string(t, &p, "versions")?
-                .unwrap_or_else(|| "*".into())
-                .split(',')
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-                .collect();
-            if versions.is_empty() {
-                return Err(self.error(
-                    &join(&p, "versions"),
-                    "lists no version (use \"*\" for all versions)",
-                ));
-            }
-            apis.push(ApiEntry { name, versions });
+            apis.push(self.api_entry(t, &p)?);
         }
         Ok(apis)
     }
@@ -492,12 +462,16 @@ impl Reader<'_> {
         })
     }
 
-    pub(super) fn users(&mut self, root: &Table) -> Result<Vec<User>, ConfigError> {
+    pub(super) fn users(
+        &mut self,
+        root: &Table,
+    ) -> Result<(Vec<User>, std::collections::BTreeMap<String, UserGrant>), ConfigError> {
         if let Some(b7a) = self.table(root, "b7a")? {
             self.warn_unknown(b7a, "b7a", &["users"]);
         }
+        let mut grants = std::collections::BTreeMap::new();
         let Some(t) = self.table(root, "b7a.users")? else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), grants));
         };
         let mut users = Vec::with_capacity(t.len());
         for name in t.keys() {
@@ -505,7 +479,21 @@ impl Reader<'_> {
             let u = self
                 .table(root, &p)?
                 .ok_or_else(|| self.error(&p, "expected a table"))?;
-            self.warn_unknown(u, &p, &["password", "scopes"]);
+            self.warn_unknown(
+                u,
+                &p,
+                &[
+                    "password",
+                    "scopes",
+                    "apis",
+                    "permittedIP",
+                    "permittedReferer",
+                ],
+            );
+            let grant = self.user_grant(u, &p)?;
+            if grant != UserGrant::default() {
+                grants.insert(name.clone(), grant);
+            }
             let key = join(&p, "password");
             let raw = self.required_string(u, &p, "password")?;
             let password =
@@ -524,7 +512,7 @@ impl Reader<'_> {
                 scopes,
             });
         }
-        Ok(users)
+        Ok((users, grants))
     }
 
     /// One of the original's request size limits, `listenerConfig.<key>`, in bytes. Its `-1`

@@ -627,6 +627,114 @@ fn empty_versions_rejected_missing_versions_mean_all() {
 }
 
 #[test]
+fn least_privilege_keys_defaults_and_edges() {
+    let c = parse("").unwrap();
+    assert!(c.grants.is_empty() && c.issuer.scope_apis.is_empty());
+    let v = parse("[validator]\n").unwrap().validator.unwrap();
+    assert!(v.gateway_addresses.is_empty());
+    assert_eq!(v.client_ip_header, DEFAULT_CLIENT_IP_HEADER);
+    assert_eq!(v.referer_header, DEFAULT_REFERER_HEADER);
+    assert!(!v.production_only && v.production_only_apis.is_empty());
+
+    let c = parse(
+        r#"
+[b7a.users.ci]
+password = "d033e22ae348aeb5660fc2140aec35850c4da997"
+scopes = "team:pay"
+permittedIP = "10.0.0.0/8, 192.0.2.1"
+permittedReferer = "https://*.example.com/*"
+[[b7a.users.ci.apis]]
+name = "Build"
+versions = "v1, v2"
+[[apikey.issuer.scopeApi]]
+scope = "team:pay"
+name = "Pay"
+[validator]
+gatewayAddresses = ["127.0.0.1", "::1"]
+clientIpHeader = "X-Client"
+refererHeader = "X-Ref"
+productionOnly = true
+productionOnlyApis = ["Pay API"]
+"#,
+    )
+    .unwrap();
+    for key in ["ci", "scopeApi", "validator"] {
+        assert!(warned(&c, key).is_empty(), "{:?}", c.warnings);
+    }
+    let g = &c.grants["ci"];
+    assert_eq!(g.apis[0].versions, ["v1", "v2"]);
+    assert_eq!(
+        g.permitted_ip.as_ref().unwrap().as_str(),
+        "10.0.0.0/8,192.0.2.1"
+    );
+    assert!(g.permitted_referer.is_some());
+    assert_eq!(c.issuer.scope_apis[0].api.versions, ["*"]);
+    let v = c.validator.unwrap();
+    assert!(v.gateway_addresses.contains("::1".parse().unwrap()));
+    assert_eq!(
+        (v.client_ip_header.as_str(), v.referer_header.as_str()),
+        ("X-Client", "X-Ref")
+    );
+    assert!(v.production_only);
+    assert_eq!(v.production_only_apis, ["Pay API"]);
+
+    let user = |extra: &str| {
+        format!("[b7a.users.u]\npassword = \"d033e22ae348aeb5660fc2140aec35850c4da997\"\n{extra}")
+    };
+    for (extra, key) in [
+        (
+            user("[[b7a.users.u.apis]]\nname = \"A\"\nversions = \" , \""),
+            "b7a.users.u.apis[0].versions",
+        ),
+        (
+            user("permittedIP = \"10.0.0.1,nowhere\""),
+            "b7a.users.u.permittedIP",
+        ),
+        (
+            user("permittedReferer = \"https://a b/\""),
+            "b7a.users.u.permittedReferer",
+        ),
+        (
+            "[[apikey.issuer.scopeApi]]\nscope = \"s\"\nname = \"A\"\nversions = \"\"".into(),
+            "apikey.issuer.scopeApi[0].versions",
+        ),
+        (
+            "[[apikey.issuer.scopeApi]]\nscope = \" \"\nname = \"A\"".into(),
+            "apikey.issuer.scopeApi[0].scope",
+        ),
+        (
+            "[validator]\ngatewayAddresses = [\"10.0.0.0/40\"]".into(),
+            "validator.gatewayAddresses[0]",
+        ),
+        (
+            "[validator]\nclientIpHeader = \"X Real\"".into(),
+            "validator.clientIpHeader",
+        ),
+        (
+            "[validator]\nproductionOnlyApis = [1]".into(),
+            "validator.productionOnlyApis[0]",
+        ),
+    ] {
+        let e = parse(&extra).unwrap_err();
+        assert_eq!(e.key, key, "{extra}: {e}");
+    }
+    let names = |n: usize| {
+        let list: Vec<String> = (0..n).map(|i| format!("\"A{i}\"")).collect();
+        format!("[validator]\nproductionOnlyApis = [{}]", list.join(","))
+    };
+    assert!(parse(&names(MAX_PRODUCTION_ONLY_APIS)).is_ok());
+    assert!(parse(&names(MAX_PRODUCTION_ONLY_APIS + 1)).is_err());
+    let gateways = |n: usize| {
+        let list: Vec<String> = (0..n)
+            .map(|i| format!("\"10.0.{}.{}\"", i / 256, i % 256))
+            .collect();
+        format!("[validator]\ngatewayAddresses = [{}]", list.join(","))
+    };
+    assert!(parse(&gateways(MAX_TRUSTED_PROXIES)).is_ok());
+    assert!(parse(&gateways(MAX_TRUSTED_PROXIES + 1)).is_err());
+}
+
+#[test]
 fn public_base_url_default_and_edges() {
     assert_eq!(parse(SPEC).unwrap().issuer.public_base_url, None);
     let with = |v: &str| {

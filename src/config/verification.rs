@@ -181,6 +181,11 @@ impl Reader<'_> {
                 "clockSkewSeconds",
                 "cacheMaxEntries",
                 "cacheTtlSeconds",
+                "gatewayAddresses",
+                "clientIpHeader",
+                "refererHeader",
+                "productionOnly",
+                "productionOnlyApis",
                 "acceptBearer",
                 "accessLog",
             ],
@@ -250,6 +255,7 @@ impl Reader<'_> {
                     )
                 })?;
         }
+        self.validator_privilege(t, &mut v)?;
         Ok(Some(v))
     }
 }

@@ -1,13 +1,21 @@
-//! Request bodies of the issuer: the requested validity of `/apikey` and the target of
-//! `/apikey/revoke` (JSON or form).
+//! Request bodies of the issuer: what `/apikey` asks for (validity, APIs, restrictions, key
+//! type) and the target of `/apikey/revoke` (JSON or form).
 
+use super::apis::WantedApi;
 use crate::form;
+use crate::restriction::{Claim, KeyType, PermittedIp, PermittedReferer, RestrictionError};
+use serde_json::{Map, Value};
+
+/// Most APIs one `/apikey` request may name in `apis`.
+pub const MAX_REQUESTED_APIS: usize = 64;
+/// Longest API name or version in a request's `apis`, in bytes.
+pub const MAX_API_FIELD_BYTES: usize = 256;
 
 /// Longest validity a client may ask for: keeps `exp` far from integer overflow and within what
 /// JavaScript verifiers represent exactly.
 pub const MAX_VALIDITY_SECONDS: i64 = 100 * 366 * 24 * 3600;
 
-/// Why a `{"validityTime": N}` body was refused.
+/// Why an issuer request body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BodyError {
     NotJson,
@@ -16,6 +24,20 @@ pub enum BodyError {
     NotString,
     NotForm,
     NoTarget,
+    /// `apis` is not an array of `{"name": .., "version": ..}` objects of strings.
+    NotApiList,
+    /// `apis` is an empty array: a key for no API.
+    NoApis,
+    /// More than `MAX_REQUESTED_APIS` entries.
+    TooManyApis(usize),
+    /// A name or version longer than `MAX_API_FIELD_BYTES`, or empty.
+    BadApiField,
+    /// `permittedIP` or `permittedReferer` is not a string.
+    RestrictionNotString(Claim),
+    /// `permittedIP` or `permittedReferer` has a malformed entry, or too many.
+    Restriction(RestrictionError),
+    /// `keyType` is neither `"PRODUCTION"` nor `"SANDBOX"`.
+    BadKeyType,
 }
 
 impl std::fmt::Display for BodyError {
@@ -29,19 +51,134 @@ impl std::fmt::Display for BodyError {
                 "request body is not a valid form (application/x-www-form-urlencoded)"
             }
             BodyError::NoTarget => "give the key to revoke as token, or its jti",
+            BodyError::NotApiList => {
+                "apis must be an array of {\"name\": \"...\", \"version\": \"...\"} objects"
+            }
+            BodyError::NoApis => "apis lists no API",
+            BodyError::TooManyApis(n) => {
+                return write!(
+                    f,
+                    "apis lists {n} APIs, more than the limit of {MAX_REQUESTED_APIS}"
+                )
+            }
+            BodyError::BadApiField => {
+                return write!(
+                    f,
+                    "an API name or version in apis is empty or longer than \
+                     {MAX_API_FIELD_BYTES} bytes"
+                )
+            }
+            BodyError::RestrictionNotString(c) => {
+                return write!(f, "{c} must be one string of comma-separated entries")
+            }
+            BodyError::Restriction(e) => return e.fmt(f),
+            BodyError::BadKeyType => "keyType must be \"PRODUCTION\" or \"SANDBOX\"",
         })
     }
 }
 
 impl std::error::Error for BodyError {}
 
-/// Reads the optional `validityTime` from a request body. An empty body asks for nothing.
-pub fn requested_validity(body: &[u8]) -> Result<Option<i64>, BodyError> {
+/// What a `/apikey` request body asks for; every field optional (an empty body asks for
+/// nothing). Unknown fields are ignored, as the original ignored them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueRequest {
+    /// `validityTime`: seconds (see `effective_validity`).
+    pub validity: Option<i64>,
+    /// `apis`: the subset of the user's APIs the key is for.
+    pub apis: Option<Vec<WantedApi>>,
+    /// `permittedIP`.
+    pub permitted_ip: Option<PermittedIp>,
+    /// `permittedReferer`.
+    pub permitted_referer: Option<PermittedReferer>,
+    /// `keyType`: PRODUCTION unless asked.
+    pub key_type: KeyType,
+}
+
+/// The one parse of a `/apikey` body: `{"validityTime": 600, "apis": [{"name": "MyAPI",
+/// "version": "v1"}], "permittedIP": "10.0.0.0/8", "permittedReferer": "https://*.example.com/*",
+/// "keyType": "SANDBOX"}`.
+pub fn parse_issue_body(body: &[u8]) -> Result<IssueRequest, BodyError> {
+    let Some(obj) = object(body)? else {
+        return Ok(IssueRequest::default());
+    };
+    let restriction = |claim: Claim| match obj.get(claim.name()) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(_) => Err(BodyError::RestrictionNotString(claim)),
+    };
+    let permitted_ip = restriction(Claim::PermittedIp)?
+        .map(PermittedIp::parse)
+        .transpose()
+        .map_err(BodyError::Restriction)?;
+    let permitted_referer = restriction(Claim::PermittedReferer)?
+        .map(PermittedReferer::parse)
+        .transpose()
+        .map_err(BodyError::Restriction)?;
+    let key_type = match obj.get("keyType") {
+        None => KeyType::Production,
+        Some(v) => v
+            .as_str()
+            .and_then(KeyType::parse)
+            .ok_or(BodyError::BadKeyType)?,
+    };
+    Ok(IssueRequest {
+        validity: validity_of(&obj)?,
+        apis: obj.get("apis").map(wanted_apis).transpose()?,
+        permitted_ip,
+        permitted_referer,
+        key_type,
+    })
+}
+
+fn wanted_apis(v: &Value) -> Result<Vec<WantedApi>, BodyError> {
+    let list = v.as_array().ok_or(BodyError::NotApiList)?;
+    if list.is_empty() {
+        return Err(BodyError::NoApis);
+    }
+    if list.len() > MAX_REQUESTED_APIS {
+        return Err(BodyError::TooManyApis(list.len()));
+    }
+    list.iter()
+        .map(|e| {
+            let field = |k: &str| {
+                let s = e
+                    .get(k)
+                    .and_then(Value::as_str)
+                    .ok_or(BodyError::NotApiList)?;
+                if s.is_empty() || s.len() > MAX_API_FIELD_BYTES {
+                    return Err(BodyError::BadApiField);
+                }
+                Ok(s.to_string())
+            };
+            Ok(WantedApi {
+                name: field("name")?,
+                version: field("version")?,
+            })
+        })
+        .collect()
+}
+
+/// The body's JSON object; None for an empty (all-whitespace) body.
+fn object(body: &[u8]) -> Result<Option<Map<String, Value>>, BodyError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| BodyError::NotJson)?;
-    let obj = v.as_object().ok_or(BodyError::NotObject)?;
+    match serde_json::from_slice(body).map_err(|_| BodyError::NotJson)? {
+        Value::Object(o) => Ok(Some(o)),
+        _ => Err(BodyError::NotObject),
+    }
+}
+
+/// Reads the optional `validityTime` from a request body. An empty body asks for nothing.
+pub fn requested_validity(body: &[u8]) -> Result<Option<i64>, BodyError> {
+    match object(body)? {
+        None => Ok(None),
+        Some(obj) => validity_of(&obj),
+    }
+}
+
+fn validity_of(obj: &Map<String, Value>) -> Result<Option<i64>, BodyError> {
     match obj.get("validityTime") {
         None => Ok(None),
         Some(n) => {

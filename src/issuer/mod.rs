@@ -4,26 +4,28 @@
 //! server reads and writes the socket. Revoking appends to the revocation log (and fsyncs it); issuing draws the `jti` from
 //! the OS RNG and may run PBKDF2 for the login.
 
+pub mod apis;
 mod body;
 mod oauth;
 mod revoke;
 
 pub use body::{
-    effective_validity, parse_revoke_body, requested_validity, BodyError, RevokeTarget,
-    MAX_VALIDITY_SECONDS,
+    effective_validity, parse_issue_body, parse_revoke_body, requested_validity, BodyError,
+    IssueRequest, RevokeTarget, MAX_API_FIELD_BYTES, MAX_REQUESTED_APIS, MAX_VALIDITY_SECONDS,
 };
 
 use crate::auth::{self, Login, User, UserDb};
-use crate::config::{ApiEntry, Config};
+use crate::config::Config;
 use crate::fault::{
-    fault, internal_error, method_not_allowed, not_found, FAULT_INVALID_CREDENTIALS,
-    FAULT_MISSING_CREDENTIALS, FAULT_UNCLASSIFIED,
+    fault, internal_error, method_not_allowed, not_found, FAULT_FORBIDDEN,
+    FAULT_INVALID_CREDENTIALS, FAULT_MISSING_CREDENTIALS, FAULT_UNCLASSIFIED,
 };
 use crate::http::{Request, Response};
 use crate::jwks::{Jwks, KeySet};
-use crate::jwt::{self, AllowedApi, Claims, Signer};
+use crate::jwt::{self, Claims, Signer};
 use crate::metrics::{self, AuthFailure};
 use crate::oauth::{INTROSPECT_PATH, TOKEN_PATH};
+use crate::restriction::{Claim, KeyType, PermittedIp, PermittedReferer, Widened};
 use crate::revocation::store::Store;
 use crate::revocation::Revocation;
 use crate::service::{Context, Handler, Outcome};
@@ -40,7 +42,8 @@ pub struct Issuer {
     pub audience: Option<String>,
     pub kid: String,
     pub validity_time: i64,
-    pub allowed_apis: Vec<AllowedApi>,
+    /// The APIs each user may get keys for, and users' default restrictions.
+    pub grants: apis::Grants,
     pub users: UserDb,
     pub signer: Box<dyn Signer>,
     /// Shared with the previous `Issuer` across reloads, so a reload does not forgive attackers.
@@ -73,17 +76,8 @@ enum Refused {
 
 /// The scope that may revoke any key by `jti` and list revocations.
 pub const ADMIN_SCOPE: &str = "apikey:admin";
-
-fn expand_apis(apis: &[ApiEntry]) -> Vec<AllowedApi> {
-    apis.iter()
-        .flat_map(|a| {
-            a.versions.iter().map(|v| AllowedApi {
-                name: a.name.clone(),
-                version: v.clone(),
-            })
-        })
-        .collect()
-}
+/// The scope that may ask for `"keyType": "SANDBOX"` keys.
+pub const SANDBOX_SCOPE: &str = "apikey:sandbox";
 
 impl Issuer {
     pub fn new(
@@ -107,7 +101,11 @@ impl Issuer {
             audience: i.audience.clone(),
             kid: i.certificate_alias.clone(),
             validity_time: i.validity_time,
-            allowed_apis: expand_apis(&i.apis),
+            grants: apis::Grants {
+                global: i.apis.clone(),
+                by_scope: i.scope_apis.clone(),
+                users: config.grants.clone(),
+            },
             users: UserDb::new(&config.users, max_slow),
             signer,
             throttle,
@@ -243,14 +241,13 @@ impl Issuer {
             Ok(u) => u,
             Err(refused) => return refused,
         };
-        let requested = match requested_validity(&req.body) {
+        let wants = match parse_issue_body(&req.body) {
             Ok(r) => r,
             Err(e) => {
                 return fault(400, FAULT_UNCLASSIFIED, "Bad Request", &e.to_string()).into();
             }
         };
-        let validity = effective_validity(self.validity_time, requested);
-        let Minted { token, jti, exp } = match self.mint(user, validity, ctx.now) {
+        let Minted { token, jti, exp } = match self.mint(user, wants, ctx.now) {
             Ok(m) => m,
             Err(failed) => return failed,
         };
@@ -283,24 +280,82 @@ struct Minted {
 }
 
 impl Issuer {
-    /// Signs a key for `user`, valid `validity` seconds from `now` (0 or less: no `exp`).
-    fn mint(&self, user: &User, validity: i64, now: i64) -> Result<Minted, Outcome> {
+    /// Signs a key for `user` as `wants` asks (`IssueRequest::default()`: the user's usual key).
+    fn mint(&self, user: &User, wants: IssueRequest, now: i64) -> Result<Minted, Outcome> {
+        let claims = self.claims_for(user, wants, now)?;
+        let token = jwt::encode(&self.kid, &claims, self.signer.as_ref())
+            .map_err(|e| internal_error(&e.to_string()))?;
+        metrics::key_issued();
+        Ok(Minted {
+            token,
+            jti: claims.jti,
+            exp: claims.exp,
+        })
+    }
+
+    /// The claims of a key for `user` as `wants` asks, or the refusal: 403 for APIs, key types
+    /// or restrictions wider than the user's, 500 when the RNG fails.
+    fn claims_for(&self, user: &User, wants: IssueRequest, now: i64) -> Result<Claims, Outcome> {
+        let forbidden = |why: &str| Outcome::from(fault(403, FAULT_FORBIDDEN, "Forbidden", why));
+        let user_apis = self.grants.apis_for(&user.name, &user.scopes);
+        let allowed_apis = match &wants.apis {
+            None => apis::expand(&user_apis),
+            Some(w) => apis::narrow(&user_apis, w).map_err(|r| forbidden(&r.to_string()))?,
+        };
+        if wants.key_type == KeyType::Sandbox && !user.scopes.iter().any(|s| s == SANDBOX_SCOPE) {
+            return Err(forbidden(&format!(
+                "keyType SANDBOX needs the scope {SANDBOX_SCOPE}"
+            )));
+        }
+        let grant = self.grants.user(&user.name);
+        let permitted_ip = narrowed(
+            wants.permitted_ip,
+            grant.and_then(|g| g.permitted_ip.as_ref()),
+            PermittedIp::first_outside,
+            Claim::PermittedIp,
+        )
+        .map_err(|e| forbidden(&e.to_string()))?;
+        let permitted_referer = narrowed(
+            wants.permitted_referer,
+            grant.and_then(|g| g.permitted_referer.as_ref()),
+            PermittedReferer::first_outside,
+            Claim::PermittedReferer,
+        )
+        .map_err(|e| forbidden(&e.to_string()))?;
+        let validity = effective_validity(self.validity_time, wants.validity);
         let jti = jwt::uuid_v4().map_err(|e| internal_error(&e.to_string()))?;
-        let exp = (validity > 0).then(|| now.saturating_add(validity));
-        let claims = Claims {
+        Ok(Claims {
             sub: user.name.clone(),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             iat: now,
-            exp,
-            jti: jti.clone(),
-            keytype: "PRODUCTION".into(),
-            allowed_apis: self.allowed_apis.clone(),
-        };
-        let token = jwt::encode(&self.kid, &claims, self.signer.as_ref())
-            .map_err(|e| internal_error(&e.to_string()))?;
-        metrics::key_issued();
-        Ok(Minted { token, jti, exp })
+            exp: (validity > 0).then(|| now.saturating_add(validity)),
+            jti,
+            keytype: wants.key_type.as_str().into(),
+            allowed_apis,
+            permitted_ip: permitted_ip.map(|p| p.as_str().to_string()),
+            permitted_referer: permitted_referer.map(|p| p.as_str().to_string()),
+        })
+    }
+}
+
+/// The restriction a key carries: the requested one, which must lie within the user's default
+/// when there is one, else the default.
+fn narrowed<T: Clone>(
+    requested: Option<T>,
+    default: Option<&T>,
+    first_outside: for<'a> fn(&'a T, &T) -> Option<&'a str>,
+    claim: Claim,
+) -> Result<Option<T>, Widened> {
+    match (requested, default) {
+        (Some(r), Some(d)) => match first_outside(&r, d) {
+            Some(entry) => Err(Widened {
+                claim,
+                entry: entry.to_string(),
+            }),
+            None => Ok(Some(r)),
+        },
+        (r, d) => Ok(r.or_else(|| d.cloned())),
     }
 }
 

@@ -2,7 +2,8 @@
 //! (throttle, failed-login hold, slow-hash limit) and signing as `/apikey`; introspection runs
 //! the `/validate` checks and cache; the metadata names them. Wire shapes are in `crate::oauth`.
 
-use super::{Issuer, Minted, Refused, ADMIN_SCOPE};
+use super::apis::{self, WantedApi};
+use super::{IssueRequest, Issuer, Minted, Refused, ADMIN_SCOPE};
 use crate::auth::User;
 use crate::fault::{fault, not_found, FAULT_FORBIDDEN};
 use crate::http::Request;
@@ -39,10 +40,19 @@ impl Issuer {
         };
         let request =
             oauth::parse_token_request(req.header_str("content-type"), &req.body, &user.name);
-        if let Err(e) = request.and_then(|r| narrow(&r.scope).map_err(OAuthError::InvalidScope)) {
-            return answer(e.response());
-        }
-        let Minted { token, jti, exp } = match self.mint(user, self.validity_time, ctx.now) {
+        let wanted = request.and_then(|r| {
+            self.scoped_apis(user, &r.scope)
+                .map_err(OAuthError::InvalidScope)
+        });
+        let apis = match wanted {
+            Ok(apis) => apis,
+            Err(e) => return answer(e.response()),
+        };
+        let asked = IssueRequest {
+            apis,
+            ..IssueRequest::default()
+        };
+        let Minted { token, jti, exp } = match self.mint(user, asked, ctx.now) {
             Ok(m) => m,
             Err(failed) => return failed,
         };
@@ -84,7 +94,7 @@ impl Issuer {
             Ok(t) => t,
             Err(e) => return answer(e.response()),
         };
-        match self.validator.check(token.trim(), None, ctx.now) {
+        match self.validator.check_token(token.trim(), None, ctx.now) {
             Ok(accepted) => answer(oauth::active(&accepted.verified.claims)),
             Err(_) => answer(oauth::inactive()),
         }
@@ -102,13 +112,35 @@ impl Issuer {
     }
 }
 
-/// What a `scope` asks of the key. Keys limited to a subset of the APIs are not issued, so a
-/// scope naming APIs is refused; an empty scope asks for the usual key.
-fn narrow(scope: &[Scope]) -> Result<(), ScopeError> {
-    if scope.is_empty() {
-        Ok(())
-    } else {
-        Err(ScopeError::NarrowingUnavailable)
+impl Issuer {
+    /// The APIs a `scope` asks the key for: None (the user's whole list) when it names none.
+    /// Each must be among the user's APIs, as for `/apikey`'s `apis`; a refusal is
+    /// `invalid_scope` (§5.2) rather than `/apikey`'s 403, as OAuth clients expect.
+    fn scoped_apis(
+        &self,
+        user: &User,
+        scope: &[Scope],
+    ) -> Result<Option<Vec<WantedApi>>, ScopeError> {
+        if scope.is_empty() {
+            return Ok(None);
+        }
+        let wanted: Vec<WantedApi> = scope
+            .iter()
+            .map(|s| match s {
+                Scope::Api { name, version } => WantedApi {
+                    name: name.clone(),
+                    version: version.clone(),
+                },
+            })
+            .collect();
+        let allowed = self.grants.apis_for(&user.name, &user.scopes);
+        match apis::narrow(&allowed, &wanted) {
+            Ok(_) => Ok(Some(wanted)),
+            Err(refused) => Err(ScopeError::NotGranted {
+                name: refused.name,
+                version: refused.version,
+            }),
+        }
     }
 }
 
@@ -166,6 +198,42 @@ mod tests {
         assert_eq!(json(&never.response.body).get("expires_in"), None);
     }
 
+    /// `scope=api:NAME:VERSION ...` narrows the key exactly as `/apikey`'s `apis` does: a
+    /// version under `"*"` yields that version only.
+    #[test]
+    fn scope_narrows_the_key_to_the_named_apis() {
+        let i = issuer(600);
+        let body = "grant_type=client_credentials\
+                    &scope=api:Swagger%2520Petstore%2520New:v1%20api:MyAPI:v2";
+        let out = i.route(&post("/apikey/token", Some(ADMIN), body), &ctx(0));
+        assert_eq!(out.response.status, 200);
+        let key = json(&out.response.body)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            claims_of(&key)["allowedAPIs"],
+            serde_json::json!([
+                {"name": "Swagger Petstore New", "version": "v1"},
+                {"name": "MyAPI", "version": "v2"}
+            ])
+        );
+        // Without a scope: the user's whole list.
+        let all = i.route(
+            &post(
+                "/apikey/token",
+                Some(ADMIN),
+                "grant_type=client_credentials",
+            ),
+            &ctx(0),
+        );
+        let key = json(&all.response.body)["access_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(claims_of(&key)["allowedAPIs"].as_array().unwrap().len(), 3);
+    }
+
     #[test]
     fn token_endpoint_errors_and_the_failed_login_hold() {
         let i = issuer(600);
@@ -182,7 +250,11 @@ mod tests {
             ("grant_type=password", "unsupported_grant_type"),
             ("", "invalid_request"),
             (
-                "grant_type=client_credentials&scope=api:Swagger%2520Petstore%2520New:v1",
+                "grant_type=client_credentials&scope=api:Swagger%2520Petstore%2520New:v9",
+                "invalid_scope",
+            ),
+            (
+                "grant_type=client_credentials&scope=api:Other:v1",
                 "invalid_scope",
             ),
             (

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::auth::PasswordHash;
+use crate::config::ApiEntry;
 use crate::jwt::tests::{test_key, test_public};
 use crate::jwt::RsaSigner;
 
@@ -12,16 +13,19 @@ pub(super) fn issuer(validity: i64) -> Issuer {
         audience: None,
         kid: "ballerina".into(),
         validity_time: validity,
-        allowed_apis: expand_apis(&[
-            ApiEntry {
-                name: "Swagger Petstore New".into(),
-                versions: vec!["1.0.0".into(), "v1".into()],
-            },
-            ApiEntry {
-                name: "MyAPI".into(),
-                versions: vec!["*".into()],
-            },
-        ]),
+        grants: apis::Grants {
+            global: vec![
+                ApiEntry {
+                    name: "Swagger Petstore New".into(),
+                    versions: vec!["1.0.0".into(), "v1".into()],
+                },
+                ApiEntry {
+                    name: "MyAPI".into(),
+                    versions: vec!["*".into()],
+                },
+            ],
+            ..Default::default()
+        },
         users: UserDb::new(
             &[User {
                 name: "admin".into(),
@@ -341,4 +345,255 @@ fn disabled_issuer_is_503() {
             .status,
         503
     );
+}
+
+const CI: &str = "Basic Y2k6YWRtaW4="; // ci:admin
+const SBX: &str = "Basic c2J4OmFkbWlu"; // sbx:admin
+const TEAM: &str = "Basic dGVhbTphZG1pbg=="; // team:admin
+
+/// `issuer(-1)` plus users `ci` (own APIs, default restrictions), `sbx` (the sandbox scope)
+/// and `team` (a scope mapped to an API), all with the password `admin`.
+fn least_privilege_issuer() -> Issuer {
+    let mut i = issuer(-1);
+    let user = |name: &str, scopes: &[&str]| User {
+        name: name.into(),
+        password: PasswordHash::parse("d033e22ae348aeb5660fc2140aec35850c4da997").unwrap(),
+        scopes: scopes.iter().map(|s| s.to_string()).collect(),
+    };
+    i.users = UserDb::new(
+        &[
+            user("admin", &["apikey:introspect"]),
+            user("ci", &[]),
+            user("sbx", &[SANDBOX_SCOPE]),
+            user("team", &["team:pay"]),
+        ],
+        1,
+    );
+    i.grants.users.insert(
+        "ci".into(),
+        crate::config::UserGrant {
+            apis: vec![ApiEntry {
+                name: "Build".into(),
+                versions: vec!["v1".into(), "v2".into()],
+            }],
+            permitted_ip: Some(crate::restriction::PermittedIp::parse("10.0.0.0/8").unwrap()),
+            permitted_referer: None,
+        },
+    );
+    i.grants.by_scope.push(crate::config::ScopeApi {
+        scope: "team:pay".into(),
+        api: ApiEntry {
+            name: "Pay".into(),
+            versions: vec!["*".into()],
+        },
+    });
+    i
+}
+
+fn issue(i: &Issuer, auth: &str, body: &str) -> (u16, serde_json::Value) {
+    let out = i.route(&req("POST", "/apikey", Some(auth), body), &ctx(1000));
+    let status = out.response.status;
+    let text = String::from_utf8(out.response.body).unwrap();
+    if status == 200 {
+        (status, claims_of(&text))
+    } else {
+        (status, serde_json::from_str(&text).unwrap())
+    }
+}
+
+#[test]
+fn user_and_scope_api_lists_replace_the_global_one() {
+    let i = least_privilege_issuer();
+    let (s, c) = issue(&i, ADMIN, "");
+    assert_eq!((s, c["allowedAPIs"].as_array().unwrap().len()), (200, 3));
+    let (_, c) = issue(&i, CI, "");
+    assert_eq!(
+        c["allowedAPIs"],
+        json!([{"name": "Build", "version": "v1"}, {"name": "Build", "version": "v2"}])
+    );
+    let (_, c) = issue(&i, TEAM, "");
+    assert_eq!(c["allowedAPIs"], json!([{"name": "Pay", "version": "*"}]));
+}
+
+#[test]
+fn a_subset_is_exactly_what_was_asked() {
+    let i = least_privilege_issuer();
+    let body = r#"{"validityTime":600,"apis":[{"name":"MyAPI","version":"v3"},
+        {"name":"Swagger Petstore New","version":"v1"},{"name":"MyAPI","version":"v3"}]}"#;
+    let (s, c) = issue(&i, ADMIN, body);
+    assert_eq!(s, 200);
+    assert_eq!(c["exp"], 1600);
+    assert_eq!(
+        c["allowedAPIs"],
+        json!([{"name": "MyAPI", "version": "v3"},
+               {"name": "Swagger Petstore New", "version": "v1"}])
+    );
+    // "*" needs "*"; a version or an API the user lacks is 403 naming the first one refused.
+    for (body, named) in [
+        (
+            r#"{"apis":[{"name":"Swagger Petstore New","version":"*"}]}"#,
+            "\"*\"",
+        ),
+        (
+            r#"{"apis":[{"name":"MyAPI","version":"1"},{"name":"Other","version":"1"},{"name":"Nope","version":"1"}]}"#,
+            "\"Other\"",
+        ),
+        (
+            r#"{"apis":[{"name":"Swagger Petstore New","version":"v2"}]}"#,
+            "\"v2\"",
+        ),
+    ] {
+        let (s, f) = issue(&i, ADMIN, body);
+        assert_eq!(s, 403, "{body}");
+        assert_eq!(f["fault"]["code"], crate::fault::FAULT_FORBIDDEN);
+        let d = f["fault"]["description"].as_str().unwrap();
+        assert!(d.contains(named) && !d.contains("Nope"), "{d}");
+    }
+    // A user's own list bounds the subset too.
+    assert_eq!(
+        issue(&i, CI, r#"{"apis":[{"name":"MyAPI","version":"1"}]}"#).0,
+        403
+    );
+    assert_eq!(
+        issue(&i, CI, r#"{"apis":[{"name":"Build","version":"v2"}]}"#).0,
+        200
+    );
+}
+
+#[test]
+fn restrictions_become_wso2_claims_and_bad_ones_are_400() {
+    let i = least_privilege_issuer();
+    let body = r#"{"permittedIP":"127.0.0.2, 2001:db8::/32","permittedReferer":"https://*.example.com/*"}"#;
+    let (s, c) = issue(&i, ADMIN, body);
+    assert_eq!(s, 200);
+    assert_eq!(c["permittedIP"], "127.0.0.2,2001:db8::/32");
+    assert_eq!(c["permittedReferer"], "https://*.example.com/*");
+    let (_, plain) = issue(&i, ADMIN, r#"{"validityTime":600}"#);
+    assert!(plain.get("permittedIP").is_none() && plain.get("permittedReferer").is_none());
+    for (body, named) in [
+        (r#"{"permittedIP":"10.0.0.1,10.0.0.256"}"#, "10.0.0.256"),
+        (
+            r#"{"permittedReferer":"https://ok.com/*,http://bad host/"}"#,
+            "bad host",
+        ),
+        (r#"{"permittedIP":["10.0.0.1"]}"#, "permittedIP"),
+        (r#"{"keyType":"sandbox"}"#, "keyType"),
+        (r#"{"apis":[]}"#, "apis"),
+        (r#"{"apis":[{"name":"MyAPI"}]}"#, "apis"),
+    ] {
+        let (s, f) = issue(&i, ADMIN, body);
+        assert_eq!(s, 400, "{body}");
+        let d = f["fault"]["description"].as_str().unwrap();
+        assert!(d.contains(named), "{d}");
+    }
+}
+
+#[test]
+fn user_default_restrictions_are_carried_and_only_narrowed() {
+    let i = least_privilege_issuer();
+    let (_, c) = issue(&i, CI, "");
+    assert_eq!(c["permittedIP"], "10.0.0.0/8");
+    let (s, c) = issue(&i, CI, r#"{"permittedIP":"10.1.2.3"}"#);
+    assert_eq!((s, &c["permittedIP"]), (200, &json!("10.1.2.3")));
+    let (s, f) = issue(&i, CI, r#"{"permittedIP":"10.1.2.3,0.0.0.0/0"}"#);
+    assert_eq!(s, 403);
+    assert!(f["fault"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("\"0.0.0.0/0\""));
+}
+
+#[test]
+fn sandbox_keys_need_the_sandbox_scope() {
+    let i = least_privilege_issuer();
+    let (s, f) = issue(&i, ADMIN, r#"{"keyType":"SANDBOX"}"#);
+    assert_eq!(s, 403);
+    assert!(f["fault"]["description"]
+        .as_str()
+        .unwrap()
+        .contains(SANDBOX_SCOPE));
+    let (s, c) = issue(&i, SBX, r#"{"keyType":"SANDBOX"}"#);
+    assert_eq!((s, &c["keytype"]), (200, &json!("SANDBOX")));
+    let (_, c) = issue(&i, SBX, r#"{"keyType":"PRODUCTION"}"#);
+    assert_eq!(c["keytype"], "PRODUCTION");
+}
+
+#[test]
+fn issue_body_caps_at_and_past_the_edge() {
+    let api = |n: usize| format!(r#"{{"name":"{}","version":"v"}}"#, "a".repeat(n));
+    let list = |count: usize| format!(r#"{{"apis":[{}]}}"#, vec![api(1); count].join(","));
+    assert!(parse_issue_body(list(MAX_REQUESTED_APIS).as_bytes()).is_ok());
+    assert_eq!(
+        parse_issue_body(list(MAX_REQUESTED_APIS + 1).as_bytes()),
+        Err(BodyError::TooManyApis(MAX_REQUESTED_APIS + 1))
+    );
+    let one = |n: usize| format!(r#"{{"apis":[{}]}}"#, api(n));
+    assert!(parse_issue_body(one(MAX_API_FIELD_BYTES).as_bytes()).is_ok());
+    assert_eq!(
+        parse_issue_body(one(MAX_API_FIELD_BYTES + 1).as_bytes()),
+        Err(BodyError::BadApiField)
+    );
+    // Old bodies: exactly as before.
+    assert_eq!(parse_issue_body(b"").unwrap(), IssueRequest::default());
+    let r = parse_issue_body(br#"{"validityTime":600}"#).unwrap();
+    assert_eq!(
+        r,
+        IssueRequest {
+            validity: Some(600),
+            ..IssueRequest::default()
+        }
+    );
+}
+
+#[test]
+fn narrow_is_callable_on_its_own() {
+    let allowed = [ApiEntry {
+        name: "A".into(),
+        versions: vec!["*".into()],
+    }];
+    let want = |v: &str| apis::WantedApi {
+        name: "A".into(),
+        version: v.into(),
+    };
+    assert_eq!(
+        apis::narrow(&allowed, &[want("v1")]).unwrap(),
+        vec![jwt::AllowedApi {
+            name: "A".into(),
+            version: "v1".into()
+        }]
+    );
+    assert_eq!(apis::narrow(&allowed, &[want("*")]).unwrap().len(), 1);
+    assert_eq!(
+        apis::narrow(&[], &[want("v1")]).unwrap_err(),
+        apis::Refused {
+            name: "A".into(),
+            version: "v1".into()
+        }
+    );
+}
+
+#[test]
+fn oauth_keys_carry_the_users_grant_and_introspection_shows_restrictions() {
+    let i = least_privilege_issuer();
+    let now = crate::validator::tests::NOW;
+    let form = |path: &str, auth: &str, body: &str| {
+        let mut r = req("POST", path, Some(auth), body);
+        r.headers.push((
+            "Content-Type".into(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        ));
+        let out = i.route(&r, &ctx(now));
+        assert_eq!(out.response.status, 200, "{path}");
+        serde_json::from_slice::<serde_json::Value>(&out.response.body).unwrap()
+    };
+    let minted = form("/apikey/token", CI, "grant_type=client_credentials");
+    let key = minted["access_token"].as_str().unwrap();
+    let c = claims_of(key);
+    assert_eq!(c["permittedIP"], "10.0.0.0/8");
+    assert_eq!(c["allowedAPIs"].as_array().unwrap().len(), 2);
+    // Introspection judges the key, not who asks: a restricted key is active, its
+    // restriction shown for the caller to apply.
+    let seen = form("/apikey/introspect", ADMIN, &format!("token={key}"));
+    assert_eq!(seen["active"], true);
+    assert_eq!(seen["permittedIP"], "10.0.0.0/8");
 }

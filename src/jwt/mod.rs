@@ -118,6 +118,20 @@ pub struct Claims {
     pub keytype: String,
     #[serde(rename = "allowedAPIs", default)]
     pub allowed_apis: Vec<AllowedApi>,
+    /// Comma-separated addresses and CIDR blocks the key may be used from (WSO2's name).
+    #[serde(
+        rename = "permittedIP",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub permitted_ip: Option<String>,
+    /// Comma-separated URL patterns the key may be used from (WSO2's name).
+    #[serde(
+        rename = "permittedReferer",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub permitted_referer: Option<String>,
 }
 
 /// `header.claims.signature`, each part base64url without padding.
@@ -289,6 +303,8 @@ pub(crate) mod tests {
                 name: "MyAPI".into(),
                 version: "*".into(),
             }],
+            permitted_ip: None,
+            permitted_referer: None,
         }
     }
 

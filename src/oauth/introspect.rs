@@ -35,6 +35,8 @@ pub fn active(claims: &Value) -> Response {
         "aud",
         "keytype",
         "allowedAPIs",
+        "permittedIP",
+        "permittedReferer",
     ] {
         if let Some(v) = claims.get(name) {
             out.insert(name.into(), v.clone());

@@ -24,8 +24,11 @@ pub enum ScopeError {
     /// An `api:` token whose name or version is empty or does not decode.
     BadApi,
     TooMany,
-    /// The scope names APIs, and issuing a key for a subset of the APIs is not available.
-    NarrowingUnavailable,
+    /// The scope names an API (the first one refused) that the client may not get keys for.
+    NotGranted {
+        name: String,
+        version: String,
+    },
 }
 
 impl std::fmt::Display for ScopeError {
@@ -37,9 +40,10 @@ impl std::fmt::Display for ScopeError {
                 f.write_str("an api scope is api:NAME:VERSION, both percent-encoded and non-empty")
             }
             ScopeError::TooMany => write!(f, "scope lists more than {MAX_SCOPES} scopes"),
-            ScopeError::NarrowingUnavailable => {
-                f.write_str("keys limited to a subset of the APIs are not issued by this server")
-            }
+            ScopeError::NotGranted { name, version } => write!(
+                f,
+                "API {name:?} version {version:?} is not among the APIs this client may get keys for"
+            ),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The check pipeline: signature (through the cache), revocation, then the claim rules.
 
-use super::{ApiRef, Rejection, Validator};
+use super::{ApiRef, ClientFacts, Rejection, Validator};
 use crate::jwt::{self, JwtError, Verified};
 use crate::metrics;
 use serde_json::Value;
@@ -22,7 +22,34 @@ impl Accepted {
 impl Validator {
     /// Every check on one token. `api` is None when the caller has no API to check against
     /// (the `verify` command without `--api`); with validateAllowedAPIs a request always has one.
+    /// Without client facts: a key with `permittedIP` or `permittedReferer` is refused.
     pub fn check(
+        &self,
+        token: &str,
+        api: Option<ApiRef<'_>>,
+        now: i64,
+    ) -> Result<Accepted, Rejection> {
+        self.check_from(token, api, &ClientFacts::default(), now)
+    }
+
+    /// `check` for a client the gateway described: the restrictions run last.
+    pub fn check_from(
+        &self,
+        token: &str,
+        api: Option<ApiRef<'_>>,
+        facts: &ClientFacts<'_>,
+        now: i64,
+    ) -> Result<Accepted, Rejection> {
+        let accepted = self.check_token(token, api, now)?;
+        self.rules
+            .check_restrictions(&accepted.verified.claims, api, facts)?;
+        Ok(accepted)
+    }
+
+    /// The checks of the token itself (signature, revocation, claims), not of who presents it:
+    /// introspection answers whether a key is good, and its `permittedIP`, `permittedReferer`
+    /// and `keytype` are the caller's to apply.
+    pub fn check_token(
         &self,
         token: &str,
         api: Option<ApiRef<'_>>,

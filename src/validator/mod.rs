@@ -3,7 +3,9 @@
 //!
 //! A request's key is checked in this order: found (header, then query: `key`), signature
 //! (through the signature cache: `cache`), revocation, `iss`, `aud`, `exp`/`nbf`, allowed APIs
-//! (`rules`); `check` runs that pipeline and `rejection` says why a key was refused. Only the
+//! (`rules`), then key type, `permittedIP` and `permittedReferer` against what a trusted gateway
+//! says of the client (`restrictions`); `check` runs that pipeline and `rejection` says why a
+//! key was refused. Only the
 //! signature result is cached; every other check runs on every request, so a cached key
 //! expires on time.
 
@@ -11,6 +13,7 @@ mod cache;
 mod check;
 mod key;
 mod rejection;
+mod restrictions;
 mod rules;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -18,14 +21,19 @@ pub(crate) mod tests;
 pub use cache::{cache_key, SignatureCache};
 pub use check::Accepted;
 pub use rejection::{Rejection, TimeClaim};
+pub use restrictions::ClientFacts;
 pub use rules::{ApiRef, Rules};
 
 use crate::config::{Config, ValidatorConfig};
-use crate::fault::{fault, FAULT_FORBIDDEN, FAULT_INVALID_CREDENTIALS, FAULT_MISSING_CREDENTIALS};
+use crate::fault::{
+    fault, FAULT_CLIENT_NOT_PERMITTED, FAULT_FORBIDDEN, FAULT_INVALID_CREDENTIALS,
+    FAULT_KEY_TYPE_NOT_ACCEPTED, FAULT_MISSING_CREDENTIALS,
+};
 use crate::http::{Request, Response};
 use crate::jwks::KeySet;
 use crate::metrics::{self, ValidationResult};
 use crate::revocation::{NothingRevoked, Revocation};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 /// The checks, the keys they verify against, the signature cache and the revocation lookup.
@@ -65,16 +73,18 @@ impl Validator {
         &self.cache
     }
 
-    /// `/validate`: 200 with the key's facts as headers, 401 or 403 with a fault body.
-    pub fn validate(&self, req: &Request, now: i64) -> (Response, Option<Accepted>) {
+    /// `/validate` from the TCP peer `peer`: 200 with the key's facts as headers, 401 or 403
+    /// with a fault body.
+    pub fn validate(&self, req: &Request, peer: IpAddr, now: i64) -> (Response, Option<Accepted>) {
         let result = match self.find_key(req) {
             None => Err(Rejection::Missing),
-            Some(key) => self.check(
+            Some(key) => self.check_from(
                 key.trim(),
                 Some(ApiRef {
                     name: req.header_str(&self.rules.api_name_header),
                     version: req.header_str(&self.rules.api_version_header),
                 }),
+                &self.client_facts(req, peer),
                 now,
             ),
         };
@@ -101,6 +111,12 @@ impl Validator {
                 metrics::validation(r.result());
                 let status = r.status();
                 let (code, message) = match (status, &r) {
+                    (_, Rejection::KeyTypeNotAccepted { .. }) => {
+                        (FAULT_KEY_TYPE_NOT_ACCEPTED, "Key Type Not Accepted")
+                    }
+                    (_, r) if r.is_client_restriction() => {
+                        (FAULT_CLIENT_NOT_PERMITTED, "Client Not Permitted")
+                    }
                     (403, _) => (FAULT_FORBIDDEN, "Forbidden"),
                     (_, Rejection::Missing) => (FAULT_MISSING_CREDENTIALS, "Missing Credentials"),
                     _ => (FAULT_INVALID_CREDENTIALS, "Invalid Credentials"),

@@ -2,7 +2,9 @@
 
 use crate::jwt::JwtError;
 use crate::metrics::ValidationResult;
+use crate::restriction::Claim;
 use std::fmt;
+use std::net::IpAddr;
 
 /// Why a key was refused. Messages name the header or claim at fault; they go to the gateway
 /// (and the log line's status), never include the key itself.
@@ -38,6 +40,22 @@ pub enum Rejection {
     ApiUnspecified {
         header: String,
     },
+    /// The key carries `permittedIP` and the client address is not in it.
+    IpNotPermitted {
+        ip: IpAddr,
+    },
+    /// The key carries `permittedReferer` and the client's referer matches none of it.
+    RefererNotPermitted,
+    /// The key is restricted but no trusted gateway gave the fact it needs in `header`.
+    ClientUnknown {
+        header: String,
+    },
+    /// `permittedIP` or `permittedReferer` of the key is not a valid value.
+    BadRestriction(Claim),
+    /// A key that is not PRODUCTION, where only PRODUCTION keys are accepted.
+    KeyTypeNotAccepted {
+        keytype: String,
+    },
 }
 
 impl fmt::Display for Rejection {
@@ -72,6 +90,23 @@ impl fmt::Display for Rejection {
                 f,
                 "validateAllowedAPIs is on but the request has no {header} header"
             ),
+            Rejection::IpNotPermitted { ip } => {
+                write!(f, "client address {ip} is not in the key's permittedIP")
+            }
+            Rejection::RefererNotPermitted => {
+                f.write_str("the client's referer matches none of the key's permittedReferer")
+            }
+            Rejection::ClientUnknown { header } => write!(
+                f,
+                "the key is restricted but no trusted gateway sent the {header} header"
+            ),
+            Rejection::BadRestriction(c) => write!(f, "claim {c} is not a valid restriction"),
+            Rejection::KeyTypeNotAccepted { keytype } => {
+                write!(
+                    f,
+                    "keytype {keytype:?} is not accepted here: PRODUCTION keys only"
+                )
+            }
         }
     }
 }
@@ -79,12 +114,27 @@ impl fmt::Display for Rejection {
 impl std::error::Error for Rejection {}
 
 impl Rejection {
-    /// 401 for a missing or bad key, 403 for a good key used on the wrong API.
+    /// 401 for a missing or bad key, 403 for a good key used on the wrong API, from the wrong
+    /// client or of the wrong type.
     pub fn status(&self) -> u16 {
         match self {
-            Rejection::ApiNotAllowed { .. } | Rejection::ApiUnspecified { .. } => 403,
+            Rejection::ApiNotAllowed { .. }
+            | Rejection::ApiUnspecified { .. }
+            | Rejection::KeyTypeNotAccepted { .. } => 403,
+            r if r.is_client_restriction() => 403,
             _ => 401,
         }
+    }
+
+    /// A refusal by `permittedIP` or `permittedReferer` (fault code 900912).
+    pub fn is_client_restriction(&self) -> bool {
+        matches!(
+            self,
+            Rejection::IpNotPermitted { .. }
+                | Rejection::RefererNotPermitted
+                | Rejection::ClientUnknown { .. }
+                | Rejection::BadRestriction(_)
+        )
     }
 
     /// The `result` of `apikey_sts_validations_total`.
@@ -112,6 +162,11 @@ impl Rejection {
             Rejection::Revoked => ValidationResult::Revoked,
             Rejection::ApiNotAllowed { .. } => ValidationResult::ApiNotAllowed,
             Rejection::ApiUnspecified { .. } => ValidationResult::ApiUnspecified,
+            Rejection::IpNotPermitted { .. }
+            | Rejection::RefererNotPermitted
+            | Rejection::ClientUnknown { .. }
+            | Rejection::BadRestriction(_) => ValidationResult::ClientNotPermitted,
+            Rejection::KeyTypeNotAccepted { .. } => ValidationResult::KeyTypeNotAccepted,
         }
     }
 }

@@ -2,6 +2,7 @@
 //! apply them to a verified token.
 
 use super::{Rejection, TimeClaim};
+use crate::client_addr::TrustedProxies;
 use crate::config::Config;
 use serde_json::Value;
 
@@ -16,6 +17,12 @@ pub struct Rules {
     pub key_query_params: Vec<String>,
     pub api_name_header: String,
     pub api_version_header: String,
+    /// `[validator] gatewayAddresses`: whose client-address and referer headers are taken.
+    pub gateway_addresses: TrustedProxies,
+    pub client_ip_header: String,
+    pub referer_header: String,
+    pub production_only: bool,
+    pub production_only_apis: Vec<String>,
     /// `Authorization: Bearer <key>` is read after `key_headers`.
     pub accept_bearer: bool,
 }
@@ -37,6 +44,11 @@ impl Rules {
             key_query_params: v.key_query_params,
             api_name_header: v.api_name_header,
             api_version_header: v.api_version_header,
+            gateway_addresses: v.gateway_addresses,
+            client_ip_header: v.client_ip_header,
+            referer_header: v.referer_header,
+            production_only: v.production_only,
+            production_only_apis: v.production_only_apis,
             accept_bearer: v.accept_bearer,
         }
     }

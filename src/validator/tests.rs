@@ -12,6 +12,8 @@ use serde_json::Value;
 
 pub(crate) const ISS: &str = "https://localhost:9095/apikey";
 pub(crate) const NOW: i64 = 1_700_000_000;
+/// The TCP peer of test requests to `/validate`.
+pub(crate) const PEER: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 pub(crate) fn keyset() -> Arc<KeySet> {
     Arc::new(
@@ -39,6 +41,11 @@ pub(crate) fn rules() -> Rules {
         key_query_params: d.key_query_params,
         api_name_header: d.api_name_header,
         api_version_header: d.api_version_header,
+        gateway_addresses: d.gateway_addresses,
+        client_ip_header: d.client_ip_header,
+        referer_header: d.referer_header,
+        production_only: d.production_only,
+        production_only_apis: d.production_only_apis,
         accept_bearer: d.accept_bearer,
     }
 }
@@ -67,6 +74,8 @@ pub(crate) fn claims() -> Claims {
                 version: "*".into(),
             },
         ],
+        permitted_ip: None,
+        permitted_referer: None,
     }
 }
 
@@ -103,7 +112,7 @@ pub(crate) fn req(target: &str, headers: &[(&str, &str)]) -> Request {
 fn valid_key_gets_forwardable_headers() {
     let v = validator(rules(), 10);
     let t = token(&claims());
-    let (r, a) = v.validate(&req("/validate", &[("apikey", &t)]), NOW);
+    let (r, a) = v.validate(&req("/validate", &[("apikey", &t)]), PEER, NOW);
     assert_eq!(r.status, 200);
     assert_eq!(r.header_value("X-Auth-Subject"), Some("admin"));
     assert_eq!(r.header_value("X-Auth-Key-Type"), Some("PRODUCTION"));
@@ -113,7 +122,7 @@ fn valid_key_gets_forwardable_headers() {
     );
     assert!(!a.unwrap().from_cache);
     // Second time: from the cache.
-    let (_, a) = v.validate(&req("/validate", &[("apikey", &t)]), NOW);
+    let (_, a) = v.validate(&req("/validate", &[("apikey", &t)]), PEER, NOW);
     assert!(a.unwrap().from_cache);
 }
 
@@ -121,7 +130,7 @@ fn valid_key_gets_forwardable_headers() {
 fn key_is_found_in_any_configured_place() {
     let v = validator(rules(), 0);
     let t = token(&claims());
-    let ok = |r: Request| v.validate(&r, NOW).0.status;
+    let ok = |r: Request| v.validate(&r, PEER, NOW).0.status;
     assert_eq!(ok(req("/validate", &[("X-API-KEY", &t)])), 200);
     assert_eq!(ok(req("/validate", &[("x-api-key", &t)])), 200);
     assert_eq!(ok(req("/validate", &[("API_KEY", &t)])), 200);
@@ -132,7 +141,7 @@ fn key_is_found_in_any_configured_place() {
     assert_eq!(ok(req("/validate", &[("X-Original-URI", &enc)])), 200);
     // Empty values and other names are not keys.
     assert_eq!(ok(req("/validate?apikey=&token=x", &[("apikey", "")])), 401);
-    let (r, _) = v.validate(&req("/validate?Authorization=x", &[]), NOW);
+    let (r, _) = v.validate(&req("/validate?Authorization=x", &[]), PEER, NOW);
     assert_eq!(r.status, 401);
     assert_eq!(
         serde_json::from_slice::<Value>(&r.body).unwrap()["fault"]["code"],
@@ -144,19 +153,19 @@ fn key_is_found_in_any_configured_place() {
     custom.key_query_params = vec!["k".into()];
     let v2 = validator(custom, 0);
     assert_eq!(
-        v2.validate(&req("/validate", &[("x-key", &t)]), NOW)
+        v2.validate(&req("/validate", &[("x-key", &t)]), PEER, NOW)
             .0
             .status,
         200
     );
     assert_eq!(
-        v2.validate(&req("/validate", &[("apikey", &t)]), NOW)
+        v2.validate(&req("/validate", &[("apikey", &t)]), PEER, NOW)
             .0
             .status,
         401
     );
     assert_eq!(
-        v2.validate(&req(&format!("/validate?k={t}"), &[]), NOW)
+        v2.validate(&req(&format!("/validate?k={t}"), &[]), PEER, NOW)
             .0
             .status,
         200
@@ -285,7 +294,7 @@ fn allowed_apis_and_wildcard_version() {
     let status = |h: &[(&str, &str)]| {
         let mut all = vec![("apikey", t.as_str())];
         all.extend_from_slice(h);
-        v.validate(&req("/validate", &all), NOW).0.status
+        v.validate(&req("/validate", &all), PEER, NOW).0.status
     };
     assert_eq!(
         status(&[("X-API-Name", "Petstore"), ("X-API-Version", "1.0.0")]),
@@ -331,6 +340,7 @@ fn allowed_apis_and_wildcard_version() {
     // A bad key is 401 even on an allowed API.
     let (r, _) = v.validate(
         &req("/validate", &[("apikey", "x.y.z"), ("X-API-Name", "MyAPI")]),
+        PEER,
         NOW,
     );
     assert_eq!(r.status, 401);
@@ -382,7 +392,7 @@ fn hostile_inputs_never_panic() {
     ] {
         let q = format!("/validate?apikey={k}");
         for r in [req(&q, &[]), req("/validate", &[("X-Original-URI", &q)])] {
-            let (resp, accepted) = v.validate(&r, NOW);
+            let (resp, accepted) = v.validate(&r, PEER, NOW);
             assert_eq!(resp.status, 401, "{k:?}");
             assert!(accepted.is_none(), "{k:?}");
         }
@@ -508,6 +518,117 @@ fn keys_that_could_never_be_revoked_are_refused() {
     assert!(v.check(&t, None, NOW).is_ok());
 }
 
+/// A validator that believes the client headers of 127.0.0.1 only.
+fn gated(r: Rules) -> Validator {
+    let mut r = r;
+    r.gateway_addresses =
+        crate::client_addr::TrustedProxies::new(vec!["127.0.0.1".parse().unwrap()]);
+    validator(r, 10)
+}
+
+fn restricted(ip: Option<&str>, referer: Option<&str>) -> String {
+    let mut c = claims();
+    c.permitted_ip = ip.map(String::from);
+    c.permitted_referer = referer.map(String::from);
+    token(&c)
+}
+
+/// Status and fault code of `/validate` for `t` with `headers`, from `peer`.
+fn verdict(v: &Validator, t: &str, headers: &[(&str, &str)], peer: &str) -> (u16, Value) {
+    let mut all = vec![("apikey", t)];
+    all.extend_from_slice(headers);
+    let (resp, _) = v.validate(&req("/validate", &all), peer.parse().unwrap(), NOW);
+    let body: Value = serde_json::from_slice(&resp.body).unwrap();
+    (resp.status, body["fault"]["code"].clone())
+}
+
+#[test]
+fn permitted_ip_from_a_trusted_gateway_only() {
+    let v = gated(rules());
+    let t = restricted(Some("127.0.0.2,2001:db8::/32"), None);
+    let client = |ip: &'static str| [("X-Real-IP", ip)];
+    assert_eq!(verdict(&v, &t, &client("127.0.0.2"), "127.0.0.1").0, 200);
+    assert_eq!(
+        verdict(&v, &t, &client("::ffff:127.0.0.2"), "127.0.0.1").0,
+        200
+    );
+    assert_eq!(verdict(&v, &t, &client("2001:db8::9"), "127.0.0.1").0, 200);
+    let refused = (403, Value::from(crate::fault::FAULT_CLIENT_NOT_PERMITTED));
+    assert_eq!(verdict(&v, &t, &client("127.0.0.3"), "127.0.0.1"), refused);
+    // No header, a header that is no address, or one from a peer that is not a gateway.
+    assert_eq!(verdict(&v, &t, &[], "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &t, &client("banana"), "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &t, &client("127.0.0.2"), "127.0.0.9"), refused);
+    // Without claims, nothing changes; `check` (no facts) refuses restricted keys.
+    assert_eq!(verdict(&v, &token(&claims()), &[], "127.0.0.9").0, 200);
+    assert_eq!(
+        v.check(&t, None, NOW).unwrap_err().result(),
+        ValidationResult::ClientNotPermitted
+    );
+}
+
+#[test]
+fn permitted_referer_from_a_trusted_gateway_only() {
+    let mut r = rules();
+    r.referer_header = "X-Ref".into();
+    let v = gated(r);
+    let t = restricted(None, Some("https://*.example.com/*"));
+    let from = |url: &'static str| [("X-Ref", url)];
+    assert_eq!(
+        verdict(&v, &t, &from("https://app.example.com/p"), "127.0.0.1").0,
+        200
+    );
+    for (headers, peer) in [
+        (&from("https://evil.com/?x=.example.com/")[..], "127.0.0.1"),
+        (&[][..], "127.0.0.1"),
+        (&from("https://app.example.com/p")[..], "127.0.0.2"),
+        (
+            &[("X-Original-Referer", "https://app.example.com/p")][..],
+            "127.0.0.1",
+        ),
+    ] {
+        assert_eq!(
+            verdict(&v, &t, headers, peer),
+            (403, Value::from(crate::fault::FAULT_CLIENT_NOT_PERMITTED)),
+            "{headers:?} {peer}"
+        );
+    }
+    // Both claims: both facts needed.
+    let both = restricted(Some("127.0.0.2"), Some("https://*.example.com/*"));
+    let facts = [
+        ("X-Real-IP", "127.0.0.2"),
+        ("X-Ref", "https://a.example.com/"),
+    ];
+    assert_eq!(verdict(&v, &both, &facts, "127.0.0.1").0, 200);
+    assert_eq!(verdict(&v, &both, &facts[..1], "127.0.0.1").0, 403);
+    // A claim that is not a valid restriction refuses the key.
+    let mut bad = claims();
+    bad.permitted_ip = Some("nowhere".into());
+    assert_eq!(verdict(&v, &token(&bad), &facts, "127.0.0.1").0, 403);
+}
+
+#[test]
+fn production_only_per_listener_or_per_api() {
+    let mut sandbox = claims();
+    sandbox.keytype = "SANDBOX".into();
+    let s = token(&sandbox);
+    let p = token(&claims());
+    let api = |n: &'static str| [("X-API-Name", n)];
+    let refused = (403, Value::from(crate::fault::FAULT_KEY_TYPE_NOT_ACCEPTED));
+    assert_eq!(verdict(&gated(rules()), &s, &[], "127.0.0.1").0, 200);
+    let mut r = rules();
+    r.production_only = true;
+    let v = gated(r);
+    assert_eq!(verdict(&v, &s, &[], "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &p, &[], "127.0.0.1").0, 200);
+    let mut r = rules();
+    r.production_only_apis = vec!["Payments".into()];
+    let v = gated(r);
+    assert_eq!(verdict(&v, &s, &api("Payments"), "127.0.0.1"), refused);
+    assert_eq!(verdict(&v, &s, &api("MyAPI"), "127.0.0.1").0, 200);
+    assert_eq!(verdict(&v, &p, &api("Payments"), "127.0.0.1").0, 200);
+}
+
 #[test]
 fn bearer_is_a_key_source_after_the_key_headers() {
     let v = validator(rules(), 10);
@@ -530,6 +651,7 @@ fn bearer_is_a_key_source_after_the_key_headers() {
     let t = token(&claims());
     let (r, _) = v.validate(
         &req("/validate", &[("Authorization", &format!("Bearer {t}"))]),
+        PEER,
         NOW,
     );
     assert_eq!(r.status, 200);
@@ -547,6 +669,7 @@ fn bearer_off_when_not_accepted() {
     let t = token(&claims());
     let (r, _) = v.validate(
         &req("/validate", &[("Authorization", &format!("Bearer {t}"))]),
+        PEER,
         NOW,
     );
     assert_eq!(r.status, 401);

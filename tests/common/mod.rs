@@ -1,6 +1,7 @@
 //! End-to-end harness: starts the real binary on a temporary config and talks real TLS to it.
 #![allow(dead_code)]
 
+pub mod nginx;
 pub mod verifier;
 
 use rustls::pki_types::ServerName;
