@@ -280,6 +280,10 @@ def report(path):
     for line in open(path):
         parts = line.split(None, 2)
         if len(parts) == 3 and parts[0] == "BENCH":
+            # A commit such as 2e41055 would parse as a float (2e+41055): text keys stay text.
+            if parts[1] in ("commit", "date", "columns"):
+                meta[parts[1]] = parts[2].strip()
+                continue
             try:
                 r[parts[1]] = float(parts[2])
             except ValueError:
