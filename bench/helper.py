@@ -177,7 +177,14 @@ def revoke_rate(label, port, threads, secs):
         while time.perf_counter() < deadline:
             body = f'{{"jti":"bench-{label}-{t}-{i}"}}'.encode()
             i += 1
-            if exchange(s, "POST", "/apikey/revoke", headers, body)[0] == 200:
+            try:
+                status = exchange(s, "POST", "/apikey/revoke", headers, body)[0]
+            except ConnectionError:
+                # The server ends a connection after maxRequestsPerConnection (10,000)
+                # requests, which one fast writer reaches: go on with a new one.
+                s = connect(tls_context(), "127.0.0.1", int(port))
+                continue
+            if status == 200:
                 done[t] += 1
             else:
                 errors[t] += 1
@@ -273,6 +280,10 @@ def report(path):
     for line in open(path):
         parts = line.split(None, 2)
         if len(parts) == 3 and parts[0] == "BENCH":
+            # A commit such as 2e41055 would parse as a float (2e+41055): text keys stay text.
+            if parts[1] in ("commit", "date", "columns"):
+                meta[parts[1]] = parts[2].strip()
+                continue
             try:
                 r[parts[1]] = float(parts[2])
             except ValueError:
@@ -288,9 +299,13 @@ def report(path):
         f"load before {meta.get('load_before', '?')}, after {meta.get('load_after', '?')}; "
         f"wrk {meta.get('wrk', '?')}")
     add("")
-    add("| measure | signer = rsa | signer = provider | target |")
-    add("| --- | ---: | ---: | --- |")
-    signers = ("rsa", "provider")
+    # The columns bench/run.sh measured (its SIGNERS): one server and one signer each.
+    signers = tuple(meta.get("columns", "rsa provider").split())
+    add("| measure | " + " | ".join(f"signer = {s}" for s in signers) + " | target |")
+    add("| --- | " + "---: | " * len(signers) + "--- |")
+    # A cell that holds for every column (in-process TLS, nginx, the validator): shown once.
+    def same(cell):
+        return [cell] + ["(same)"] * (len(signers) - 1)
 
     def row(name, cells, target=""):
         add(f"| {name} | " + " | ".join(cells) + f" | {target} |")
@@ -305,7 +320,7 @@ def report(path):
     ceiling = {}
     for kind in ("full", "resumed"):
         row(f"1. TLS {kind} handshakes/s (server side), one / all cores",
-            [f"{g(f'tls.{kind}.1'):,.0f} / {g(f'tls.{kind}.all'):,.0f}"] * 2)
+            same(f"{g(f'tls.{kind}.1'):,.0f} / {g(f'tls.{kind}.all'):,.0f}"))
         for s in signers:
             ceiling[s, kind] = per_connection(g(f"sign.{s}.all"), g(f"tls.{kind}.all"))
     row("1. ceiling: signature + full / resumed handshake, all cores",
@@ -323,11 +338,14 @@ def report(path):
         ceil = {s: near(lab[s], f"sign.{s}.all") for s in signers}
         # CPU time of one signature when every core signs, from the bracketing ceilings.
         sig_us = {s: cores * 1e6 / ceil[s][0] for s in signers}
+        # CPU time of one signature (thread CPU time, not wall time: other load on the cores
+        # does not inflate it), for the CPU-per-key comparisons.
+        sig_cpu = {s: cpu_per_op(g, lab[s], f"sign.{s}.all", cores) for s in signers}
         rps = {s: g(f"{lab[s]}.rps") for s in signers}
         row(f"2. keep-alive keys/s, wrk -t2 -c{c} (ratio to the all-core signatures/s measured "
             "just before / after the run)",
             [f"{rps[s]:,.0f} ({rps[s] / ceil[s][0]:.0%} of {ceil[s][1]})" for s in signers],
-            ">= 90% of all-core signatures/s; provider > 4,100")
+            "")
         # Little's law: c requests always in flight, so the mean latency is c / throughput.
         row(f"2. p50 / p99 ms, -c{c}"
             + (" (p99 and the queueing floor c / keys/s, in signatures)" if c == 16 else ""),
@@ -335,13 +353,13 @@ def report(path):
              + (f" ({g(f'{lab[s]}.p99') * 1e3 / sig_us[s]:.1f}x sig; floor "
                 f"{c / rps[s] * 1e6 / sig_us[s]:.1f}x)" if c == 16 else "")
              for s in signers],
-            "p99 < 4x one signature (c16)" if c == 16 else "")
+            "")
         row(f"2. errors, -c{c}", [f"{g(f'{lab[s]}.errors'):.0f}" for s in signers], "0")
         row(f"2. CPU per key, us, -c{c}: server (signature share) / wrk",
-            [f"{g(f'{lab[s]}.server_us'):,.0f} ({sig_us[s] / g(f'{lab[s]}.server_us'):.0%})"
+            [f"{g(f'{lab[s]}.server_us'):,.0f} ({sig_cpu[s] / g(f'{lab[s]}.server_us'):.0%})"
              f" / {g(f'{lab[s]}.client_us'):,.0f}" for s in signers])
         row(f"2. best ratio possible beside this wrk, -c{c}: sig / (sig + wrk CPU)",
-            [f"{sig_us[s] / (sig_us[s] + g(f'{lab[s]}.client_us')):.0%}" for s in signers])
+            [f"{sig_cpu[s] / (sig_cpu[s] + g(f'{lab[s]}.client_us')):.0%}" for s in signers])
     row("2. p50 / p99 ms, -c2 (one request per core: no queueing)",
         [f"{g(f'ka2.{s}.p50'):.2f} / {g(f'ka2.{s}.p99'):.2f}"
          f" ({g(f'ka2.{s}.p99') * g(f'sign.{s}.1') / 1e3:.1f}x sig); "
@@ -357,12 +375,13 @@ def report(path):
         rps = g(f"{lab}.rps")
         cells.append(f"{rps:,.0f} ({rps / per_connection(sig, full):.0%} / "
                      f"{rps / per_connection(sig, resumed):.0%})")
-        ideal_us = cores * 1e6 * (1 / sig + 1 / resumed)
+        ideal_us = (cpu_per_op(g, lab, f"sign.{s}.all", cores)
+                    + cpu_per_op(g, lab, "tls.resumed.all", cores))
         server_us, client_us = g(f"{lab}.server_us"), g(f"{lab}.client_us")
         share.append(f"{server_us:,.0f} ({ideal_us / server_us:.0%}) / {client_us:,.0f}")
         bound.append(f"{ideal_us / (ideal_us + client_us):.0%}")
     row("3. Connection: close keys/s, wrk -t2 -c16 (ratio to the full / resumed ceiling "
-        "measured around the run)", cells, ">= 80% of signature+handshake ceiling")
+        "measured around the run)", cells)
     row("3. p50 / p99 ms; errors",
         [f"{g(f'close.{s}.p50'):.2f} / {g(f'close.{s}.p99'):.2f}; {g(f'close.{s}.errors'):.0f}"
          for s in signers], "0 errors")
@@ -372,37 +391,49 @@ def report(path):
     if "ngx.close.rps" in r:
         row("3. reference: nginx + OpenSSL, static 900-byte file (no signature), same wrk -c16: "
             "keep-alive / Connection: close req/s",
-            [f"{g('ngx.ka.rps'):,.0f} / {g('ngx.close.rps'):,.0f}", "(same)"])
+            same(f"{g('ngx.ka.rps'):,.0f} / {g('ngx.close.rps'):,.0f}"))
         row("3. reference: CPU per request, us: nginx / wrk, keep-alive; Connection: close",
-            [f"{g('ngx.ka.server_us'):,.0f} / {g('ngx.ka.client_us'):,.0f}; "
-             f"{g('ngx.close.server_us'):,.0f} / {g('ngx.close.client_us'):,.0f}", "(same)"])
+            same(f"{g('ngx.ka.server_us'):,.0f} / {g('ngx.ka.client_us'):,.0f}; "
+                 f"{g('ngx.close.server_us'):,.0f} / {g('ngx.close.client_us'):,.0f}"))
     if "val.hit.rps" in r:
         row("4. validations/s, cache hit (-c16; p99 ms; errors)",
-            [f"{g('val.hit.rps'):,.0f} ({g('val.hit.p99'):.2f}; {g('val.hit.errors'):.0f})", "(same)"],
-            ">= 40,000")
+            same(f"{g('val.hit.rps'):,.0f} ({g('val.hit.p99'):.2f}; {g('val.hit.errors'):.0f})"),
+            "see the ratio below")
+        if "ngx200.before.rps" in r:
+            row("4. reference: nginx `return 200`, plain HTTP, same wrk -c16, right before / "
+                "after the cache-hit run: req/s (CPU per request, us: nginx / wrk)",
+                same(f"{g('ngx200.before.rps'):,.0f} / {g('ngx200.after.rps'):,.0f} "
+                     f"({g('ngx200.before.server_us'):.1f} / "
+                     f"{g('ngx200.before.client_us'):.1f})"))
         row("4. validations/s, cache miss (-c16; p99 ms; errors)",
-            [f"{g('val.miss.rps'):,.0f} ({g('val.miss.p99'):.2f}; {g('val.miss.errors'):.0f})",
-             "(same)"])
-        row("4. CPU per validation, us: server / wrk (cache hit; miss)",
-            [f"{g('val.hit.server_us'):.1f} / {g('val.hit.client_us'):.1f}; "
-             f"{g('val.miss.server_us'):.1f} / {g('val.miss.client_us'):.1f}", "(same)"])
+            same(f"{g('val.miss.rps'):,.0f} ({g('val.miss.p99'):.2f}; "
+                 f"{g('val.miss.errors'):.0f})"))
+        row('4. validations/s, cache hit, accessLog = "all" (-c16; p99 ms; errors)',
+            same(f"{g('val.log.rps'):,.0f} ({g('val.log.p99'):.2f}; "
+                 f"{g('val.log.errors'):.0f})"))
+        row("4. CPU per validation, us: server / wrk (cache hit; miss; hit with every answer "
+            "logged)",
+            same(f"{g('val.hit.server_us'):.1f} / {g('val.hit.client_us'):.1f}; "
+                 f"{g('val.miss.server_us'):.1f} / {g('val.miss.client_us'):.1f}; "
+                 f"{g('val.log.server_us'):.1f} / {g('val.log.client_us'):.1f}"))
     else:
-        row("4. validations/s", ["no [validator] in this build"] * 2, ">= 40,000 cached")
+        row("4. validations/s", ["no [validator] in this build"] * len(signers),
+            ">= 40,000 cached")
     if "rev.file.1.rps" in r:
         row("6. revocations/s, file log (fsync each): 1 writer / 8 concurrent (errors)",
-            [f"{g('rev.file.1.rps'):,.0f} / {g('rev.file.8.rps'):,.0f} "
-             f"({g('rev.file.1.errors') + g('rev.file.8.errors'):.0f})", "(same)"])
+            same(f"{g('rev.file.1.rps'):,.0f} / {g('rev.file.8.rps'):,.0f} "
+                 f"({g('rev.file.1.errors') + g('rev.file.8.errors'):.0f})"))
     if "prop.p50" in r:
         row("6. revocations/s, Redis (appendfsync always): 1 writer / 8 concurrent (errors)",
-            [f"{g('rev.redis.1.rps'):,.0f} / {g('rev.redis.8.rps'):,.0f} "
-             f"({g('rev.redis.1.errors') + g('rev.redis.8.errors'):.0f})", "(same)"])
+            same(f"{g('rev.redis.1.rps'):,.0f} / {g('rev.redis.8.rps'):,.0f} "
+                 f"({g('rev.redis.1.errors') + g('rev.redis.8.errors'):.0f})"))
         row("6. propagation, 200 on node A to 401 on node B, p50 / p99 ms (store = redis)",
-            [f"{g('prop.p50'):.1f} / {g('prop.p99'):.1f}", "(same)"], "p99 <= 100")
+            same(f"{g('prop.p50'):.1f} / {g('prop.p99'):.1f}"), "p99 <= 100")
         row("6. validations/s with store = redis, cache hit (-c16; p99 ms; errors)",
-            [f"{g('val.redis.rps'):,.0f} ({g('val.redis.p99'):.2f}; "
-             f"{g('val.redis.errors'):.0f})", "(same)"], "within noise of row 4 (cache hit)")
+            same(f"{g('val.redis.rps'):,.0f} ({g('val.redis.p99'):.2f}; "
+                 f"{g('val.redis.errors'):.0f})"), "within noise of row 4 (cache hit)")
     else:
-        row("6. Redis rows", [meta.get("redis", "skipped")] * 2)
+        row("6. Redis rows", [meta.get("redis", "skipped")] * len(signers))
     row("5. RSS idle, MiB", [f"{g(f'mem.{s}.rss_idle_kib') / 1024:.1f}" for s in signers],
         "<= 8")
     row(f"5. RSS with {g('conns'):,.0f} idle TLS keep-alive connections, MiB",
@@ -410,8 +441,75 @@ def report(path):
          for s in signers], "<= 64")
     row("5. startup to first served key, ms", [f"{g(f'mem.{s}.startup_ms'):.0f}" for s in signers],
         "<= 50")
-    row("5. stripped release binary, MiB", [f"{g('binary_bytes') / 2**20:.2f}"] * 2, "<= 6")
+    row("5. stripped release binary, MiB", same(f"{g('binary_bytes') / 2**20:.2f}"), "<= 6")
+    out.extend(ratios(g, signers, cores))
     print("\n".join(out))
+
+
+def bracketed(g, label, key):
+    """The mean of `key` measured right before and after run `label`; the first measurement
+    when the run was not bracketed."""
+    before, after = g(f"{label}.before.{key}"), g(f"{label}.after.{key}")
+    if before != before or after != after:  # NaN: not bracketed
+        return g(key)
+    return (before + after) / 2
+
+
+def cpu_per_op(g, label, key, cores):
+    """CPU microseconds of one in-process operation `key` (e.g. `sign.rsa.all`) around run
+    `label`: the measured thread CPU time, else (older results) all-core time from the rate."""
+    cpu = bracketed(g, label, f"{key}.cpu_us")
+    return cpu if cpu == cpu else cores * 1e6 / bracketed(g, label, key)
+
+
+def ratios(g, signers, cores):
+    """The targets as ratios from this one run, each with PASS or MISS (bench/README.md)."""
+    out = ["", "| target | " + " | ".join(signers) + " | target |",
+           "| --- | " + "---: | " * len(signers) + "--- |"]
+
+    def verdict(value, limit, at_least=False):
+        if value != value:  # NaN: not measured
+            return "not measured"
+        ok = value >= limit if at_least else value <= limit
+        return "PASS" if ok else "MISS"
+
+    def row(name, cells, target):
+        out.append(f"| {name} | " + " | ".join(cells) + f" | {target} |")
+
+    def cell(value, limit, fmt, at_least=False):
+        return f"{value:{fmt}} {verdict(value, limit, at_least)}"
+
+    def same(c):
+        return [c] + ["(same)"] * (len(signers) - 1)
+
+    ngx = (g("ngx200.before.rps") + g("ngx200.after.rps")) / 2
+    row("cached validations/s / nginx `return 200` req/s (plain HTTP, wrk -t2 -c16, nginx "
+        "measured right before and after)",
+        same(cell(g("val.hit.rps") / ngx, 0.8, ".2f", at_least=True)), ">= 0.80")
+    # CPU time of one signature when every core signs: the in-process all-core rate around
+    # the run, as in the table.
+    row("keep-alive server CPU per key / CPU of one in-process signature (-c16)",
+        [cell(g(f"ka16.{s}.server_us") / cpu_per_op(g, f"ka16.{s}", f"sign.{s}.all", cores),
+              1.10, ".2f") for s in signers], "<= 1.10")
+    row("p99 at -c2 / one signature (one core)",
+        [cell(g(f"ka2.{s}.p99") * g(f"sign.{s}.1") / 1e3, 3.0, ".2f") for s in signers],
+        "<= 3 (RSA signers)")
+    close = []
+    for s in signers:
+        lab = f"close.{s}"
+        ideal_us = (cpu_per_op(g, lab, f"sign.{s}.all", cores)
+                    + cpu_per_op(g, lab, "tls.full.all", cores))
+        close.append(cell(g(f"{lab}.server_us") / ideal_us, 1.15, ".2f"))
+    row("Connection: close server CPU per key / (CPU of signature + full TLS handshake, "
+        "server side, in process around the run)", close, "<= 1.15")
+    row("RSS idle, MiB", [cell(g(f"mem.{s}.rss_idle_kib") / 1024, 8, ".1f") for s in signers],
+        "<= 8")
+    row(f"RSS with {g('conns'):,.0f} idle TLS connections, MiB",
+        [cell(g(f"mem.{s}.rss_conns_kib") / 1024, 64, ".1f") for s in signers], "<= 64")
+    row("startup to first key, ms",
+        [cell(g(f"mem.{s}.startup_ms"), 50, ".0f") for s in signers], "<= 50")
+    row("stripped binary, MiB", same(cell(g("binary_bytes") / 2**20, 6, ".2f")), "<= 6")
+    return out
 
 
 if __name__ == "__main__":

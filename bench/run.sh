@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# The benchmark of issue 8: builds the release binary, measures the in-process ceilings, drives
-# temporary servers (one per signer, on ephemeral loopback ports) with wrk, measures memory and
-# startup, and prints one table. See bench/README.md for what each row means.
+# The benchmark: builds the release binary, measures the in-process ceilings, drives temporary
+# servers (one per column, on ephemeral loopback ports) with wrk, measures memory and startup,
+# and prints one table, then the targets' ratios with PASS or MISS. See bench/README.md for
+# what each row means.
 #
 # Environment: DUR (seconds per wrk run, default 10), WARM (warm-up seconds, default 2),
 # SIGN_SECS (seconds per in-process measurement, default 2), CONNS (idle connections for the
-# RSS row, default 1000), CARGO_TARGET_DIR (default: target/), OUT (also write the table there).
+# RSS row, default 1000), SIGNERS (the columns, default "rsa provider"), CARGO_TARGET_DIR
+# (default: target/), OUT (also write the table there).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +45,14 @@ meta load_before "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta wrk "-t2,${DUR}s"
 meta conns "$CONNS"
 
+# The table's columns, one server each. ALGORITHMS PLUG IN HERE: a column for another algorithm
+# (es256, eddsa, ps256-provider, ...) is a name in SIGNERS and its server config in
+# `column_config` (bench/algorithms.sh has each algorithm's keystore and `algorithm`);
+# bench/signing.rs already measures its in-process signature (`sign.<column>.1` and `.all`).
+# The report takes its columns from this list.
+SIGNERS=${SIGNERS:-rsa provider}
+meta columns "$SIGNERS"
+
 note "building (release)"
 cargo build --release --quiet
 cargo bench --bench signing --no-run --quiet 2>/dev/null
@@ -55,6 +65,14 @@ meta binary_bytes "$(stat -c %s "$WORK/stripped")"
 
 # shellcheck source=bench/common.sh
 . "$ROOT/bench/common.sh"
+
+# column_config COLUMN EXTRA: the server config of a column (see SIGNERS); EXTRA is appended.
+column_config() {
+    case "$1" in
+        rsa | provider) make_config "$1" "$2" ;;
+        *) echo "no config for column $1 (bench/run.sh column_config)" >&2; exit 1 ;;
+    esac
+}
 
 # Starts a server on config $1 (log $1.log); sets HTTPS_PORT, VAL_PORT and SERVER_PID.
 start_server() {
@@ -96,9 +114,12 @@ run_wrk() {
     grep "^BENCH $label" "$RES" | sed 's/^/   /' >&2
 }
 
-# A reference point for the Connection: close row: nginx with OpenSSL serving a static file of
-# about a key's size, with the same certificate, wrk and connection counts; no signature at all.
+# Reference points: nginx with OpenSSL serving a static file of about a key's size, with the same
+# certificate, wrk and connection counts, no signature at all (rows 2 and 3); and nginx answering
+# `return 200` on plain HTTP, the floor for the validator's hot path (row 4). Two workers, one
+# per core of the development VM, access log off.
 NGINX=$(command -v nginx || ls /usr/sbin/nginx 2>/dev/null || true)
+NGX_PLAIN=
 if [ -n "$NGINX" ]; then
     mkdir -p "$WORK/ngx"
     openssl pkcs12 -in conf/security/dev-keystore.p12 -passin pass:ballerina -nodes \
@@ -107,8 +128,9 @@ if [ -n "$NGINX" ]; then
     # nginx started as root serves as "nobody".
     chmod o+x "$WORK" "$WORK/ngx" && chmod o+r "$WORK/ngx/key.txt"
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    plain_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     cat >"$WORK/ngx/nginx.conf" <<EOF
-worker_processes auto;
+worker_processes 2;
 pid $WORK/ngx/nginx.pid;
 error_log $WORK/ngx/error.log;
 events { worker_connections 4096; }
@@ -122,25 +144,30 @@ http {
     ssl_protocols TLSv1.2 TLSv1.3;
     location / { root $WORK/ngx; try_files /key.txt =404; }
   }
+  server {
+    listen 127.0.0.1:$plain_port;
+    location / { return 200; }
+  }
 }
 EOF
     "$NGINX" -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/error.log"
     for _ in $(seq 500); do [ -s "$WORK/ngx/nginx.pid" ] && break; sleep 0.01; done
     sleep 0.2
-    SERVER_PID=$(pgrep -d, -P "$(cat "$WORK/ngx/nginx.pid")")
+    NGX_PIDS=$(pgrep -d, -P "$(cat "$WORK/ngx/nginx.pid")")
+    NGX_PLAIN=http://127.0.0.1:$plain_port/
+    SERVER_PID=$NGX_PIDS
     run_wrk ngx.ka 16 "https://127.0.0.1:$port/"
     run_wrk ngx.close 16 "https://127.0.0.1:$port/" -H "Connection: close"
-    "$NGINX" -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/error.log" -s stop
 else
     note "no nginx: the reference rows are skipped (apt-get install -y nginx-light)"
 fi
 
 HAS_VALIDATOR=0
-grep -q '"/validate"' src/validator.rs 2>/dev/null && HAS_VALIDATOR=1
+grep -q '"/validate"' src/plain_listener.rs 2>/dev/null && HAS_VALIDATOR=1
 
-for s in rsa provider; do
+for s in $SIGNERS; do
     cfg=$WORK/$s.conf
-    make_config "$s" "" >"$cfg"
+    column_config "$s" "" >"$cfg"
     start_server "$cfg"
     url=https://127.0.0.1:$HTTPS_PORT/apikey
     run_wrk "ka2.$s" 2 "$url" -H "$AUTH"
@@ -156,19 +183,37 @@ for s in rsa provider; do
 done
 
 if [ "$HAS_VALIDATOR" = 1 ]; then
-    for mode in hit miss; do
-        # A miss verifies the signature on every request: the cache is off.
+    for mode in hit miss log; do
+        # A miss verifies the signature on every request: the cache is off. `log` is a cache
+        # hit with every answer logged, to show what the default (refusals only) saves.
         extra=$'[validator]\nport = 0'
         [ "$mode" = miss ] && extra+=$'\ncacheMaxEntries = 0'
+        [ "$mode" = log ] && extra+=$'\naccessLog = "all"'
         cfg=$WORK/val-$mode.conf
         make_config provider "$extra" >"$cfg"
         start_server "$cfg"
         key=$(python3 "$HELPER" get-key 127.0.0.1 "$HTTPS_PORT")
+        val_pid=$SERVER_PID
+        # The cache-hit rate is a ratio to nginx's `return 200` under the same wrk, measured
+        # right before and right after it (the VM's speed drifts).
+        if [ "$mode" = hit ] && [ -n "$NGX_PLAIN" ]; then
+            SERVER_PID=$NGX_PIDS
+            run_wrk ngx200.before 16 "$NGX_PLAIN"
+            SERVER_PID=$val_pid
+        fi
         run_wrk "val.$mode" 16 "http://127.0.0.1:$VAL_PORT/validate" -H "apikey: $key"
+        if [ "$mode" = hit ] && [ -n "$NGX_PLAIN" ]; then
+            SERVER_PID=$NGX_PIDS
+            run_wrk ngx200.after 16 "$NGX_PLAIN"
+            SERVER_PID=$val_pid
+        fi
         stop_server
     done
 else
     note "no validator in this build: row 4 skipped"
+fi
+if [ -n "$NGINX" ]; then
+    "$NGINX" -c "$WORK/ngx/nginx.conf" -p "$WORK/ngx" -e "$WORK/ngx/error.log" -s stop
 fi
 
 # Keep-alive issuance per signing algorithm (RS256, PS256, ES256, EdDSA), one server each, in
@@ -179,12 +224,9 @@ BIN=$BIN DUR=$DUR WARM=$WARM bash "$ROOT/bench/algorithms.sh" 2>/dev/null | tee 
     grep '^BENCH' >>"$RES"
 
 # Revocations: the file log, then (with redis-server) the Redis store on two nodes. The bundled
-# admin gets apikey:admin so that it may revoke by jti.
-admin_scope() {
-    sed -e 's/^\( *\)password = "d033e22ae348aeb5660fc2140aec35850c4da997"$/&\n\1scopes = "apikey:admin"/'
-}
+# admin has apikey:admin, so it may revoke by jti.
 cfg=$WORK/rev-file.conf
-make_config provider "" | admin_scope |
+make_config provider "" |
     sed "s#file = \"revocations.log\"#file = \"$WORK/rev-file.log\"#" >"$cfg"
 start_server "$cfg"
 note "revocations/s, file log"
@@ -204,7 +246,7 @@ if [ -n "$REDIS" ]; then
         sleep 0.01
     done
     redis_config() {
-        make_config provider $'[validator]\nport = 0' | admin_scope |
+        make_config provider $'[validator]\nport = 0' |
             sed "s#file = \"revocations.log\"#file = \"$WORK/snap-$1\"\n  store = \"redis\"\n  redisUrl = \"redis://127.0.0.1:$rport/0\"#"
     }
     redis_config a >"$WORK/node-a.conf"
@@ -227,9 +269,9 @@ else
     meta redis "skipped: no redis-server (tests/install-tools.sh installs it)"
 fi
 
-for s in rsa provider; do
+for s in $SIGNERS; do
     cfg=$WORK/mem-$s.conf
-    make_config "$s" "" >"$cfg"
+    column_config "$s" "" >"$cfg"
     note "memory and startup, signer=$s ($CONNS connections)"
     python3 "$HELPER" memory "mem.$s" "$BIN" "$cfg" "$CONNS" >>"$RES"
 done

@@ -66,17 +66,22 @@ fn main() {
         only.as_deref()
             .is_none_or(|o| o.split(',').any(|k| k == key))
     };
-    // One measurement: `key` with `threads` threads, printed as a BENCH line.
+    // One measurement: `key` with `threads` threads, printed as BENCH lines: the rate, and the
+    // CPU time per operation (`<key>.cpu_us`).
     let measure = |key: String, threads: usize, work: &(dyn Fn(Instant) -> (u64, f64) + Sync)| {
         if !wanted(&key) {
             return;
         }
-        let rate = parallel(threads, secs, work);
-        println!("  {key:20} {rate:10.0}/s");
+        let (rate, cpu_us) = parallel(threads, secs, work);
+        println!("  {key:20} {rate:10.0}/s  {cpu_us:8.1} us CPU each");
         println!("BENCH {key} {rate:.1}");
+        println!("BENCH {key}.cpu_us {cpu_us:.2}");
     };
 
     println!("in-process ceilings: {cores} core(s) for 'all', {secs:?} per measurement");
+    // The RS256 columns of bench/run.sh's table (`SIGNERS` there). ALGORITHMS PLUG IN HERE: a
+    // column for another algorithm needs `sign.<column>.1` and `.all`, which `others` below
+    // measures for es256, es384, eddsa, ps256-rsa and ps256-provider.
     for (name, signer) in [("rsa", &rsa), ("provider", &provider)] {
         let work = |deadline| sign_loop(signer.as_ref(), deadline);
         measure(format!("sign.{name}.1"), 1, &work);
@@ -135,17 +140,55 @@ fn other_algorithms(
 /// Runs `work` on `threads` threads until the deadline; each returns (operations, busy
 /// seconds). The rate is the sum of the threads' own rates, so time a thread spends on work we
 /// do not count (the TLS client side) does not lower it.
-fn parallel(threads: usize, secs: Duration, work: &(dyn Fn(Instant) -> (u64, f64) + Sync)) -> f64 {
+///
+/// Also the CPU time per operation, which the server's CPU per key is compared with: unlike
+/// the rate, it does not drop when other processes share the cores (this VM's other tenants,
+/// or builds). A thread's CPU time is split between the counted work and the rest (the TLS
+/// client) in proportion to their wall time, so preemption lands on both alike.
+fn parallel(
+    threads: usize,
+    secs: Duration,
+    work: &(dyn Fn(Instant) -> (u64, f64) + Sync),
+) -> (f64, f64) {
     let deadline = Instant::now() + secs;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads).map(|_| s.spawn(|| work(deadline))).collect();
+    let per_thread: Vec<(u64, f64, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let (cpu0, t0) = (thread_cpu_seconds(), Instant::now());
+                    let (n, busy) = work(deadline);
+                    let (cpu, wall) = (thread_cpu_seconds() - cpu0, t0.elapsed().as_secs_f64());
+                    (n, busy, cpu * (busy / wall).min(1.0))
+                })
+            })
+            .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("bench thread"))
-            .map(|(n, busy)| n as f64 / busy)
-            .sum()
-    })
+            .collect()
+    });
+    let rate = per_thread.iter().map(|(n, busy, _)| *n as f64 / busy).sum();
+    let ops: u64 = per_thread.iter().map(|(n, _, _)| n).sum();
+    let cpu: f64 = per_thread.iter().map(|(_, _, cpu)| cpu).sum();
+    (rate, cpu * 1e6 / ops.max(1) as f64)
 }
+
+/// This thread's user + system CPU time, from /proc (clock ticks: 10 ms, so measurements
+/// last seconds).
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").expect("/proc/thread-self/stat");
+    // The fields after the command name, which may hold spaces: ") state ppid ...".
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    ticks / TICKS_PER_SECOND
+}
+
+/// `sysconf(_SC_CLK_TCK)`: 100 on every Linux architecture this runs on (the /proc ABI).
+const TICKS_PER_SECOND: f64 = 100.0;
 
 fn sign_loop(signer: &dyn Signer, deadline: Instant) -> (u64, f64) {
     let start = Instant::now();

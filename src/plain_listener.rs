@@ -1,6 +1,7 @@
 //! The plain-HTTP listener's routes, meant for loopback: `/validate` for gateways, `/metrics`,
 //! the JWKS and `/health`. It never serves `/apikey`.
 
+use crate::config::AccessLog;
 use crate::fault::{method_not_allowed, not_found};
 use crate::http::{Request, Response};
 use crate::jwks::Jwks;
@@ -14,11 +15,17 @@ pub struct PlainListener {
     /// Shared with the issuer, whose introspection runs the same checks and cache.
     pub validator: Arc<Validator>,
     jwks: Arc<Jwks>,
+    /// Which `/validate` answers the request log shows.
+    access_log: AccessLog,
 }
 
 impl PlainListener {
-    pub fn new(validator: Arc<Validator>, jwks: Arc<Jwks>) -> Self {
-        PlainListener { validator, jwks }
+    pub fn new(validator: Arc<Validator>, jwks: Arc<Jwks>, access_log: AccessLog) -> Self {
+        PlainListener {
+            validator,
+            jwks,
+            access_log,
+        }
     }
 
     pub fn route(&self, req: &Request, ctx: &Context) -> Outcome {
@@ -28,17 +35,21 @@ impl PlainListener {
             p if p == "/validate" || p.starts_with("/validate/") => {
                 // auth_request subrequests keep the client's method: any method validates.
                 let (response, accepted) = self.validator.validate(req, ctx.peer.ip(), ctx.now);
+                let logged = self.access_log.logs(response.status);
+                // The subject and jti are only for the log line: not copied when there is none.
+                let claim = |name| {
+                    accepted
+                        .as_ref()
+                        .filter(|_| logged)
+                        .and_then(|a| a.claim(name))
+                        .map(Box::from)
+                };
                 Outcome {
+                    user: claim("sub"),
+                    jti: claim("jti"),
                     response,
-                    user: accepted
-                        .as_ref()
-                        .and_then(|a| a.claim("sub"))
-                        .map(String::from),
-                    jti: accepted
-                        .as_ref()
-                        .and_then(|a| a.claim("jti"))
-                        .map(String::from),
                     hold: None,
+                    logged,
                 }
             }
             "/metrics" => get_only(req, || {
@@ -103,7 +114,7 @@ mod tests {
 
     fn listener() -> PlainListener {
         let jwks = Arc::new(Jwks::new(&keyset()));
-        PlainListener::new(Arc::new(validator(rules(), 10)), jwks)
+        PlainListener::new(Arc::new(validator(rules(), 10)), jwks, AccessLog::All)
     }
 
     #[test]
@@ -137,5 +148,39 @@ mod tests {
         // Envoy ext_authz: the original path and query appended to the prefix.
         let envoy = v.route(&req(&format!("/validate/pets/1?apikey={t}"), &[]), &ctx);
         assert_eq!(envoy.response.status, 200);
+    }
+
+    #[test]
+    fn access_log_setting_marks_which_answers_are_logged() {
+        let ctx = Context {
+            peer: "127.0.0.1:1".parse().unwrap(),
+            client: "127.0.0.1".parse().unwrap(),
+            now: NOW,
+        };
+        let good = token(&claims());
+        for (setting, logs_200, logs_401) in [
+            (AccessLog::All, true, true),
+            (AccessLog::Refusals, false, true),
+            (AccessLog::Off, false, false),
+        ] {
+            let v = PlainListener::new(
+                Arc::new(validator(rules(), 10)),
+                Arc::new(Jwks::new(&keyset())),
+                setting,
+            );
+            let ok = v.route(&req("/validate", &[("apikey", &good)]), &ctx);
+            assert_eq!(ok.response.status, 200);
+            assert_eq!(ok.logged, logs_200, "{setting:?}");
+            // The subject and jti are only for the log line.
+            assert_eq!(ok.user.is_some(), logs_200, "{setting:?}");
+            assert_eq!(ok.jti.is_some(), logs_200, "{setting:?}");
+            let refused = v.route(&req("/validate", &[("apikey", "x.y.z")]), &ctx);
+            assert_eq!(refused.response.status, 401);
+            assert_eq!(refused.logged, logs_401, "{setting:?}");
+            // Other routes are always logged.
+            assert!(v.route(&req("/health", &[]), &ctx).logged);
+        }
+        assert_eq!(AccessLog::default(), AccessLog::Refusals);
+        assert!(AccessLog::Refusals.logs(403) && AccessLog::Refusals.logs(500));
     }
 }

@@ -270,10 +270,11 @@ pub fn build_with(config: &Config, kept: &KeptAcrossReloads) -> Result<Built, St
         Arc::clone(&keys),
         kept.revocations.clone(),
     );
-    let plain = config.validator.as_ref().map(|_| {
+    let plain = config.validator.as_ref().map(|vc| {
         Arc::new(PlainListener::new(
             Arc::clone(&service.validator),
             Arc::clone(&service.jwks),
+            vc.access_log,
         )) as Arc<dyn Handler>
     });
     // Slow hashes are skipped: checking them would cost startup time, and a user who ran

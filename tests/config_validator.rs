@@ -53,6 +53,39 @@ fn validator_section_defaults_and_switch() {
 }
 
 #[test]
+fn access_log_default_and_values() {
+    use apikey_sts::config::AccessLog;
+    let ok = |extra: &str| {
+        parse(&format!("[validator]\n{extra}\n"))
+            .unwrap()
+            .validator
+            .unwrap()
+            .access_log
+    };
+    assert_eq!(ok(""), AccessLog::Refusals);
+    assert_eq!(ok("accessLog = \"all\""), AccessLog::All);
+    assert_eq!(ok("accessLog = \"refusals\""), AccessLog::Refusals);
+    assert_eq!(ok("accessLog = \"off\""), AccessLog::Off);
+    // Exact spellings only; a typo is an error, not a silent default.
+    for bad in ["\"ALL\"", "\"errors\"", "\"\"", "true", "1"] {
+        let e = parse(&format!("[validator]\naccessLog = {bad}\n")).unwrap_err();
+        assert_eq!(e.key, "validator.accessLog", "{bad}");
+    }
+    let e = parse("[validator]\naccessLog = \"errors\"\n").unwrap_err();
+    assert!(
+        e.to_string().contains("\"all\", \"refusals\" or \"off\""),
+        "{e}"
+    );
+    // A known key: no warning.
+    let c = parse("[validator]\naccessLog = \"off\"\n").unwrap();
+    assert!(
+        !c.warnings.iter().any(|w| w.contains("accessLog")),
+        "{:?}",
+        c.warnings
+    );
+}
+
+#[test]
 fn validator_limits_at_and_past_edges() {
     let ok = |extra: &str| {
         parse(&format!("[validator]\n{extra}\n"))

@@ -255,6 +255,43 @@ fn nginx_auth_request_admits_good_keys_and_refuses_bad_ones() {
     assert!(!log.contains(&good[good.len() - 40..]), "key in the log");
 }
 
+/// `[validator] accessLog`: refusals only by default, every answer with "all", none with "off".
+/// A `/health` line (always logged, last) marks the point by which the `/validate` lines are in.
+#[test]
+fn access_log_setting_chooses_which_validate_answers_are_logged() {
+    for (setting, logs_200, logs_401) in [
+        ("", false, true),
+        ("accessLog = \"refusals\"\n", false, true),
+        ("accessLog = \"all\"\n", true, true),
+        ("accessLog = \"off\"\n", false, false),
+    ] {
+        let srv = Server::start(&validator_config(setting));
+        let key = srv.client().apikey().text();
+        assert_eq!(validate(&srv, &key), 200);
+        assert_eq!(validate(&srv, "not-a-key"), 401);
+        assert_eq!(
+            plain_get(srv.plain_addr.unwrap(), "/health", "").status,
+            200
+        );
+        assert!(
+            srv.wait_log("\"GET /health\" 200", Duration::from_secs(10)),
+            "{}",
+            srv.log_text()
+        );
+        let log = srv.log_text();
+        let ok_line = log.lines().find(|l| l.contains("\"GET /validate\" 200"));
+        assert_eq!(ok_line.is_some(), logs_200, "{setting:?}:\n{log}");
+        if let Some(line) = ok_line {
+            assert!(line.contains("user=admin"), "{line}");
+        }
+        assert_eq!(
+            log.contains("\"GET /validate\" 401"),
+            logs_401,
+            "{setting:?}:\n{log}"
+        );
+    }
+}
+
 #[test]
 fn jwks_on_both_listeners_matches_the_certificate() {
     let srv = Server::start(&validator_config(""));

@@ -308,6 +308,39 @@ pub struct ValidatorConfig {
     pub production_only_apis: Vec<String>,
     /// `acceptBearer`: `Authorization: Bearer <key>` (RFC 6750) is a key source too.
     pub accept_bearer: bool,
+    pub access_log: AccessLog,
+}
+
+/// Which `/validate` answers get a request log line (`[validator] accessLog`). Refusals are
+/// the security-relevant ones (a probed or stolen key); the 200s of a gateway that asks once
+/// per API request are tens of thousands a second of noise, counted by `/metrics` anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AccessLog {
+    /// Every answer.
+    All,
+    /// Every answer but a 200: refused keys (401, 403) and errors.
+    #[default]
+    Refusals,
+    /// None.
+    Off,
+}
+
+impl AccessLog {
+    /// The config spellings, in the order the error message lists them.
+    pub const NAMES: [(&'static str, AccessLog); 3] = [
+        ("all", AccessLog::All),
+        ("refusals", AccessLog::Refusals),
+        ("off", AccessLog::Off),
+    ];
+
+    /// Whether an answer with this status is logged.
+    pub fn logs(self, status: u16) -> bool {
+        match self {
+            AccessLog::All => true,
+            AccessLog::Refusals => status != 200,
+            AccessLog::Off => false,
+        }
+    }
 }
 
 impl Default for ValidatorConfig {
@@ -332,6 +365,7 @@ impl Default for ValidatorConfig {
             production_only: false,
             production_only_apis: Vec::new(),
             accept_bearer: true,
+            access_log: AccessLog::default(),
         }
     }
 }

@@ -187,6 +187,7 @@ impl Reader<'_> {
                 "productionOnly",
                 "productionOnlyApis",
                 "acceptBearer",
+                "accessLog",
             ],
         );
         // The section's presence turns the validator on; `enabled = false` keeps it configured
@@ -241,6 +242,18 @@ impl Reader<'_> {
         }
         if let Some(n) = ranged(self, "cacheTtlSeconds", 1, MAX_CACHE_TTL_SECONDS)? {
             v.cache_ttl_seconds = n;
+        }
+        if let Some(name) = self.string(t, p, "accessLog")? {
+            v.access_log = AccessLog::NAMES
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, a)| *a)
+                .ok_or_else(|| {
+                    self.error(
+                        &join(p, "accessLog"),
+                        format!("{name:?} is not an access log setting; use \"all\", \"refusals\" or \"off\""),
+                    )
+                })?;
         }
         self.validator_privilege(t, &mut v)?;
         Ok(Some(v))

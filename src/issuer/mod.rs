@@ -264,9 +264,10 @@ impl Issuer {
             response: response
                 .header("Cache-Control", "no-store")
                 .header("Pragma", "no-cache"),
-            user: Some(user.name.clone()),
-            jti: Some(jti),
+            user: Some(user.name.as_str().into()),
+            jti: Some(jti.into()),
             hold: None,
+            logged: true,
         }
     }
 }

@@ -33,9 +33,10 @@ impl Issuer {
         };
         let answer = |response| Outcome {
             response,
-            user: Some(user.name.clone()),
+            user: Some(user.name.as_str().into()),
             jti: None,
             hold: None,
+            logged: true,
         };
         let request =
             oauth::parse_token_request(req.header_str("content-type"), &req.body, &user.name);
@@ -57,7 +58,7 @@ impl Issuer {
         };
         let expires_in = exp.map(|e| e - ctx.now);
         Outcome {
-            jti: Some(jti),
+            jti: Some(jti.into()),
             ..answer(oauth::token_response(&token, expires_in))
         }
     }
@@ -71,9 +72,10 @@ impl Issuer {
         };
         let answer = |response| Outcome {
             response,
-            user: Some(user.name.clone()),
+            user: Some(user.name.as_str().into()),
             jti: None,
             hold: None,
+            logged: true,
         };
         if !user
             .scopes

@@ -43,9 +43,10 @@ impl Issuer {
         let forbidden = |why: &str| -> Outcome {
             Outcome {
                 response: fault(403, FAULT_FORBIDDEN, "Forbidden", why),
-                user: Some(user.name.clone()),
+                user: Some(user.name.as_str().into()),
                 jti: None,
                 hold: None,
+                logged: true,
             }
         };
         let (jti, exp) = match target {
@@ -151,9 +152,10 @@ impl Issuer {
         Outcome {
             response: Response::new(200, "application/json", body.to_string())
                 .header("Cache-Control", "no-store"),
-            user: Some(user.name.clone()),
+            user: Some(user.name.as_str().into()),
             jti: None,
             hold: None,
+            logged: true,
         }
     }
 }
@@ -162,8 +164,9 @@ fn revoked_ok(user: &User, jti: Option<String>) -> Outcome {
     Outcome {
         response: Response::new(200, "application/json", r#"{"revoked":true}"#)
             .header("Cache-Control", "no-store"),
-        user: Some(user.name.clone()),
-        jti,
+        user: Some(user.name.as_str().into()),
+        jti: jti.map(Into::into),
         hold: None,
+        logged: true,
     }
 }

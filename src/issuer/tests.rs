@@ -89,7 +89,7 @@ fn issues_token_with_expanded_apis() {
     assert_eq!(c["iat"], 1000);
     assert!(c.get("exp").is_none());
     assert!(c.get("aud").is_none());
-    assert_eq!(c["jti"], out.jti.unwrap().as_str());
+    assert_eq!(c["jti"], &*out.jti.unwrap());
     assert_eq!(c["allowedAPIs"].as_array().unwrap().len(), 3);
     assert_eq!(
         c["allowedAPIs"][2],
@@ -247,7 +247,7 @@ fn json_form_when_asked() {
     let out = issuer(-1).route(&r, &ctx(10));
     let v: serde_json::Value = serde_json::from_slice(&out.response.body).unwrap();
     assert_eq!(v["expiresAt"], 70);
-    assert_eq!(v["jti"], out.jti.unwrap().as_str());
+    assert_eq!(v["jti"], &*out.jti.unwrap());
     assert_eq!(claims_of(v["apiKey"].as_str().unwrap())["exp"], 70);
     let mut r = req("GET", "/apikey", Some(ADMIN), "");
     r.headers

@@ -2,7 +2,7 @@
 //! can go without blocking: bytes in, requests through the handler, bytes out.
 
 use super::pool::Pool;
-use super::transport::{Input, Transport};
+use super::transport::{Input, ReadBuf, Transport};
 use super::{log_request, unix_now, Context, ListenerKind};
 use crate::config::Limits;
 use crate::fault;
@@ -70,14 +70,16 @@ pub(super) struct Conn {
     /// An answer waiting for its release time. Requests after it wait too: answers go out in
     /// order.
     pub held: Option<Held>,
+    /// The interest the socket is registered with.
+    pub armed: Interest,
 }
 
 /// Moves a connection forward as far as it can go without blocking: pump bytes in, answer
 /// what they complete, pump the answers out, and say what to wait for next.
-pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
+pub(super) fn drive(pool: &Pool, c: &mut Conn, chunk: &mut ReadBuf) -> Next {
     let limits = &pool.limits;
     if c.phase == Phase::Lingering {
-        return c.linger();
+        return c.linger(chunk);
     }
     if c.proxy_header.is_some() {
         if let Some(next) = c.read_proxy_header() {
@@ -95,7 +97,7 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
     }
     let mut answered = 0;
     loop {
-        let more_input = match c.transport.read_into(&mut c.http, c.peer) {
+        let more_input = match c.transport.read_into(&mut c.http, c.peer, chunk) {
             Input::Broken => return Next::Close,
             Input::Full => true,
             Input::Drained => false,
@@ -127,7 +129,7 @@ pub(super) fn drive(pool: &Pool, c: &mut Conn) -> Next {
             return Next::Park(Interest::READABLE);
         }
         if c.http.close_reason().is_some() {
-            return c.close();
+            return c.close(chunk);
         }
         if c.transport.eof {
             return Next::Close;
@@ -234,7 +236,7 @@ impl Conn {
     /// Ends the connection once the last answer is out: close_notify, then half-close and
     /// linger, so that unread input does not make the kernel reset the connection and destroy
     /// the answer before the client reads it.
-    fn close(&mut self) -> Next {
+    fn close(&mut self, chunk: &mut ReadBuf) -> Next {
         self.transport.send_close();
         let _ = self.transport.write_out();
         if self.transport.eof || self.transport.wants_write() {
@@ -243,12 +245,12 @@ impl Conn {
         let _ = self.transport.sock.shutdown(std::net::Shutdown::Write);
         self.phase = Phase::Lingering;
         self.deadline = Instant::now() + LINGER;
-        self.linger()
+        self.linger(chunk)
     }
 
     /// Reads and discards until EOF, the deadline (the sweep), or an error.
-    fn linger(&mut self) -> Next {
-        if self.transport.discard_input() {
+    fn linger(&mut self, sink: &mut ReadBuf) -> Next {
+        if self.transport.discard_input(sink) {
             Next::Close
         } else {
             Next::Park(Interest::READABLE)
@@ -377,6 +379,9 @@ fn deliver(
         _ => c.send(&outcome.response),
     }
     crate::metrics::request_served(c.kind, started.elapsed());
+    if !outcome.logged {
+        return;
+    }
     log_request(
         client,
         c.peer,

@@ -209,6 +209,7 @@ fn admit(pool: &Pool, mut sock: TcpStream, peer: SocketAddr, kind: ListenerKind)
         deadline: now + timeout,
         last_active: now,
         held: None,
+        armed: Interest::READABLE,
     }));
 }
 

@@ -11,6 +11,7 @@
 
 use super::conn::{drive, Conn, Next};
 use super::poller::{Poller, WAKER};
+use super::transport::ReadBuf;
 use super::{lock, ListenerKind, Shared, TICK};
 use crate::config::{Limits, LoadBalancerConfig};
 use crate::http::ParseLimits;
@@ -228,6 +229,7 @@ enum Job {
 
 fn worker(pool: &Pool) -> io::Result<()> {
     let mut ready = Vec::new();
+    let mut chunk = ReadBuf::new();
     loop {
         let job = {
             let mut s = lock(&pool.sched);
@@ -254,7 +256,7 @@ fn worker(pool: &Pool) -> io::Result<()> {
             }
         };
         match job {
-            Job::Serve(i) => serve_slot(pool, i),
+            Job::Serve(i) => serve_slot(pool, i, &mut chunk),
             Job::Lead { wait } => {
                 let timeout = if wait {
                     pool.wait_limit()
@@ -286,7 +288,7 @@ fn worker(pool: &Pool) -> io::Result<()> {
                     mine
                 };
                 if let Some(i) = mine {
-                    serve_slot(pool, i);
+                    serve_slot(pool, i, &mut chunk);
                 }
             }
         }
@@ -294,7 +296,7 @@ fn worker(pool: &Pool) -> io::Result<()> {
 }
 
 /// Takes the connection out of its slot, drives it, and parks, requeues or closes it.
-fn serve_slot(pool: &Pool, idx: usize) {
+fn serve_slot(pool: &Pool, idx: usize, chunk: &mut ReadBuf) {
     let mut conn = {
         let mut slab = lock(&pool.slab);
         let Some(s) = slab.slots.get_mut(idx) else {
@@ -309,13 +311,14 @@ fn serve_slot(pool: &Pool, idx: usize) {
         c
     };
     loop {
-        let next = catch_unwind(AssertUnwindSafe(|| drive(pool, &mut conn))).unwrap_or_else(|_| {
-            crate::log::error(&format!(
-                "connection from {} failed with a panic",
-                conn.peer
-            ));
-            Next::Close
-        });
+        let next =
+            catch_unwind(AssertUnwindSafe(|| drive(pool, &mut conn, chunk))).unwrap_or_else(|_| {
+                crate::log::error(&format!(
+                    "connection from {} failed with a panic",
+                    conn.peer
+                ));
+                Next::Close
+            });
         let interest = match next {
             Next::Close => {
                 let _ = pool.registry.deregister(&mut conn.transport.sock);
@@ -325,8 +328,11 @@ fn serve_slot(pool: &Pool, idx: usize) {
             Next::Requeue => None,
             Next::Park(i) => Some(i),
         };
-        if let Some(i) = interest {
-            // Re-arming also reports readiness that arrived while we were busy.
+        // Registrations are edge-triggered and stay armed, so the same interest needs no
+        // `epoll_ctl` (a system call per request on a keep-alive connection): an edge that
+        // arrives while this worker owns the connection reaches the leader, which marks the
+        // slot `pending`, and the check below drives the connection again.
+        if let Some(i) = interest.filter(|i| *i != conn.armed) {
             if pool
                 .registry
                 .reregister(&mut conn.transport.sock, Token(idx), i)
@@ -335,6 +341,7 @@ fn serve_slot(pool: &Pool, idx: usize) {
                 lock(&pool.slab).release(idx);
                 return;
             }
+            conn.armed = i;
         }
         let mut slab = lock(&pool.slab);
         let Some(s) = slab.slots.get_mut(idx) else {

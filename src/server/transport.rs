@@ -11,6 +11,17 @@ use std::net::SocketAddr;
 /// Plaintext read per `read` call.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// A worker's buffer for plain socket reads, zeroed once when the worker starts. A zeroed
+/// chunk on the stack would cost a 16 KiB memset per read, and a keep-alive request takes two
+/// reads (the request, then the one that finds the socket empty).
+pub(super) struct ReadBuf(Box<[u8]>);
+
+impl ReadBuf {
+    pub fn new() -> ReadBuf {
+        ReadBuf(vec![0; READ_CHUNK].into_boxed_slice())
+    }
+}
+
 enum Session {
     Tls(Box<ServerConnection>),
     /// Bytes not yet written to the socket.
@@ -117,10 +128,9 @@ impl Transport {
     }
 
     /// Reads and discards until the socket would block (false) or is done (true: EOF or error).
-    pub fn discard_input(&mut self) -> bool {
-        let mut sink = [0u8; READ_CHUNK];
+    pub fn discard_input(&mut self, sink: &mut ReadBuf) -> bool {
         loop {
-            match self.sock.read(&mut sink) {
+            match self.sock.read(&mut sink.0) {
                 Ok(0) => return true,
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
@@ -136,7 +146,12 @@ impl Transport {
     /// few KiB of it and refuses to read more records while that is full ("received plaintext
     /// buffer full"): backpressure from a client pipelining faster than we answer, not an
     /// error. So no record is read until that plaintext has found room in `http`.
-    pub fn read_into(&mut self, http: &mut http::Connection, peer: SocketAddr) -> Input {
+    pub fn read_into(
+        &mut self,
+        http: &mut http::Connection,
+        peer: SocketAddr,
+        chunk: &mut ReadBuf,
+    ) -> Input {
         let mut drained = false;
         loop {
             self.take_plaintext(http);
@@ -170,15 +185,14 @@ impl Transport {
                     Err(_) => return Input::Broken,
                 },
                 Session::Plain(_) => {
-                    let mut chunk = [0u8; READ_CHUNK];
                     let room = http.room().min(READ_CHUNK);
-                    match src.read(&mut chunk[..room]) {
+                    match src.read(&mut chunk.0[..room]) {
                         Ok(0) => {
                             self.eof = true;
                             false
                         }
                         Ok(n) => {
-                            http.receive(&chunk[..n]);
+                            http.receive(&chunk.0[..n]);
                             false
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => true,

@@ -411,6 +411,24 @@ fn hostile_inputs_never_panic() {
     assert_eq!(key("%41%4a").as_deref(), Some("AJ"));
     assert_eq!(key("%").as_deref(), Some("%"));
     assert_eq!(header_safe("a b\r\nc%é"), "a b%0D%0Ac%25%C3%A9");
+    assert_eq!(header_safe("admin ~!"), "admin ~!");
+    assert_eq!(header_safe(""), "");
+}
+
+/// The 200 body has the bytes `json!` gives (keys sorted), escapes included.
+#[test]
+fn valid_body_is_the_sorted_json_object() {
+    for (sub, keytype, jti) in [("admin", "PRODUCTION", "j-1"), ("a\"b\\", "é\n", "")] {
+        let body = ValidBody {
+            jti,
+            keytype,
+            sub,
+            valid: true,
+        };
+        let expected =
+            serde_json::json!({ "valid": true, "sub": sub, "keytype": keytype, "jti": jti });
+        assert_eq!(body.to_json(), expected.to_string().into_bytes());
+    }
 }
 
 #[test]
