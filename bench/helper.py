@@ -443,7 +443,42 @@ def report(path):
         "<= 50")
     row("5. stripped release binary, MiB", same(f"{g('binary_bytes') / 2**20:.2f}"), "<= 6")
     out.extend(ratios(g, signers, cores))
+    out.extend(algorithms(g))
     print("\n".join(out))
+
+
+# bench/algorithms.sh's servers: one per algorithm, the provider signer for the RSA ones.
+ALGORITHMS = (("rs256", "RS256"), ("ps256", "PS256"), ("es256", "ES256"), ("eddsa", "EdDSA"))
+
+
+def algorithms(g):
+    """Keep-alive issuance per signing algorithm (wrk -t2 -c16), and the algorithm targets."""
+    out = ["", "| keep-alive issuance, wrk -t2 -c16 | "
+           + " | ".join(name for _, name in ALGORITHMS) + " | target |",
+           "| --- | " + "---: | " * len(ALGORITHMS) + "--- |"]
+
+    def row(name, cells, target=""):
+        out.append(f"| {name} | " + " | ".join(cells) + f" | {target} |")
+
+    def verdict(value, limit, at_least=False):
+        if value != value:  # NaN: not measured
+            return "not measured"
+        return "PASS" if (value >= limit if at_least else value <= limit) else "MISS"
+
+    row("keys/s", [f"{g(f'alg.{a}.rps'):,.0f}" for a, _ in ALGORITHMS])
+    row("p99, ms", [f"{g(f'alg.{a}.p99'):.2f}" for a, _ in ALGORITHMS])
+    row("server CPU per key, µs", [f"{g(f'alg.{a}.server_us'):.0f}" for a, _ in ALGORITHMS])
+    es_vs_rs = g("alg.es256.rps") / g("alg.rs256.rps")
+    row("keys/s / RS256's", [f"{g(f'alg.{a}.rps') / g('alg.rs256.rps'):.2f}" for a, _ in ALGORITHMS],
+        f"ES256 >= 3: {es_vs_rs:.2f} {verdict(es_vs_rs, 3.0, at_least=True)}")
+    # nginx's CPU per static request over TLS keep-alive (-c16), from the reference rows.
+    ngx = g("ngx.ka.server_us")
+    cells = []
+    for a, _ in ALGORITHMS:
+        r = g(f"alg.{a}.server_us") / ngx
+        cells.append(f"{r:.2f} {verdict(r, 2.0)}" if a in ("es256", "eddsa") else f"{r:.2f}")
+    row("server CPU per key / nginx's per static request", cells, "<= 2 (ES256, EdDSA)")
+    return out
 
 
 def bracketed(g, label, key):

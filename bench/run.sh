@@ -217,10 +217,9 @@ if [ -n "$NGINX" ]; then
 fi
 
 # Keep-alive issuance per signing algorithm (RS256, PS256, ES256, EdDSA), one server each, in
-# this run: its own script, so that it can also run alone. Its BENCH lines go to the results
-# and, as the table has no rows for them yet, to stderr.
+# this run: its own script, so that it can also run alone. The table's last part reports them.
 note "keep-alive issuance per algorithm"
-BIN=$BIN DUR=$DUR WARM=$WARM bash "$ROOT/bench/algorithms.sh" 2>/dev/null | tee /dev/stderr |
+BIN=$BIN DUR=$DUR WARM=$WARM bash "$ROOT/bench/algorithms.sh" 2>/dev/null |
     grep '^BENCH' >>"$RES"
 
 # Revocations: the file log, then (with redis-server) the Redis store on two nodes. The bundled

@@ -271,7 +271,7 @@ pub fn require_tool(ready: bool, what: &str) {
         ready,
         "{what} is not installed: run `bash tests/install-tools.sh` (apt-get install -y \
          nginx-light; python3 -m venv target/py-venv; target/py-venv/bin/python -m pip install \
-         pyjwt cryptography)"
+         pyjwt cryptography authlib requests)"
     );
 }
 
