@@ -1294,12 +1294,20 @@ pub fn keystore_input(data: &[u8]) -> (String, &[u8]) {
 
 fn check_keystore_message(msg: &str, password: &str, file: &[u8]) {
     assert!(
-        !msg.contains(['\n', '\r']),
-        "multi-line keystore error {msg:?}"
-    );
-    assert!(
         msg.contains(KEYSTORE_SOURCE),
         "message does not name the keystore: {msg}"
+    );
+    check_key_message(msg, password, file);
+}
+
+/// An error about a key read from the keystore but judged elsewhere (the certificate's public
+/// key as the validator reads it): one line, never the password. It need not name the keystore:
+/// the JWKS wraps it with the config key that names the keystore, and the alias
+/// (`JwksError::PublicKey`).
+fn check_key_message(msg: &str, password: &str, file: &[u8]) {
+    assert!(
+        !msg.contains(['\n', '\r']),
+        "multi-line keystore error {msg:?}"
     );
     // The password must never be echoed. Only decidable when the file itself does not contain
     // it (friendly names may legitimately equal it) and it cannot be a word of the fixed texts:
@@ -1345,7 +1353,7 @@ pub fn keystore(data: &[u8]) {
                             // The certificate's key as the JWKS and the validator read it.
                             Ok(spki) => {
                                 if let Err(e) = jwt::VerificationKey::from_spki(&spki, None) {
-                                    check_keystore_message(&e.to_string(), &password, file);
+                                    check_key_message(&e.to_string(), &password, file);
                                 }
                             }
                         }
