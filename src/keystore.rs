@@ -1299,6 +1299,42 @@ mod tests {
         }
     }
 
+    /// Every MAC digest the original's keystores may carry is checked with its own hash: a
+    /// SHA-224 or SHA-384 MAC opens with the right password and is refused with a wrong one.
+    #[test]
+    fn mac_digests_sha224_and_sha384() {
+        for f in [fixture!("mac-sha224.p12"), fixture!("mac-sha384.p12")] {
+            single_rsa(f, PW, 2048);
+            let err = fail(f, "hunter2-secret");
+            assert!(matches!(err, KeystoreError::WrongPassword { .. }), "{err}");
+        }
+    }
+
+    /// PBES2 with a PBKDF2 PRF we do not implement is "unsupported", naming the PRF, not a
+    /// corrupt file: the hmacWithSHA256 OID of `nomac.p12` (no MAC, so the edit goes unnoticed
+    /// until decryption) becomes the unassigned 1.2.840.113549.2.127.
+    #[test]
+    fn unknown_pbkdf2_prf_is_unsupported() {
+        let (bytes, source) = fixture!("nomac.p12");
+        let prf = [0x06, 0x08, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x02, 0x09];
+        let at = bytes
+            .windows(prf.len())
+            .position(|w| w == prf)
+            .expect("nomac.p12 names hmacWithSHA256");
+        let mut patched = bytes.to_vec();
+        patched[at + prf.len() - 1] = 0x7f;
+        let err = fail((&patched[..], source), PW);
+        match &err {
+            KeystoreError::UnsupportedAlgorithm { context, oid, .. } => {
+                assert_eq!(
+                    (*context, oid.as_str()),
+                    ("PBKDF2 PRF", "1.2.840.113549.2.127")
+                )
+            }
+            other => panic!("{other}"),
+        }
+    }
+
     #[test]
     fn wrong_password_without_mac() {
         let err = fail(fixture!("nomac.p12"), "hunter2-secret");
