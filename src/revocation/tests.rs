@@ -546,3 +546,92 @@ fn parse_log_on_every_prefix_and_bit_flip() {
         }
     }
 }
+
+#[test]
+fn debug_names_the_log_and_nothing_else() {
+    let d = dir("debug");
+    let p = d.join("rev.log");
+    let (s, _) = RevocationStore::open(&p, 100, 0).unwrap();
+    let shown = format!("{s:?}");
+    assert!(
+        shown.starts_with("RevocationStore") && shown.contains("rev.log"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn a_log_past_the_size_limit_is_refused_unread() {
+    let d = dir("large");
+    let p = d.join("rev.log");
+    // Sparse: one byte past the limit costs no disk, and it must be refused before reading.
+    let f = std::fs::File::create(&p).unwrap();
+    f.set_len(MAX_LOG_BYTES + 1).unwrap();
+    drop(f);
+    let err = RevocationStore::open(&p, 100, 0).unwrap_err();
+    assert!(
+        matches!(err, RevocationError::TooLarge { bytes, .. } if bytes == MAX_LOG_BYTES + 1),
+        "{err}"
+    );
+}
+
+/// At open the log is rewritten only when something is to be dropped: a dead entry goes at
+/// once, while a log of live entries keeps its file (same inode).
+#[test]
+fn startup_rewrites_the_log_only_to_drop_something() {
+    use std::os::unix::fs::MetadataExt;
+    let d = dir("startup");
+    let p = d.join("rev.log");
+    let (s, _) = RevocationStore::open(&p, 100, 0).unwrap();
+    s.revoke("live", Some(1_000), 100, ADMIN).unwrap();
+    s.revoke("dead", Some(150), 100, ADMIN).unwrap();
+    drop(s);
+    let inode = std::fs::metadata(&p).unwrap().ino();
+    let (s, r) = RevocationStore::open(&p, 120, 0).unwrap();
+    assert_eq!((r.records, r.live), (2, 2));
+    assert_eq!(
+        std::fs::metadata(&p).unwrap().ino(),
+        inode,
+        "rewritten for nothing"
+    );
+    drop(s);
+    let (_s, r) = RevocationStore::open(&p, 200, 0).unwrap();
+    assert_eq!((r.records, r.live), (2, 1));
+    let text = std::fs::read_to_string(&p).unwrap();
+    assert!(text.contains("live") && !text.contains("dead"), "{text}");
+}
+
+/// The compaction policy at its edge: with `compact_every` 2 and only dead entries, the check
+/// runs every second append and compacts once records > 2 * live + 2, so at the fourth.
+#[test]
+fn compaction_policy_at_its_edge() {
+    let d = dir("policy");
+    let p = d.join("rev.log");
+    let (mut s, _) = RevocationStore::open(&p, 100, 0).unwrap();
+    s.set_compact_every(2);
+    let got: Vec<Revoked> = (0..4)
+        .map(|i| s.revoke(&format!("d{i}"), Some(50), 100, ADMIN).unwrap())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            Revoked::Appended,
+            Revoked::Appended,
+            Revoked::Appended,
+            Revoked::Compacted { live: 0 }
+        ]
+    );
+}
+
+/// A log that cannot be looked at (here a symbolic link to itself) is an error at once, never
+/// taken for a missing, empty log.
+#[test]
+fn an_unreadable_log_is_not_taken_for_a_missing_one() {
+    let d = dir("loop");
+    let p = d.join("rev.log");
+    std::os::unix::fs::symlink("rev.log", &p).unwrap();
+    let err = RevocationStore::open(&p, 100, 0).unwrap_err();
+    assert!(
+        matches!(err, RevocationError::Io { op: "read", .. }),
+        "{err}"
+    );
+}
