@@ -6,7 +6,7 @@ use super::apis::{self, WantedApi};
 use super::{IssueRequest, Issuer, Minted, Refused, ADMIN_SCOPE};
 use crate::auth::User;
 use crate::fault::{fault, not_found, FAULT_FORBIDDEN};
-use crate::http::Request;
+use crate::http::{Request, Response};
 use crate::oauth::{self, OAuthError, Scope, ScopeError, INTROSPECT_SCOPE};
 use crate::service::{Context, Outcome};
 
@@ -31,13 +31,7 @@ impl Issuer {
             Ok(u) => u,
             Err(refused) => return refused,
         };
-        let answer = |response| Outcome {
-            response,
-            user: Some(user.name.as_str().into()),
-            jti: None,
-            hold: None,
-            logged: true,
-        };
+        let answer = |response| answer_to(user, response);
         let request =
             oauth::parse_token_request(req.header_str("content-type"), &req.body, &user.name);
         let wanted = request.and_then(|r| {
@@ -70,13 +64,7 @@ impl Issuer {
             Ok(u) => u,
             Err(refused) => return refused,
         };
-        let answer = |response| Outcome {
-            response,
-            user: Some(user.name.as_str().into()),
-            jti: None,
-            hold: None,
-            logged: true,
-        };
+        let answer = |response| answer_to(user, response);
         if !user
             .scopes
             .iter()
@@ -109,6 +97,17 @@ impl Issuer {
             Some(base) => oauth::metadata(&self.issuer, base, &self.keys.algorithms()).into(),
             None => not_found().into(),
         }
+    }
+}
+
+/// An answer to an authenticated client: the request log names it.
+fn answer_to(user: &User, response: Response) -> Outcome {
+    Outcome {
+        response,
+        user: Some(user.name.as_str().into()),
+        jti: None,
+        hold: None,
+        logged: true,
     }
 }
 

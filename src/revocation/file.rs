@@ -224,15 +224,7 @@ impl RevocationStore {
         now: i64,
         by: Revoker<'_>,
     ) -> Result<Revoked, RevocationError> {
-        if !valid_jti(jti) {
-            return Err(RevocationError::BadJti);
-        }
-        let owner = owner_id(by.name());
-        let entry = Entry {
-            revoked_at: now,
-            expires_at,
-            by: Some(owner),
-        };
+        let entry = Entry::revoked(jti, expires_at, now, by)?;
         let mut w = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let admitted = self.map.read().unwrap_or_else(|e| e.into_inner()).admit(
             jti,

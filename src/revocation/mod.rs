@@ -170,6 +170,24 @@ impl Revoker<'_> {
 }
 
 impl Entry {
+    /// The entry a store records for `by` revoking `jti` now; an ill-formed `jti` is refused
+    /// before any store looks at it.
+    fn revoked(
+        jti: &str,
+        expires_at: Option<i64>,
+        now: i64,
+        by: Revoker<'_>,
+    ) -> Result<Entry, RevocationError> {
+        if !valid_jti(jti) {
+            return Err(RevocationError::BadJti);
+        }
+        Ok(Entry {
+            revoked_at: now,
+            expires_at,
+            by: Some(owner_id(by.name())),
+        })
+    }
+
     /// Whether a validator could still accept the key: until `exp + grace` inclusive.
     fn live(&self, now: i64, grace: i64) -> bool {
         self.expires_at

@@ -32,7 +32,7 @@
 //! any text from the client library is scrubbed of the password before it is kept.
 
 use super::feed::{self, StreamId};
-use super::{owner_id, snapshot, valid_jti, Entry, Live, RevocationError, Revoked, Revoker};
+use super::{snapshot, Entry, Live, RevocationError, Revoked, Revoker};
 use super::{ADMIN_RESERVE, MAX_JTI_BYTES, MAX_REVOCATIONS};
 use crate::config::RedisConfig;
 use redis::Value;
@@ -284,16 +284,8 @@ impl RedisStore {
         now: i64,
         by: Revoker<'_>,
     ) -> Result<Revoked, RevocationError> {
-        if !valid_jti(jti) {
-            return Err(RevocationError::BadJti);
-        }
+        let entry = Entry::revoked(jti, expires_at, now, by)?;
         let i = &self.inner;
-        let owner = owner_id(by.name());
-        let entry = Entry {
-            revoked_at: now,
-            expires_at,
-            by: Some(owner),
-        };
         let admitted = i.live.read().unwrap_or_else(|e| e.into_inner()).admit(
             jti,
             expires_at,
