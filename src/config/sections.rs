@@ -314,6 +314,14 @@ impl Reader<'_> {
                 "must not have a #fragment (certificate checks cannot be turned off)",
             ));
         }
+        // The Redis client sends a non-ASCII host name to DNS percent-encoded (a `redis://` host
+        // is opaque to its URL parser, never IDNA-converted), where it can only fail.
+        if !redis_host(u).is_ascii() {
+            return Err(self.error(
+                &join(p, key),
+                "the host name must be ASCII: write an internationalised name in its xn-- form",
+            ));
+        }
         Ok(url)
     }
 
@@ -665,4 +673,12 @@ impl Reader<'_> {
         }
         Ok(l)
     }
+}
+
+/// The host (and port) of a `redis://` URL: between the scheme and the path, after any
+/// `user:password@`. Only read to check it; the Redis client parses the URL itself.
+fn redis_host(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    authority.rsplit('@').next().unwrap_or(authority)
 }

@@ -269,6 +269,19 @@ fn redis_store_keys_checked_at_and_past_edges() {
     assert!(!e.to_string().contains("pw"), "{e}");
     let e = with("redisUrl = \"redis://h\"\nredisCaFile = \"ca.pem\"").unwrap_err();
     assert_eq!(e.key, "apikey.revocation.redisCaFile");
+    // The host must be ASCII (the client has no Unicode tables); a password need not be.
+    let e = with("redisUrl = \"redis://:pw@bücher.example:6379/0\"").unwrap_err();
+    assert_eq!(e.key, "apikey.revocation.redisUrl");
+    assert!(e.message.contains("xn--"), "{e}");
+    assert!(!e.to_string().contains("pw"), "{e}");
+    for ok in [
+        "redis://:pässwört@xn--bcher-kva.example:6379/0",
+        "rediss://user:p@ss@[::1]:6380",
+        "redis://h?db=1",
+    ] {
+        let c = with(&format!("redisUrl = \"{ok}\"")).unwrap();
+        assert_eq!(c.revocation_redis.unwrap().url.expose(), ok);
+    }
     let e = parse(&format!(
         "{SPEC}\n[apikey.revocation]\nfile = \"s\"\nstore = \"etcd\"\n"
     ))

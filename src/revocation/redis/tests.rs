@@ -107,3 +107,24 @@ fn merge_keeps_the_longest_revocation() {
     merge(&mut m, "k", e(Some(9)));
     assert_eq!(m.entries["k"].expires_at, None);
 }
+
+/// `redis://` is not one of the URL standard's special schemes, so the client's URL parser
+/// keeps a host as an opaque, percent-encoded string and never converts it with IDNA: a
+/// non-ASCII name would reach DNS as `b%C3%BCcher.example`. This is why config asks for the
+/// xn-- form (and why the Unicode tables of `idna` are left out of the build).
+#[test]
+fn the_client_sends_host_names_as_written_without_idna() {
+    let host = |url: &str| match redis::Client::open(url)
+        .unwrap()
+        .get_connection_info()
+        .addr()
+    {
+        redis::ConnectionAddr::Tcp(host, _) => host.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        host("redis://xn--bcher-kva.example:6379/0"),
+        "xn--bcher-kva.example"
+    );
+    assert_eq!(host("redis://bücher.example:6379/0"), "b%C3%BCcher.example");
+}
