@@ -95,15 +95,24 @@ fn log_request(
     user: Option<&str>,
     jti: Option<&str>,
 ) {
-    let (who, via) = if client == crate::client_addr::canonical(peer.ip()) {
-        (peer.to_string(), String::new())
+    use std::fmt::Write;
+    // One buffer, written in place: this runs for every key issued.
+    let mut msg = String::with_capacity(128 + path.len());
+    let proxied = client != crate::client_addr::canonical(peer.ip());
+    let _ = if proxied {
+        write!(msg, "{client}")
     } else {
-        (client.to_string(), format!(" via {peer}"))
+        write!(msg, "{peer}")
     };
-    crate::log::info(&format!(
-        "{who} \"{method} {path}\" {status} {}us user={} jti={}{via}",
+    let _ = write!(
+        msg,
+        " \"{method} {path}\" {status} {}us user={} jti={}",
         took.as_micros(),
         user.unwrap_or("-"),
         jti.unwrap_or("-")
-    ));
+    );
+    if proxied {
+        let _ = write!(msg, " via {peer}");
+    }
+    crate::log::info(&msg);
 }
