@@ -24,7 +24,7 @@ if [ ${#files[@]} -eq 0 ]; then
     files=(
         src/auth.rs
         src/throttle.rs
-        src/jwt.rs
+        src/jwt
         src/strict_json.rs
         src/revocation
         src/http

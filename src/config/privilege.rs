@@ -31,6 +31,24 @@ pub struct UserGrant {
 }
 
 impl Reader<'_> {
+    /// The array at `t[key]` (config path `path`), empty when absent; `what` names the expected
+    /// kind of array in the error.
+    fn array<'t>(
+        &self,
+        t: &'t Table,
+        path: &str,
+        key: &str,
+        what: &str,
+    ) -> Result<&'t [Value], ConfigError> {
+        match t.get(key) {
+            None => Ok(&[]),
+            Some(Value::Array(a)) => Ok(a),
+            Some(other) => {
+                Err(self.error(path, format!("expected {what}, found {}", type_name(other))))
+            }
+        }
+    }
+
     /// The array of tables at `t[key]` (`[[prefix.key]]`); empty when absent.
     pub(super) fn table_array<'t>(
         &self,
@@ -39,19 +57,7 @@ impl Reader<'_> {
         key: &str,
     ) -> Result<Vec<(String, &'t Table)>, ConfigError> {
         let path = join(prefix, key);
-        let list = match t.get(key) {
-            None => return Ok(Vec::new()),
-            Some(Value::Array(a)) => a,
-            Some(other) => {
-                return Err(self.error(
-                    &path,
-                    format!(
-                        "expected an array of tables ([[{path}]]), found {}",
-                        type_name(other)
-                    ),
-                ))
-            }
-        };
+        let list = self.array(t, &path, key, &format!("an array of tables ([[{path}]])"))?;
         list.iter()
             .enumerate()
             .map(|(i, v)| {
@@ -190,19 +196,7 @@ impl Reader<'_> {
         key: &str,
     ) -> Result<Vec<Cidr>, ConfigError> {
         let path = join(prefix, key);
-        let list = match t.get(key) {
-            None => return Ok(Vec::new()),
-            Some(Value::Array(a)) => a,
-            Some(other) => {
-                return Err(self.error(
-                    &path,
-                    format!(
-                        "expected an array of CIDR strings, found {}",
-                        type_name(other)
-                    ),
-                ))
-            }
-        };
+        let list = self.array(t, &path, key, "an array of CIDR strings")?;
         if list.len() > MAX_TRUSTED_PROXIES {
             return Err(self.error(
                 &path,
