@@ -180,4 +180,35 @@ mod tests {
         assert!(off.get(&[1; 32], NOW).is_none());
         assert!(off.is_empty());
     }
+
+    /// A key inserted again (once it expired, or by two requests that missed at once) is the
+    /// newest: the places its earlier inserts left in the eviction queue neither evict it nor
+    /// let the cache outgrow its bound, and the next eviction takes the oldest other key.
+    #[test]
+    fn a_key_inserted_again_is_the_newest() {
+        let verified = || {
+            Arc::new(Verified {
+                header: jwt::Header {
+                    alg: "RS256".into(),
+                    typ: None,
+                    kid: None,
+                },
+                claims: serde_json::json!({}),
+            })
+        };
+        let cache = SignatureCache::new(2, 300);
+        assert!(cache.is_empty());
+        let (a, b, c) = ([1; 32], [2; 32], [3; 32]);
+        // Five inserts of two keys: the queue passes twice the bound and is compacted.
+        for d in [a, b, a, b, a] {
+            cache.insert(d, verified(), NOW);
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(!cache.is_empty());
+        cache.insert(c, verified(), NOW);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&a, NOW).is_some());
+        assert!(cache.get(&b, NOW).is_none());
+        assert!(cache.get(&c, NOW).is_some());
+    }
 }
