@@ -211,4 +211,27 @@ mod tests {
         assert!(cache.get(&b, NOW).is_none());
         assert!(cache.get(&c, NOW).is_some());
     }
+
+    /// Keys that expire and are verified again leave stale places in the eviction queue that
+    /// no eviction pops (the map is never full); the compaction bounds the queue even for a
+    /// cache of one entry.
+    #[test]
+    fn the_eviction_queue_of_a_one_entry_cache_stays_bounded() {
+        let cache = SignatureCache::new(1, 1);
+        let verified = Arc::new(Verified {
+            header: jwt::Header {
+                alg: "RS256".into(),
+                typ: None,
+                kid: None,
+            },
+            claims: serde_json::json!({}),
+        });
+        for i in 0..100u8 {
+            let now = NOW + i64::from(i);
+            cache.insert([i; 32], Arc::clone(&verified), now);
+            assert!(cache.get(&[i; 32], now).is_some());
+            assert!(cache.get(&[i; 32], now + 1).is_none());
+            assert!(cache.lock().order.len() <= 2, "after {i}");
+        }
+    }
 }
