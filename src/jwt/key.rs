@@ -332,6 +332,82 @@ mod tests {
             "it is an Ed448 key, which no supported algorithm signs (RSA keys sign RS256"
         ));
     }
+
+    #[test]
+    fn pkcs8_key_types_come_from_the_algorithm_identifier() {
+        use crate::jwt::tests::{algorithm_fixture, test_key};
+        use rsa::pkcs8::EncodePrivateKey;
+        let rsa = test_key().to_pkcs8_der().unwrap();
+        assert_eq!(KeyType::of_pkcs8(rsa.as_bytes()), Some(KeyType::Rsa));
+        for (name, kind) in [
+            ("es256", KeyType::EcP256),
+            ("es384", KeyType::EcP384),
+            ("ed25519", KeyType::Ed25519),
+        ] {
+            assert_eq!(KeyType::of_pkcs8(&algorithm_fixture(name).0), Some(kind));
+        }
+        // A public key is not a PKCS#8 private key.
+        let (_, spki) = algorithm_fixture("es256");
+        assert_eq!(KeyType::of_pkcs8(&spki), None);
+        assert_eq!(KeyType::of_pkcs8(b"not a key"), None);
+    }
+
+    /// Debug output says which kind of key it is and shows none of the key.
+    #[test]
+    fn debug_names_the_key_type_only() {
+        use crate::jwt::tests::{algorithm_fixture, test_public};
+        for (name, shown) in [
+            ("es256", "PublicKey::EcP256"),
+            ("es384", "PublicKey::EcP384"),
+            ("ed25519", "PublicKey::Ed25519"),
+        ] {
+            let (key, _) = PublicKey::from_spki(&algorithm_fixture(name).1).unwrap();
+            assert_eq!(format!("{key:?}"), shown);
+        }
+        assert_eq!(format!("{:?}", test_public().public()), "PublicKey::Rsa");
+    }
+
+    /// An EC point must be `04 || x || y` of the curve's size, and an Ed25519 key 32 bytes.
+    #[test]
+    fn malformed_ec_points_and_ed25519_keys_are_refused() {
+        use crate::jwt::tests::algorithm_fixture;
+        let (_, spki) = algorithm_fixture("es256");
+        assert!(PublicKey::from_spki(&spki).is_ok());
+        // The point ends the SubjectPublicKeyInfo. 06 (the hybrid form) has the length of an
+        // uncompressed point but is not one.
+        let mut hybrid = spki.clone();
+        let at = hybrid.len() - 65;
+        assert_eq!(hybrid[at], 4);
+        hybrid[at] = 6;
+        assert_eq!(
+            PublicKey::from_spki(&hybrid),
+            Err(PublicKeyError::Malformed(
+                "the EC point is not in uncompressed form"
+            ))
+        );
+        // An Ed25519 SubjectPublicKeyInfo is a 12-byte prefix and the key; the lengths in the
+        // prefix (bytes 1 and 10) are rewritten for a key one byte shorter or longer.
+        let (_, spki) = algorithm_fixture("ed25519");
+        assert_eq!((spki.len(), spki[1], spki[10]), (44, 42, 33));
+        assert!(PublicKey::from_spki(&spki).is_ok());
+        let resized = |len: usize| {
+            let mut der = spki[..12].to_vec();
+            der[1] = (10 + len) as u8;
+            der[10] = (len + 1) as u8;
+            der.extend(std::iter::repeat_n(7u8, len));
+            der
+        };
+        for len in [31, 33] {
+            assert_eq!(
+                PublicKey::from_spki(&resized(len)),
+                Err(PublicKeyError::Malformed(
+                    "an Ed25519 public key is 32 bytes"
+                )),
+                "{len}"
+            );
+        }
+        assert!(PublicKey::from_spki(&resized(32)).is_ok());
+    }
 }
 
 /// A token's `alg` never chooses the key's algorithm: each key verifies only its own.

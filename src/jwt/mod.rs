@@ -502,14 +502,104 @@ pub(crate) mod tests {
         }
     }
 
+    /// README: "a token of at most 8 KiB (when verifying)". A real token of exactly 8,192
+    /// bytes verifies; one byte more is refused for its length before it is decoded.
+    #[test]
+    fn a_token_of_exactly_8_kib_verifies() {
+        const LIMIT: usize = 8 * 1024;
+        let public = test_public();
+        let keys = |_: Option<&str>| Some(&public);
+        // A token's length is known before signing: unpadded base64 of header and claims, and
+        // of the 256-byte signature. Unpadded base64 has no length of the form 4k + 1, so the
+        // kid's length is varied as well as the subject's.
+        let b64_len = |n: usize| (4 * n).div_ceil(3);
+        let header = |kid: &str| {
+            serde_json::to_vec(&Header {
+                alg: "RS256".into(),
+                typ: Some("JWT".into()),
+                kid: Some(kid.into()),
+            })
+            .unwrap()
+            .len()
+        };
+        let (h0, c0) = (header(""), serde_json::to_vec(&claims()).unwrap().len());
+        let c0 = c0 - claims().sub.len();
+        let (k, s) = (1..4)
+            .flat_map(|k| (0..LIMIT).map(move |s| (k, s)))
+            .find(|&(k, s)| b64_len(h0 + k) + 1 + b64_len(c0 + s) + 1 + b64_len(256) == LIMIT)
+            .unwrap();
+        let c = Claims {
+            sub: "a".repeat(s),
+            ..claims()
+        };
+        let t = encode(&"k".repeat(k), &c, &RsaSigner::new(test_key().clone())).unwrap();
+        assert_eq!(t.len(), LIMIT);
+        assert_eq!(verify(&t, &keys).unwrap().claims["sub"], c.sub.as_str());
+        assert_eq!(
+            verify(&format!("{t}="), &keys).unwrap_err(),
+            JwtError::TooLong(LIMIT + 1)
+        );
+    }
+
+    /// One `=` ends a segment of 4k + 3 characters and two one of 4k + 2; no base64 length
+    /// takes three. Only those two spellings are stripped; any other is left as it is, for
+    /// `verify` to refuse.
+    #[test]
+    fn canonical_strips_only_the_padding_base64_would_add() {
+        assert_eq!(canonical("h.c.abc="), "h.c.abc");
+        assert_eq!(canonical("h.c.ab=="), "h.c.ab");
+        assert_eq!(canonical("h.c.abcde==="), "h.c.abcde===");
+        assert_eq!(canonical("h.c.abcd="), "h.c.abcd=");
+        assert_eq!(canonical("h.c.a===="), "h.c.a====");
+        // The usual token, without padding, is its own canonical form, not a copy: every
+        // request's cache key is computed over it.
+        assert!(matches!(
+            canonical("h.c.abcd"),
+            std::borrow::Cow::Borrowed("h.c.abcd")
+        ));
+    }
+
+    /// A signer's, a key's or the RNG's failure is the server's; every refusal of a token is
+    /// the client's.
+    #[test]
+    fn only_signer_key_and_rng_failures_are_server_faults() {
+        for e in [
+            JwtError::Signing("x".into()),
+            JwtError::KeyRejected("x".into()),
+            JwtError::Rng(getrandom::Error::UNSUPPORTED),
+        ] {
+            assert!(e.is_server_fault(), "{e}");
+        }
+        for e in [
+            JwtError::TooLong(1),
+            JwtError::Malformed("x"),
+            JwtError::Algorithm("none".into()),
+            JwtError::KeyAlgorithm {
+                token: Algorithm::Es256,
+                key: Algorithm::Rs256,
+            },
+            JwtError::UnknownKey("k".into()),
+            JwtError::BadSignature,
+            JwtError::DuplicateMember("sub".into()),
+            JwtError::CriticalExtension,
+        ] {
+            assert!(!e.is_server_fault(), "{e}");
+        }
+    }
+
+    /// Version 4 and variant 10xx on every id: the six fixed bits are set over random bytes,
+    /// so a few ids are checked (a stray fixed bit shows in about every other one).
     #[test]
     fn uuid_is_v4() {
-        let u = uuid_v4().unwrap();
-        assert_eq!(u.len(), 36);
-        let b: Vec<char> = u.chars().collect();
-        assert_eq!(b[14], '4');
-        assert!(matches!(b[19], '8' | '9' | 'a' | 'b'));
-        assert_ne!(u, uuid_v4().unwrap());
+        let first = uuid_v4().unwrap();
+        for _ in 0..64 {
+            let u = uuid_v4().unwrap();
+            assert_eq!(u.len(), 36);
+            let b: Vec<char> = u.chars().collect();
+            assert_eq!(b[14], '4', "{u}");
+            assert!(matches!(b[19], '8' | '9' | 'a' | 'b'), "{u}");
+            assert_ne!(u, first);
+        }
     }
 
     #[test]

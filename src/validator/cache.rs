@@ -180,4 +180,58 @@ mod tests {
         assert!(off.get(&[1; 32], NOW).is_none());
         assert!(off.is_empty());
     }
+
+    /// A key inserted again (once it expired, or by two requests that missed at once) is the
+    /// newest: the places its earlier inserts left in the eviction queue neither evict it nor
+    /// let the cache outgrow its bound, and the next eviction takes the oldest other key.
+    #[test]
+    fn a_key_inserted_again_is_the_newest() {
+        let verified = || {
+            Arc::new(Verified {
+                header: jwt::Header {
+                    alg: "RS256".into(),
+                    typ: None,
+                    kid: None,
+                },
+                claims: serde_json::json!({}),
+            })
+        };
+        let cache = SignatureCache::new(2, 300);
+        assert!(cache.is_empty());
+        let (a, b, c) = ([1; 32], [2; 32], [3; 32]);
+        // Five inserts of two keys: the queue passes twice the bound and is compacted.
+        for d in [a, b, a, b, a] {
+            cache.insert(d, verified(), NOW);
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(!cache.is_empty());
+        cache.insert(c, verified(), NOW);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&a, NOW).is_some());
+        assert!(cache.get(&b, NOW).is_none());
+        assert!(cache.get(&c, NOW).is_some());
+    }
+
+    /// Keys that expire and are verified again leave stale places in the eviction queue that
+    /// no eviction pops (the map is never full); the compaction bounds the queue even for a
+    /// cache of one entry.
+    #[test]
+    fn the_eviction_queue_of_a_one_entry_cache_stays_bounded() {
+        let cache = SignatureCache::new(1, 1);
+        let verified = Arc::new(Verified {
+            header: jwt::Header {
+                alg: "RS256".into(),
+                typ: None,
+                kid: None,
+            },
+            claims: serde_json::json!({}),
+        });
+        for i in 0..100u8 {
+            let now = NOW + i64::from(i);
+            cache.insert([i; 32], Arc::clone(&verified), now);
+            assert!(cache.get(&[i; 32], now).is_some());
+            assert!(cache.get(&[i; 32], now + 1).is_none());
+            assert!(cache.lock().order.len() <= 2, "after {i}");
+        }
+    }
 }

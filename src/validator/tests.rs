@@ -705,3 +705,111 @@ fn forwarded_uri_and_appended_path_queries_are_searched() {
     );
     assert_eq!(found("/validate", &[("X-Forwarded-Uri", "/pets/1")]), None);
 }
+
+/// 401 answers (no key, or a bad one) carry the `WWW-Authenticate` challenge; 403 answers (a
+/// good key refused here) do not. A key refused for the API it is used on is Forbidden.
+#[test]
+fn only_401_answers_challenge_and_a_wrong_api_is_forbidden() {
+    let mut r = rules();
+    r.validate_allowed_apis = true;
+    let v = validator(r, 10);
+    let t = token(&claims());
+    for (headers, status, code) in [
+        (vec![], 401, FAULT_MISSING_CREDENTIALS),
+        (vec![("apikey", "x.y.z")], 401, FAULT_INVALID_CREDENTIALS),
+        (
+            vec![("apikey", t.as_str()), ("X-API-Name", "Other")],
+            403,
+            FAULT_FORBIDDEN,
+        ),
+        (vec![("apikey", t.as_str())], 403, FAULT_FORBIDDEN),
+    ] {
+        let (resp, _) = v.validate(&req("/validate", &headers), PEER, NOW);
+        assert_eq!(resp.status, status, "{headers:?}");
+        let body: Value = serde_json::from_slice(&resp.body).unwrap();
+        assert_eq!(body["fault"]["code"], code, "{headers:?}");
+        assert_eq!(
+            resp.header_value("WWW-Authenticate"),
+            (status == 401).then_some("APIKey realm=\"apikey-sts\""),
+            "{headers:?}"
+        );
+    }
+}
+
+/// A token of exactly `MAX_TOKEN_BYTES` is decoded (this one is then malformed); one byte
+/// more is refused for its length alone.
+#[test]
+fn a_token_at_the_length_limit_is_decoded() {
+    let v = validator(rules(), 10);
+    let at = format!("{}..", "a".repeat(jwt::MAX_TOKEN_BYTES - 2));
+    assert_eq!(at.len(), jwt::MAX_TOKEN_BYTES);
+    assert_eq!(
+        v.check(&at, None, NOW).unwrap_err().result(),
+        ValidationResult::Malformed
+    );
+    let past = format!("{at}a");
+    assert_eq!(
+        v.check(&past, None, NOW).unwrap_err(),
+        Rejection::Token(JwtError::TooLong(jwt::MAX_TOKEN_BYTES + 1))
+    );
+}
+
+/// A time claim of the wrong type is named in the refusal.
+#[test]
+fn a_time_claim_of_the_wrong_type_is_named() {
+    let v = validator(rules(), 0);
+    for claim in ["exp", "nbf"] {
+        let t = raw_token(
+            r#"{"alg":"RS256"}"#,
+            &format!(r#"{{"jti":"raw-1","iss":"{ISS}","{claim}":"soon"}}"#),
+        );
+        let e = v.check(&t, None, NOW).unwrap_err();
+        assert_eq!(e.result(), ValidationResult::BadClaim);
+        assert_eq!(e.to_string(), format!("claim {claim} has the wrong type"));
+    }
+}
+
+/// A lookup that misses a cache in use counts as a miss. The counter is global and other
+/// tests add to it at the same time, so only its growth is checked.
+#[test]
+fn a_miss_of_the_signature_cache_is_counted() {
+    let misses = || {
+        crate::metrics::render()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("apikey_sts_validation_cache_total{result=\"miss\"} ")?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap()
+    };
+    let v = validator(rules(), 10);
+    let before = misses();
+    assert!(!v.check(&token(&claims()), None, NOW).unwrap().from_cache);
+    assert!(misses() > before);
+}
+
+/// An `aud` array is accepted when one of its members is the configured audience, and only
+/// then.
+#[test]
+fn an_audience_array_must_contain_ours() {
+    let mut r = rules();
+    r.audience = Some("gw".into());
+    let v = validator(r, 0);
+    let with_aud = |aud: &str| {
+        raw_token(
+            r#"{"alg":"RS256"}"#,
+            &format!(r#"{{"jti":"raw-1","iss":"{ISS}","aud":{aud}}}"#),
+        )
+    };
+    for aud in [r#"["gw"]"#, r#"["x","gw"]"#, r#"["gw","x"]"#] {
+        assert!(v.check(&with_aud(aud), None, NOW).is_ok(), "{aud}");
+    }
+    for aud in [r#"["x","y"]"#, r#"["x"]"#, "[]", r#"["GW"]"#, "[7]"] {
+        assert_eq!(
+            v.check(&with_aud(aud), None, NOW).map(|_| ()),
+            Err(Rejection::WrongAudience),
+            "{aud}"
+        );
+    }
+}
