@@ -255,6 +255,40 @@ fn nginx_auth_request_admits_good_keys_and_refuses_bad_ones() {
     assert!(!log.contains(&good[good.len() - 40..]), "key in the log");
 }
 
+/// The cache counters: with the cache on, the first validation of a key is a miss and the rest
+/// are hits; with `cacheMaxEntries = 0` nothing is looked up, so neither counter moves.
+#[test]
+fn cache_lookups_are_counted_only_when_the_cache_is_on() {
+    for (setting, hits, misses) in [("", 2, 1), ("cacheMaxEntries = 0\n", 0, 0)] {
+        let srv = Server::start(&validator_config(setting));
+        let key = srv.client().apikey().text();
+        for _ in 0..3 {
+            assert_eq!(validate(&srv, &key), 200);
+        }
+        let text = plain_get(srv.plain_addr.unwrap(), "/metrics", "").text();
+        let value = |series: &str| -> u64 {
+            text.lines()
+                .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+        };
+        assert_eq!(
+            value("apikey_sts_validations_total{result=\"valid\"}"),
+            3,
+            "{setting:?}"
+        );
+        assert_eq!(
+            value("apikey_sts_validation_cache_total{result=\"hit\"}"),
+            hits,
+            "{setting:?}"
+        );
+        assert_eq!(
+            value("apikey_sts_validation_cache_total{result=\"miss\"}"),
+            misses,
+            "{setting:?}"
+        );
+    }
+}
+
 /// `[validator] accessLog`: refusals only by default, every answer with "all", none with "off".
 /// A `/health` line (always logged, last) marks the point by which the `/validate` lines are in.
 #[test]
