@@ -843,4 +843,14 @@ mod tests {
             Err(HttpError::UriTooLong)
         );
     }
+
+    #[test]
+    fn a_round_trip_keeps_the_http_version() {
+        for minor in [0u8, 1] {
+            let (r, _) = complete(format!("GET /x HTTP/1.{minor}\r\nHost: x\r\n\r\n").as_bytes());
+            assert_eq!(r.minor_version, minor);
+            let (again, _) = complete(&r.to_bytes());
+            assert_eq!(again, r);
+        }
+    }
 }
