@@ -665,4 +665,21 @@ mod tests {
         c.receive(&b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(10));
         assert_eq!(c.room(), cap - 270);
     }
+
+    #[test]
+    fn a_refused_expectation_has_a_body_unless_the_request_was_head() {
+        for (method, with_body) in [("POST", true), ("HEAD", false)] {
+            let mut c = conn();
+            c.receive(
+                format!(
+                    "{method} / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 9\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            assert!(matches!(c.poll_request(), Ok(Polled::Expect(_))));
+            let s = answer_with(&mut c, &Response::new(401, "text/plain", "no"));
+            assert!(s.contains("Content-Length: 2\r\n"), "{s}");
+            assert_eq!(s.ends_with("\r\n\r\nno"), with_body, "{s}");
+        }
+    }
 }

@@ -216,3 +216,49 @@ impl Request {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The error's text is the detail of the fault body the client gets: each error reads
+    /// differently, and a 400 says which part of the request was malformed.
+    #[test]
+    fn every_error_message_says_what_went_wrong() {
+        use Malformed::*;
+        let malformed = [
+            RequestLine,
+            HeaderName,
+            HeaderValue,
+            LineEnding,
+            Syntax,
+            ContentLength,
+            ConflictingContentLength,
+            BothFramings,
+            ChunkSize,
+            ChunkLineTooLong,
+            BareLfInChunked,
+            ChunkDataNotCrlf,
+            MissingHost,
+            DuplicateHost,
+            DuplicateAuthorization,
+            TooManyPieces,
+        ];
+        let mut errors = vec![
+            HttpError::HeadersTooLarge,
+            HttpError::TooManyHeaders,
+            HttpError::UriTooLong,
+            HttpError::BodyTooLarge,
+            HttpError::UnsupportedTransferEncoding,
+            HttpError::ExpectationFailed,
+            HttpError::VersionNotSupported,
+        ];
+        errors.extend(malformed.map(HttpError::BadRequest));
+        let texts: std::collections::HashSet<String> =
+            errors.iter().map(|e| e.to_string()).collect();
+        assert_eq!(texts.len(), errors.len(), "{texts:?}");
+        assert!(HttpError::BadRequest(MissingHost)
+            .to_string()
+            .contains("without Host"));
+    }
+}

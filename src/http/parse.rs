@@ -698,4 +698,159 @@ mod tests {
         );
         assert_eq!(p(&format!("{:019}", 0)).map(|_| ()), Ok(()));
     }
+
+    /// `parse` on `buf`, checked to be also the first answer other than `Incomplete` that the
+    /// prefixes of `buf` get: the answer must not depend on how the bytes arrive.
+    fn answer(buf: &[u8], l: &ParseLimits) -> Result<Parsed, HttpError> {
+        let first = (0..=buf.len())
+            .map(|i| parse(&buf[..i], l))
+            .find(|r| !matches!(r, Ok(Parsed::Incomplete { .. })));
+        let whole = parse(buf, l);
+        assert_eq!(first.as_ref(), Some(&whole), "{buf:?}");
+        whole
+    }
+
+    #[test]
+    fn each_syntax_error_names_the_part_it_is_in() {
+        let m = HttpError::BadRequest;
+        for (buf, want) in [
+            (
+                &b"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+                m(Malformed::RequestLine),
+            ),
+            (
+                b"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n",
+                m(Malformed::HeaderName),
+            ),
+            (
+                b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n",
+                m(Malformed::HeaderValue),
+            ),
+            (
+                b"GET / HTTP/1.1\rXHost: x\r\n\r\n",
+                m(Malformed::LineEnding),
+            ),
+            (
+                b"\rXGET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                m(Malformed::LineEnding),
+            ),
+        ] {
+            assert_eq!(answer(buf, &lim()), Err(want));
+        }
+    }
+
+    #[test]
+    fn a_bad_byte_within_a_limit_is_malformed_and_past_it_is_the_limit() {
+        // Whichever a reader of the arriving bytes meets first: the bad byte when it is the last
+        // one within the limit, the limit when the bad byte is the first one past it.
+        let l = ParseLimits {
+            max_uri_bytes: 48,
+            max_header_bytes: 256,
+            ..lim()
+        };
+        let bad_target_byte = |at: usize| {
+            let mut t = vec![b'a'; 100];
+            t[0] = b'/';
+            t[at - 1] = 0x01;
+            let mut r = b"GET ".to_vec();
+            r.extend(t);
+            r.extend_from_slice(b" HTTP/1.1\r\nHost: x\r\n\r\n");
+            r
+        };
+        assert_eq!(
+            answer(&bad_target_byte(48), &l),
+            Err(HttpError::BadRequest(Malformed::RequestLine))
+        );
+        assert_eq!(answer(&bad_target_byte(49), &l), Err(HttpError::UriTooLong));
+
+        let l = ParseLimits {
+            max_header_bytes: 64,
+            ..lim()
+        };
+        let bad_head_byte = |at: usize| {
+            let mut r = b"GET / HTTP/1.1\r\nHost: x\r\nX: ".to_vec();
+            r.extend(std::iter::repeat_n(b'v', 100));
+            r[at - 1] = 0x00;
+            r.extend_from_slice(b"\r\n\r\n");
+            r
+        };
+        assert_eq!(
+            answer(&bad_head_byte(64), &l),
+            Err(HttpError::BadRequest(Malformed::HeaderValue))
+        );
+        assert_eq!(
+            answer(&bad_head_byte(65), &l),
+            Err(HttpError::HeadersTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_byte_past_both_limits_is_reported_as_a_long_target() {
+        // `GET ` and 48 target bytes fill a 52-byte head limit: the next target byte passes both.
+        // The target is the more precise answer, and the one a limit on the head alone would hide.
+        let req = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(99));
+        for (max_header_bytes, want) in [
+            (51, HttpError::HeadersTooLarge),
+            (52, HttpError::UriTooLong),
+            (53, HttpError::UriTooLong),
+        ] {
+            let l = ParseLimits {
+                max_uri_bytes: 48,
+                max_header_bytes,
+                ..lim()
+            };
+            assert_eq!(answer(req.as_bytes(), &l), Err(want), "{max_header_bytes}");
+        }
+    }
+
+    #[test]
+    fn an_arriving_head_exactly_at_its_limits_is_incomplete() {
+        let l = ParseLimits {
+            max_uri_bytes: 48,
+            max_header_bytes: 128,
+            ..lim()
+        };
+        let incomplete = Ok(Parsed::Incomplete {
+            expect_continue: false,
+        });
+        let target = format!("GET /{}", "a".repeat(47));
+        assert_eq!(parse(target.as_bytes(), &l), incomplete);
+        assert_eq!(
+            parse(format!("{target}a").as_bytes(), &l),
+            Err(HttpError::UriTooLong)
+        );
+        let head = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}", "v".repeat(100));
+        assert_eq!(head.len(), 128);
+        assert_eq!(parse(head.as_bytes(), &l), incomplete);
+        assert_eq!(
+            parse(format!("{head}v").as_bytes(), &l),
+            Err(HttpError::HeadersTooLarge)
+        );
+    }
+
+    #[test]
+    fn a_long_target_after_a_leading_empty_line_is_too_long() {
+        // httparse skips empty lines before the request line, so the target is not on the
+        // first line of the buffer.
+        let l = lim();
+        let req = |n: usize| format!("\r\nGET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(n - 1));
+        assert!(matches!(
+            parse(req(l.max_uri_bytes).as_bytes(), &l),
+            Ok(Parsed::Complete(..))
+        ));
+        assert_eq!(
+            parse(req(l.max_uri_bytes + 1).as_bytes(), &l),
+            Err(HttpError::UriTooLong)
+        );
+    }
+
+    #[test]
+    fn a_round_trip_keeps_the_http_version() {
+        for minor in [0u8, 1] {
+            let (r, _) = complete(format!("GET /x HTTP/1.{minor}\r\nHost: x\r\n\r\n").as_bytes());
+            assert_eq!(r.minor_version, minor);
+            let (again, _) = complete(&r.to_bytes());
+            assert_eq!(again, r);
+        }
+    }
 }

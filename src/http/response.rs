@@ -164,4 +164,38 @@ mod tests {
         assert!(s.ends_with("ETag: \"x\"\r\n\r\n"), "{s}");
         assert!(!s.contains("Content-Length"));
     }
+
+    #[test]
+    fn every_status_we_send_has_its_registered_reason_phrase() {
+        // RFC 9110 section 15, and RFC 4918 section 11.5 for 507.
+        for (status, phrase) in [
+            (100, "Continue"),
+            (200, "OK"),
+            (204, "No Content"),
+            (304, "Not Modified"),
+            (400, "Bad Request"),
+            (401, "Unauthorized"),
+            (403, "Forbidden"),
+            (404, "Not Found"),
+            (405, "Method Not Allowed"),
+            (408, "Request Timeout"),
+            (413, "Content Too Large"),
+            (414, "URI Too Long"),
+            (417, "Expectation Failed"),
+            (429, "Too Many Requests"),
+            (431, "Request Header Fields Too Large"),
+            (500, "Internal Server Error"),
+            (501, "Not Implemented"),
+            (503, "Service Unavailable"),
+            (505, "HTTP Version Not Supported"),
+            (507, "Insufficient Storage"),
+        ] {
+            assert_eq!(reason(status), phrase);
+            let s = render(&Response::new(status, "text/plain", ""), KEEP);
+            assert!(
+                s.starts_with(&format!("HTTP/1.1 {status} {phrase}\r\n")),
+                "{s}"
+            );
+        }
+    }
 }

@@ -635,3 +635,137 @@ fn an_unreadable_log_is_not_taken_for_a_missing_one() {
         "{err}"
     );
 }
+
+/// `Snapshot::read` (for `verify` and `check-config`) refuses what the store's `open` refuses:
+/// a log past the size limit before reading it, and a log it cannot look at; only a missing log
+/// is an empty one.
+#[test]
+fn a_snapshot_of_an_oversized_or_unreadable_log_is_an_error_not_an_empty_set() {
+    let d = dir("snapread");
+    let missing = Snapshot::read(&d.join("none.log"), 100, 0).unwrap();
+    assert!(missing.jtis.is_empty() && missing.report == LoadReport::default());
+    let large = d.join("large.log");
+    // Sparse: one byte past the limit costs no disk.
+    let f = std::fs::File::create(&large).unwrap();
+    f.set_len(MAX_LOG_BYTES + 1).unwrap();
+    drop(f);
+    let err = Snapshot::read(&large, 100, 0).unwrap_err();
+    assert!(
+        matches!(err, RevocationError::TooLarge { bytes, .. } if bytes == MAX_LOG_BYTES + 1),
+        "{err}"
+    );
+    let looped = d.join("loop.log");
+    std::os::unix::fs::symlink("loop.log", &looped).unwrap();
+    let err = Snapshot::read(&looped, 100, 0).unwrap_err();
+    assert!(
+        matches!(err, RevocationError::Io { op: "read", .. }),
+        "{err}"
+    );
+}
+
+/// The size limit is hundreds of megabytes: a log of a few megabytes (here mostly one long
+/// comment line) is read by the store and by `Snapshot::read`.
+#[test]
+fn a_log_of_a_few_megabytes_is_within_the_size_limit() {
+    let d = dir("megabytes");
+    let p = d.join("rev.log");
+    let kept = record(
+        "kept",
+        &Entry {
+            revoked_at: 1,
+            expires_at: None,
+            by: None,
+        },
+    );
+    let text = format!("{HEADER}#{}\n{kept}", "x".repeat(4 << 20));
+    std::fs::write(&p, text).unwrap();
+    let snap = Snapshot::read(&p, 100, 0).unwrap();
+    assert!(snap.jtis.contains("kept"), "{:?}", snap.report);
+    let (s, r) = RevocationStore::open(&p, 100, 0).unwrap();
+    assert_eq!((r.records, r.live), (1, 1));
+    assert!(s.is_revoked("kept"));
+}
+
+/// A repeated revocation writes nothing, and a token's own `exp` given after a revocation by
+/// `jti` (for good) does not make it end.
+#[test]
+fn a_repeated_revocation_writes_nothing_and_one_for_good_stays_for_good() {
+    let d = dir("again");
+    let p = d.join("rev.log");
+    let (s, _) = RevocationStore::open(&p, 100, 0).unwrap();
+    assert_eq!(
+        s.revoke("t", Some(500), 100, ADMIN).unwrap(),
+        Revoked::Appended
+    );
+    assert_eq!(
+        s.revoke("t", Some(500), 101, ADMIN).unwrap(),
+        Revoked::Already
+    );
+    assert_eq!(s.revoke("g", None, 100, ADMIN).unwrap(), Revoked::Appended);
+    assert_eq!(
+        s.revoke("g", Some(500), 101, ADMIN).unwrap(),
+        Revoked::Already
+    );
+    drop(s);
+    let (s, r) = RevocationStore::open(&p, 600, 0).unwrap();
+    assert_eq!(r.records, 2);
+    assert!(s.is_revoked("g") && !s.is_revoked("t"));
+}
+
+/// An admin revoking for good what a user revoked until `exp` takes the entry over: the user's
+/// place is freed, exactly one.
+#[test]
+fn an_entry_taken_over_by_an_admin_frees_one_place_of_its_user() {
+    let d = dir("takeover");
+    let (s, _) = RevocationStore::open(&d.join("rev.log"), 100, 0).unwrap();
+    let bob = Revoker::User {
+        name: "bob",
+        cap: 2,
+    };
+    s.revoke("b0", Some(500), 100, bob).unwrap();
+    s.revoke("b1", Some(500), 100, bob).unwrap();
+    assert_eq!(s.revoke("b0", None, 100, ADMIN).unwrap(), Revoked::Appended);
+    s.revoke("b2", Some(500), 100, bob).unwrap();
+    assert!(matches!(
+        s.revoke("b3", Some(500), 100, bob),
+        Err(RevocationError::UserCap { cap: 2 })
+    ));
+}
+
+/// Compaction counts each user's live entries again: the cap holds across it.
+#[test]
+fn the_user_cap_holds_across_a_compaction() {
+    let d = dir("capcompact");
+    let (s, _) = RevocationStore::open(&d.join("rev.log"), 100, 0).unwrap();
+    let bob = Revoker::User {
+        name: "bob",
+        cap: 2,
+    };
+    s.revoke("b0", None, 100, bob).unwrap();
+    s.revoke("b1", Some(150), 100, bob).unwrap();
+    s.compact(200).unwrap();
+    // b1 is gone: one place is free, and only one.
+    s.revoke("b2", None, 200, bob).unwrap();
+    assert!(matches!(
+        s.revoke("b3", None, 200, bob),
+        Err(RevocationError::UserCap { cap: 2 })
+    ));
+}
+
+/// The validator asks with the verified claims: revoked means a string `jti` in the store.
+#[test]
+fn the_validator_asks_by_the_claims_jti() {
+    let d = dir("claims");
+    let p = d.join("rev.log");
+    let (s, _) = RevocationStore::open(&p, 100, 0).unwrap();
+    s.revoke("gone", None, 100, ADMIN).unwrap();
+    let snap = Snapshot::read(&p, 100, 0).unwrap();
+    let stores: [&dyn Revocation; 2] = [&s, &snap];
+    for r in stores {
+        assert!(r.is_revoked(&serde_json::json!({"jti": "gone", "sub": "bob"})));
+        assert!(!r.is_revoked(&serde_json::json!({"jti": "kept"})));
+        assert!(!r.is_revoked(&serde_json::json!({"sub": "gone"})));
+        assert!(!r.is_revoked(&serde_json::json!({"jti": 7})));
+    }
+    assert!(!NothingRevoked.is_revoked(&serde_json::json!({"jti": "gone"})));
+}
