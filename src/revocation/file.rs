@@ -150,7 +150,7 @@ impl RevocationStore {
         let mut map = Live::default();
         for (jti, e) in parsed.records {
             if e.live(now, grace) {
-                map.insert(jti, e);
+                map.merge(jti, e);
             }
         }
         report.live = map.entries.len();

@@ -188,6 +188,16 @@ impl Entry {
         })
     }
 
+    /// Whether this revocation lasts at least until `expires_at` (None: for good). A second
+    /// revocation of a `jti` may lengthen the one in place, never shorten it.
+    fn outlasts(&self, expires_at: Option<i64>) -> bool {
+        match (self.expires_at, expires_at) {
+            (None, _) => true,
+            (Some(_), None) => false,
+            (Some(mine), Some(other)) => mine >= other,
+        }
+    }
+
     /// Whether a validator could still accept the key: until `exp + grace` inclusive.
     fn live(&self, now: i64, grace: i64) -> bool {
         self.expires_at
@@ -239,7 +249,7 @@ impl Live {
         if self
             .entries
             .get(jti)
-            .is_some_and(|e| e.expires_at == expires_at || e.expires_at.is_none())
+            .is_some_and(|e| e.outlasts(expires_at))
         {
             return Ok(Some(Revoked::Already));
         }
@@ -256,6 +266,18 @@ impl Live {
             return Err(RevocationError::Full);
         }
         Ok(None)
+    }
+
+    /// Adds `e` unless `jti` is already revoked at least as long: how every store folds in
+    /// records it did not admit itself (a log replayed, another node's stream).
+    fn merge(&mut self, jti: String, e: Entry) {
+        if !self
+            .entries
+            .get(&jti)
+            .is_some_and(|old| old.outlasts(e.expires_at))
+        {
+            self.insert(jti, e);
+        }
     }
 
     fn insert(&mut self, jti: String, e: Entry) {

@@ -712,6 +712,60 @@ fn a_repeated_revocation_writes_nothing_and_one_for_good_stays_for_good() {
     assert!(s.is_revoked("g") && !s.is_revoked("t"));
 }
 
+/// A second revocation of a `jti` may lengthen the one in place but never shorten it: one with
+/// an earlier end writes nothing, and a log that holds a longer record before a shorter one
+/// keeps the longer when it is replayed.
+#[test]
+fn a_shorter_revocation_never_shortens_one_in_place() {
+    let d = dir("shorter");
+    let p = d.join("rev.log");
+    let (s, _) = RevocationStore::open(&p, 100, 0).unwrap();
+    assert_eq!(
+        s.revoke("t", Some(500), 100, ADMIN).unwrap(),
+        Revoked::Appended
+    );
+    assert_eq!(
+        s.revoke("t", Some(300), 100, ADMIN).unwrap(),
+        Revoked::Already
+    );
+    assert_eq!(
+        s.revoke("t", Some(700), 100, ADMIN).unwrap(),
+        Revoked::Appended
+    );
+    drop(s);
+    let (s, r) = RevocationStore::open(&p, 600, 0).unwrap();
+    assert_eq!(r.records, 2);
+    assert!(s.is_revoked("t"), "still revoked after 500, until 700");
+    drop(s);
+
+    let entry = |exp| Entry {
+        revoked_at: 1,
+        expires_at: Some(exp),
+        by: None,
+    };
+    let p = d.join("older.log");
+    std::fs::write(
+        &p,
+        format!(
+            "{HEADER}{}{}",
+            record("t", &entry(900)),
+            record("t", &entry(200))
+        ),
+    )
+    .unwrap();
+    let (s, _) = RevocationStore::open(&p, 150, 0).unwrap();
+    let kept: Vec<_> = s
+        .list(150)
+        .into_iter()
+        .map(|(j, e)| (j, e.expires_at))
+        .collect();
+    assert_eq!(
+        kept,
+        [("t".to_string(), Some(900))],
+        "the longer record wins, whatever the order"
+    );
+}
+
 /// An admin revoking for good what a user revoked until `exp` takes the entry over: the user's
 /// place is freed, exactly one.
 #[test]

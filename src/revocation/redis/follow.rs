@@ -112,14 +112,7 @@ pub(super) fn load_all(
 }
 
 fn merge_map(map: &mut HashMap<String, Entry>, jti: String, e: Entry) {
-    let keep_old = map
-        .get(&jti)
-        .is_some_and(|old| match (old.expires_at, e.expires_at) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(a), Some(b)) => a >= b,
-        });
-    if !keep_old {
+    if !map.get(&jti).is_some_and(|old| old.outlasts(e.expires_at)) {
         map.insert(jti, e);
     }
 }
@@ -285,7 +278,7 @@ pub(super) fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
                                 bad += 1;
                                 continue;
                             }
-                            merge(&mut map, &jti, e);
+                            map.merge(jti, e);
                             dirty = true;
                         }
                     }

@@ -297,11 +297,10 @@ impl RedisStore {
             return Ok(already);
         }
         write_entry(i, jti, &entry).map_err(RevocationError::Unavailable)?;
-        merge(
-            &mut i.live.write().unwrap_or_else(|e| e.into_inner()),
-            jti,
-            entry,
-        );
+        i.live
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .merge(jti.to_string(), entry);
         i.dirty.store(true, Ordering::Relaxed);
         Ok(Revoked::Appended)
     }
@@ -331,21 +330,6 @@ fn sorted_live(i: &Inner, now: i64) -> Vec<(String, Entry)> {
         .collect();
     v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
     v
-}
-
-/// Adds `e` unless the set already holds `jti` at least as long.
-fn merge(map: &mut Live, jti: &str, e: Entry) {
-    let keep_old = map
-        .entries
-        .get(jti)
-        .is_some_and(|old| match (old.expires_at, e.expires_at) {
-            (None, _) => true,
-            (Some(_), None) => false,
-            (Some(a), Some(b)) => a >= b,
-        });
-    if !keep_old {
-        map.insert(jti.to_string(), e);
-    }
 }
 
 /// The transaction (key + feed entry), then `WAIT` when replicas are required.

@@ -100,11 +100,11 @@ fn merge_keeps_the_longest_revocation() {
         by: None,
     };
     let mut m = Live::default();
-    merge(&mut m, "k", e(Some(5)));
-    merge(&mut m, "k", e(Some(3)));
+    m.merge("k".into(), e(Some(5)));
+    m.merge("k".into(), e(Some(3)));
     assert_eq!(m.entries["k"].expires_at, Some(5));
-    merge(&mut m, "k", e(None));
-    merge(&mut m, "k", e(Some(9)));
+    m.merge("k".into(), e(None));
+    m.merge("k".into(), e(Some(9)));
     assert_eq!(m.entries["k"].expires_at, None);
 }
 
