@@ -206,6 +206,17 @@ mod tests {
     }
 
     #[test]
+    fn every_feed_error_reads_differently() {
+        use FeedError::*;
+        let all = [
+            TooLong, NotAscii, Fields, Jti, RevokedAt, ExpiresAt, By, StreamId,
+        ];
+        let texts: std::collections::HashSet<String> = all.iter().map(|e| e.to_string()).collect();
+        assert_eq!(texts.len(), all.len(), "{texts:?}");
+        assert!(texts.iter().all(|t| !t.is_empty()));
+    }
+
+    #[test]
     fn stream_ids_parse_order_and_bound() {
         let a = StreamId::parse(b"1700000000000-0").unwrap();
         let b = StreamId::parse(b"1700000000000-12").unwrap();
@@ -224,6 +235,8 @@ mod tests {
             b"18446744073709551616-0",
             b"01-0",
             b"1-00",
+            b"+1-0",
+            b"1-+0",
             format!("{max}0").as_bytes(),
         ] {
             assert_eq!(StreamId::parse(bad), Err(FeedError::StreamId), "{bad:?}");

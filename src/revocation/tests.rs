@@ -712,6 +712,30 @@ fn a_repeated_revocation_writes_nothing_and_one_for_good_stays_for_good() {
     assert!(s.is_revoked("g") && !s.is_revoked("t"));
 }
 
+/// `Store` hands each question to the store it wraps: by `jti`, by a token's claims, and the
+/// list of live revocations.
+#[test]
+fn the_store_answers_for_the_file_log_it_wraps() {
+    let d = dir("store");
+    let (s, _) = RevocationStore::open(&d.join("rev.log"), 100, 0).unwrap();
+    let store = store::Store::File(Box::new(s));
+    assert_eq!(
+        store.revoke("a", Some(500), 100, ADMIN).unwrap(),
+        Revoked::Appended
+    );
+    assert!(store.is_revoked("a"));
+    assert!(!store.is_revoked("b"));
+    let by_claims: &dyn Revocation = &store;
+    assert!(by_claims.is_revoked(&serde_json::json!({"jti": "a"})));
+    assert!(!by_claims.is_revoked(&serde_json::json!({"jti": "b"})));
+    let listed: Vec<_> = store
+        .list(100)
+        .into_iter()
+        .map(|(j, e)| (j, e.expires_at))
+        .collect();
+    assert_eq!(listed, [("a".to_string(), Some(500))]);
+}
+
 /// A second revocation of a `jti` may lengthen the one in place but never shorten it: one with
 /// an earlier end writes nothing, and a log that holds a longer record before a shorter one
 /// keeps the longer when it is replayed.
