@@ -548,6 +548,7 @@ mod sections;
 pub use privilege::{
     ScopeApi, UserGrant, DEFAULT_CLIENT_IP_HEADER, DEFAULT_REFERER_HEADER, MAX_PRODUCTION_ONLY_APIS,
 };
+pub use sections::url_authority;
 mod verification;
 use reader::{join, syntax_error, type_name, Reader};
 

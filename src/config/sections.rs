@@ -314,9 +314,22 @@ impl Reader<'_> {
                 "must not have a #fragment (certificate checks cannot be turned off)",
             ));
         }
+        // An `@` past the authority is a password holding an unescaped `/` or `?`: the URL would
+        // be read with another host, and its password would not be found to redact.
+        let authority = url_authority(u);
+        let after = u
+            .split_once("://")
+            .map_or("", |(_, rest)| &rest[authority.len()..]);
+        if after.contains('@') {
+            return Err(self.error(
+                &join(p, key),
+                "a '/' or '?' in the user name or password must be percent-encoded (%2F, %3F)",
+            ));
+        }
         // The Redis client sends a non-ASCII host name to DNS percent-encoded (a `redis://` host
         // is opaque to its URL parser, never IDNA-converted), where it can only fail.
-        if !redis_host(u).is_ascii() {
+        let host = authority.rsplit('@').next().unwrap_or(authority);
+        if !host.is_ascii() {
             return Err(self.error(
                 &join(p, key),
                 "the host name must be ASCII: write an internationalised name in its xn-- form",
@@ -675,10 +688,12 @@ impl Reader<'_> {
     }
 }
 
-/// The host (and port) of a `redis://` URL: between the scheme and the path, after any
-/// `user:password@`. Only read to check it; the Redis client parses the URL itself.
-fn redis_host(url: &str) -> &str {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-    authority.rsplit('@').next().unwrap_or(authority)
+/// The authority of a URL (`user:password@host:port`): from `://` to the first `/`, `?` or `#`;
+/// empty without a scheme. The one definition the config check, the logged (redacted) form and
+/// the scrubbing of client errors share, so all agree on where a password ends.
+pub fn url_authority(url: &str) -> &str {
+    let Some((_, rest)) = url.split_once("://") else {
+        return "";
+    };
+    &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())]
 }

@@ -269,6 +269,16 @@ fn redis_store_keys_checked_at_and_past_edges() {
     assert!(!e.to_string().contains("pw"), "{e}");
     let e = with("redisUrl = \"redis://h\"\nredisCaFile = \"ca.pem\"").unwrap_err();
     assert_eq!(e.key, "apikey.revocation.redisCaFile");
+    // A password with an unescaped `/` or `?` would move the host and escape redaction.
+    for bad in ["redis://u:123/4@h:6379/0", "redis://u:p?w@h:6379/0"] {
+        let e = with(&format!("redisUrl = \"{bad}\"")).unwrap_err();
+        assert_eq!(e.key, "apikey.revocation.redisUrl");
+        assert!(e.message.contains("percent-encoded"), "{e}");
+        assert!(
+            !e.to_string().contains("123/4") && !e.to_string().contains("p?w"),
+            "{e}"
+        );
+    }
     // The host must be ASCII (the client has no Unicode tables); a password need not be.
     let e = with("redisUrl = \"redis://:pw@bücher.example:6379/0\"").unwrap_err();
     assert_eq!(e.key, "apikey.revocation.redisUrl");

@@ -1,6 +1,7 @@
 //! Why the shared store did not confirm, with the Redis password kept out of every message.
 
 use super::*;
+use crate::config::url_authority;
 
 /// Why the shared store did not confirm. Never carries the Redis password.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +47,10 @@ pub fn redacted_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return "(not a URL)".into();
     };
-    let host_start = rest.find('/').unwrap_or(rest.len());
-    match rest[..host_start].rfind('@') {
+    let authority = url_authority(url);
+    match authority.rfind('@') {
         Some(at) => {
-            let user = rest[..at].split(':').next().unwrap_or("");
+            let user = authority[..at].split(':').next().unwrap_or("");
             format!("{scheme}://{user}:***@{}", &rest[at + 1..])
         }
         None => url.to_string(),
@@ -58,9 +59,8 @@ pub fn redacted_url(url: &str) -> String {
 
 /// The password part of a URL (raw, as written), if any.
 pub(super) fn url_password(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    let host_start = rest.find('/').unwrap_or(rest.len());
-    let userinfo = &rest[..rest[..host_start].rfind('@')?];
+    let authority = url_authority(url);
+    let userinfo = &authority[..authority.rfind('@')?];
     userinfo
         .split_once(':')
         .map(|(_, p)| p)

@@ -11,6 +11,14 @@ fn urls_are_redacted_and_errors_scrubbed() {
     assert_eq!(redacted_url("redis://:pw@h"), "redis://:***@h");
     assert_eq!(url_password("redis://u:p%40w@h:1/0"), Some("p%40w"));
     assert_eq!(url_password("redis://h:1/0"), None);
+    // The authority ends at the first `/`, `?` or `#`, for redaction as for config's check.
+    assert_eq!(redacted_url("redis://u:pw@h?db=1"), "redis://u:***@h?db=1");
+    assert_eq!(url_password("redis://u:pw@h?x=a@b"), Some("pw"));
+    assert_eq!(
+        crate::config::url_authority("redis://u:pw@h:1/0"),
+        "u:pw@h:1"
+    );
+    assert_eq!(crate::config::url_authority("no scheme"), "");
     let e = redis::RedisError::from(std::io::Error::other("failed for p@w and p%40w"));
     let StoreError::Unreachable { detail } = store_error(&e, Some("p%40w")) else {
         panic!()
