@@ -135,10 +135,7 @@ impl Issuer {
         let allowed = self.grants.apis_for(&user.name, &user.scopes);
         match apis::narrow(&allowed, &wanted) {
             Ok(_) => Ok(Some(wanted)),
-            Err(refused) => Err(ScopeError::NotGranted {
-                name: refused.name,
-                version: refused.version,
-            }),
+            Err(_) => Err(ScopeError::NotGranted),
         }
     }
 }

@@ -128,6 +128,11 @@ mod tests {
                 400,
                 "invalid_scope",
             ),
+            (
+                OAuthError::InvalidScope(ScopeError::NotGranted),
+                400,
+                "invalid_scope",
+            ),
         ];
         for (e, status, code) in cases {
             let r = e.response();

@@ -24,11 +24,10 @@ pub enum ScopeError {
     /// An `api:` token whose name or version is empty or does not decode.
     BadApi,
     TooMany,
-    /// The scope names an API (the first one refused) that the client may not get keys for.
-    NotGranted {
-        name: String,
-        version: String,
-    },
+    /// The scope names an API that the client may not get keys for. The description is a fixed
+    /// sentence: §5.2 allows no `"` or `\` and no non-ASCII in it, which a decoded API name may
+    /// hold, and the client knows which APIs it asked for.
+    NotGranted,
 }
 
 impl std::fmt::Display for ScopeError {
@@ -40,10 +39,9 @@ impl std::fmt::Display for ScopeError {
                 f.write_str("an api scope is api:NAME:VERSION, both percent-encoded and non-empty")
             }
             ScopeError::TooMany => write!(f, "scope lists more than {MAX_SCOPES} scopes"),
-            ScopeError::NotGranted { name, version } => write!(
-                f,
-                "API {name:?} version {version:?} is not among the APIs this client may get keys for"
-            ),
+            ScopeError::NotGranted => {
+                f.write_str("scope names an API this client may not get keys for")
+            }
         }
     }
 }
