@@ -1184,8 +1184,6 @@ pub fn jwt_roundtrip(data: &[u8]) {
 // ---------------------------------------------------------------------------------------------
 // The {"validityTime": N} body
 
-/// `requested_validity` agrees with a plain serde_json reading of the body, and
-/// `effective_validity` only ever shortens the configured validity, within bounds.
 /// The whole `/apikey` body parse: never panics, errors are one line, the validity agrees with
 /// `requested_validity`, every cap holds, and restrictions come back in their canonical form
 /// (which parses to the same value).
@@ -1218,6 +1216,8 @@ pub fn issue_body(data: &[u8]) {
     }
 }
 
+/// `requested_validity` agrees with a plain serde_json reading of the body, and
+/// `effective_validity` only ever shortens the configured validity, within bounds.
 pub fn validity_body(data: &[u8]) {
     let got = issuer::requested_validity(data);
     if let Err(e) = &got {
@@ -1554,7 +1554,8 @@ pub fn validator_request(data: &[u8]) {
     let Ok(Parsed::Complete(req, _)) = http::parse(data, &ParseLimits::default()) else {
         return;
     };
-    let (resp, accepted) = validator().validate(&req, std::net::Ipv4Addr::LOCALHOST.into(), 1_764_300_000);
+    let client = std::net::Ipv4Addr::LOCALHOST.into();
+    let (resp, accepted) = validator().validate(&req, client, 1_764_300_000);
     assert!(
         matches!(resp.status, 200 | 400 | 401 | 403 | 404 | 405),
         "status {}",

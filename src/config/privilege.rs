@@ -141,9 +141,7 @@ impl Reader<'_> {
         v: &mut ValidatorConfig,
     ) -> Result<(), ConfigError> {
         let p = "validator";
-        if t.contains_key("gatewayAddresses") {
-            v.gateway_addresses = TrustedProxies::new(self.cidrs(t, p, "gatewayAddresses")?);
-        }
+        v.gateway_addresses = TrustedProxies::new(self.cidrs(t, p, "gatewayAddresses")?);
         if let Some(h) = self.header_name(t, p, "clientIpHeader")? {
             v.client_ip_header = h;
         }
@@ -152,38 +150,29 @@ impl Reader<'_> {
         }
         v.production_only = self.boolean(t, p, "productionOnly")?.unwrap_or(false);
         let key = join(p, "productionOnlyApis");
-        match t.get("productionOnlyApis") {
-            None => {}
-            Some(Value::Array(a)) => {
-                if a.len() > MAX_PRODUCTION_ONLY_APIS {
-                    return Err(self.error(
-                        &key,
-                        format!(
-                            "{} entries, more than the limit of {MAX_PRODUCTION_ONLY_APIS}",
-                            a.len()
-                        ),
-                    ));
-                }
-                for (i, item) in a.iter().enumerate() {
-                    match item {
-                        Value::String(s) if !s.trim().is_empty() => {
-                            v.production_only_apis.push(s.trim().to_string())
-                        }
-                        other => {
-                            return Err(self.error(
-                                &format!("{key}[{i}]"),
-                                format!("expected an API name, found {}", type_name(other)),
-                            ))
-                        }
-                    }
-                }
-            }
-            Some(other) => {
+        let list = self.array(t, &key, "productionOnlyApis", "an array of API names")?;
+        if list.len() > MAX_PRODUCTION_ONLY_APIS {
+            return Err(self.error(
+                &key,
+                format!(
+                    "{} entries, more than the limit of {MAX_PRODUCTION_ONLY_APIS}",
+                    list.len()
+                ),
+            ));
+        }
+        for (i, item) in list.iter().enumerate() {
+            let at = format!("{key}[{i}]");
+            let Value::String(s) = item else {
                 return Err(self.error(
-                    &key,
-                    format!("expected an array of API names, found {}", type_name(other)),
-                ))
+                    &at,
+                    format!("expected an API name, found {}", type_name(item)),
+                ));
+            };
+            let name = self.expand(s, &at)?;
+            if name.trim().is_empty() {
+                return Err(self.error(&at, "an API name must not be empty"));
             }
+            v.production_only_apis.push(name.trim().to_string());
         }
         Ok(())
     }

@@ -80,7 +80,8 @@ impl Reader<'_> {
         })
     }
 
-    /// An http(s) URL with a host and no query or fragment; a trailing `/` is dropped.
+    /// An http(s) URL with a host and no user info, query or fragment; a trailing `/` is dropped.
+    /// The URL is published (OAuth metadata), so a `user:password@` in it is refused unquoted.
     fn public_base_url(&mut self, t: &Table, p: &str) -> Result<Option<String>, ConfigError> {
         let Some(url) = self.string(t, p, "publicBaseUrl")? else {
             return Ok(None);
@@ -94,6 +95,12 @@ impl Reader<'_> {
                 && r.bytes()
                     .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#')
         });
+        if rest.is_some_and(|r| r.split('/').next().is_some_and(|host| host.contains('@'))) {
+            return Err(self.error(
+                &join(p, "publicBaseUrl"),
+                "must not hold a user name or password (it is published)",
+            ));
+        }
         if !ok {
             return Err(self.error(
                 &join(p, "publicBaseUrl"),

@@ -737,6 +737,22 @@ productionOnlyApis = ["Pay API"]
             "[validator]\nproductionOnlyApis = [1]".into(),
             "validator.productionOnlyApis[0]",
         ),
+        (
+            "[validator]\nproductionOnlyApis = [\"A\", \"  \"]".into(),
+            "validator.productionOnlyApis[1]",
+        ),
+        (
+            "[validator]\nproductionOnlyApis = \"A\"".into(),
+            "validator.productionOnlyApis",
+        ),
+        (
+            "[validator]\naccessLog = \"none\"".into(),
+            "validator.accessLog",
+        ),
+        (
+            "[validator]\nacceptBearer = \"yes\"".into(),
+            "validator.acceptBearer",
+        ),
     ] {
         let e = parse(&extra).unwrap_err();
         assert_eq!(e.key, key, "{extra}: {e}");
@@ -746,6 +762,24 @@ productionOnlyApis = ["Pay API"]
         format!("[validator]\nproductionOnlyApis = [{}]", list.join(","))
     };
     assert!(parse(&names(MAX_PRODUCTION_ONLY_APIS)).is_ok());
+    let v = |text: &str| {
+        parse(&format!("[validator]\n{text}"))
+            .unwrap()
+            .validator
+            .unwrap()
+    };
+    assert_eq!(
+        v("productionOnlyApis = [\" ${KS_PASS} \"]").production_only_apis,
+        ["from-env"]
+    );
+    for (name, setting) in AccessLog::NAMES {
+        assert_eq!(v(&format!("accessLog = \"{name}\"")).access_log, setting);
+    }
+    assert_eq!(v("").access_log, AccessLog::Refusals);
+    let e = parse("[validator]\naccessLog = \"none\"").unwrap_err();
+    assert!(e.message.contains("\"all\", \"refusals\", \"off\""), "{e}");
+    assert!(!v("acceptBearer = false").accept_bearer);
+    assert!(v("acceptBearer = true").accept_bearer);
     assert!(parse(&names(MAX_PRODUCTION_ONLY_APIS + 1)).is_err());
     let gateways = |n: usize| {
         let list: Vec<String> = (0..n)
@@ -773,6 +807,7 @@ fn public_base_url_default_and_edges() {
             "https://sts.example.com:8443",
         ),
         ("http://10.0.0.1/base", "http://10.0.0.1/base"),
+        ("https://h/team@pay", "https://h/team@pay"),
     ] {
         let c = with(given).unwrap();
         assert_eq!(c.issuer.public_base_url.as_deref(), Some(kept));
@@ -787,8 +822,10 @@ fn public_base_url_default_and_edges() {
         "https://h/?q=1",
         "https://h/#f",
         "https://h /x",
+        "https://u:pw@h/",
     ] {
         let e = with(bad).unwrap_err();
+        assert!(!e.to_string().contains("pw"), "{e}");
         assert_eq!(e.key, "apikey.issuer.tokenConfig.publicBaseUrl", "{bad:?}");
     }
 }

@@ -265,8 +265,8 @@ impl Connection {
         let from = self.scanned.saturating_sub(3).min(self.input.len());
         let tail = &self.input[from..];
         self.scanned = self.input.len();
-        // A blank line is a `\n` followed by `\n` or `\r\n`. One pass that looks past each `\n`
-        // only: comparing every 2- and 3-byte window was most of the parse work per request.
+        // A blank line is a `\n` followed by `\n` or `\r\n`: one pass that looks past each `\n`
+        // only, since this runs on every read of every request.
         let found = tail
             .iter()
             .enumerate()

@@ -19,9 +19,10 @@ pub fn parse_introspect_request(
         .ok_or(OAuthError::InvalidRequest(InvalidRequest::MissingToken))
 }
 
-/// The answer for an accepted key: the §2.2 members it has (`sub`, `iss`, `iat`, `exp`,
-/// `jti`, `aud`), `token_type` `Bearer`, `client_id` (the user it was issued to), and the APIs
-/// it may call in `allowedAPIs` (as in the key), plus `keytype`.
+/// The answer for an accepted key: the §2.2 members it has (`sub`, `iss`, `iat`, `exp`, `nbf`,
+/// `jti`, `aud`), `token_type` `Bearer`, `client_id` (the user it was issued to), and, as in the
+/// key, `keytype`, the APIs it may call (`allowedAPIs`) and its `permittedIP` and
+/// `permittedReferer`.
 pub fn active(claims: &Value) -> Response {
     let mut out = Map::new();
     out.insert("active".into(), true.into());

@@ -128,13 +128,7 @@ impl Rejection {
 
     /// A refusal by `permittedIP` or `permittedReferer` (fault code 900912).
     pub fn is_client_restriction(&self) -> bool {
-        matches!(
-            self,
-            Rejection::IpNotPermitted { .. }
-                | Rejection::RefererNotPermitted
-                | Rejection::ClientUnknown { .. }
-                | Rejection::BadRestriction(_)
-        )
+        self.result() == ValidationResult::ClientNotPermitted
     }
 
     /// The `result` of `apikey_sts_validations_total`.

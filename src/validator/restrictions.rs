@@ -28,11 +28,10 @@ impl Validator {
         ClientFacts {
             ip: req
                 .header_str(&self.rules.client_ip_header)
-                .and_then(|h| h.trim().parse::<IpAddr>().ok())
+                .and_then(|h| h.parse::<IpAddr>().ok())
                 .map(canonical),
             referer: req
                 .header_str(&self.rules.referer_header)
-                .map(str::trim)
                 .filter(|r| !r.is_empty()),
         }
     }
