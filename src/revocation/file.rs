@@ -276,14 +276,7 @@ impl RevocationStore {
     /// Live revocations, oldest first.
     pub fn list(&self, now: i64) -> Vec<(String, Entry)> {
         let map = self.map.read().unwrap_or_else(|e| e.into_inner());
-        let mut v: Vec<(String, Entry)> = map
-            .entries
-            .iter()
-            .filter(|(_, e)| e.live(now, self.grace))
-            .map(|(k, e)| (k.clone(), *e))
-            .collect();
-        v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
-        v
+        map.live_oldest_first(now, self.grace)
     }
 
     /// Rewrites the log with only the entries live at `now`.
@@ -296,10 +289,7 @@ impl RevocationStore {
         let live = {
             let mut map = self.map.write().unwrap_or_else(|e| e.into_inner());
             map.retain_live(now, self.grace);
-            let mut v: Vec<(String, Entry)> =
-                map.entries.iter().map(|(k, e)| (k.clone(), *e)).collect();
-            v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
-            v
+            map.live_oldest_first(now, self.grace)
         };
         let tmp = tmp_path(&self.path);
         let mut out = String::with_capacity(HEADER.len() + live.len() * 80);

@@ -280,6 +280,19 @@ impl Live {
         }
     }
 
+    /// The entries a validator could still accept at `now`, oldest revocation first (then by
+    /// `jti`): the order of the log, the snapshot and the list.
+    fn live_oldest_first(&self, now: i64, grace: i64) -> Vec<(String, Entry)> {
+        let mut v: Vec<(String, Entry)> = self
+            .entries
+            .iter()
+            .filter(|(_, e)| e.live(now, grace))
+            .map(|(k, e)| (k.clone(), *e))
+            .collect();
+        v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
+        v
+    }
+
     fn insert(&mut self, jti: String, e: Entry) {
         if let Some(old) = self.entries.insert(jti, e) {
             self.forget_owner(old.by);

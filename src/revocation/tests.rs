@@ -847,3 +847,19 @@ fn the_validator_asks_by_the_claims_jti() {
     }
     assert!(!NothingRevoked.is_revoked(&serde_json::json!({"jti": "gone"})));
 }
+
+#[test]
+fn merge_keeps_the_longest_revocation() {
+    let e = |exp| Entry {
+        revoked_at: 1,
+        expires_at: exp,
+        by: None,
+    };
+    let mut m = Live::default();
+    m.merge("k".into(), e(Some(5)));
+    m.merge("k".into(), e(Some(3)));
+    assert_eq!(m.entries["k"].expires_at, Some(5));
+    m.merge("k".into(), e(None));
+    m.merge("k".into(), e(Some(9)));
+    assert_eq!(m.entries["k"].expires_at, None);
+}

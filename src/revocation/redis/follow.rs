@@ -44,10 +44,10 @@ pub(super) fn load_all(
     keys: &Keys,
     now: i64,
     grace: i64,
-) -> Result<(HashMap<String, Entry>, StreamId, u64), StoreError> {
+) -> Result<(Live, StreamId, u64), StoreError> {
     // The position first: whatever is written during the scan is also in the feed after it.
     let position = last_id(con, link, keys)?;
-    let mut out: HashMap<String, Entry> = HashMap::new();
+    let mut out = Live::default();
     let mut rejected = 0u64;
     let mut cursor: Vec<u8> = b"0".to_vec();
     let pattern = format!("{}*", keys.rev);
@@ -93,13 +93,13 @@ pub(super) fn load_all(
                 match feed::parse_record(raw) {
                     Ok((jti, e)) if name.get(keys.rev.len()..) == Some(jti.as_bytes()) => {
                         if e.live(now, grace) {
-                            merge_map(&mut out, jti, e);
+                            out.merge(jti, e);
                         }
                     }
                     _ => rejected += 1,
                 }
             }
-            if out.len() > MAX_REVOCATIONS {
+            if out.entries.len() > MAX_REVOCATIONS {
                 return Err(StoreError::TooMany);
             }
         }
@@ -109,12 +109,6 @@ pub(super) fn load_all(
         }
     }
     Err(StoreError::BadReply("SCAN did not finish"))
-}
-
-fn merge_map(map: &mut HashMap<String, Entry>, jti: String, e: Entry) {
-    if !map.get(&jti).is_some_and(|old| old.outlasts(e.expires_at)) {
-        map.insert(jti, e);
-    }
 }
 
 /// Feed entries as (id, the `r` field if any).
@@ -234,11 +228,7 @@ pub(super) fn follow(store: Weak<Inner>, mut position: Option<StreamId>) {
             };
             if !resumable {
                 let now = unix_now();
-                let (entries, at, rejected) = load_all(c, &i.link, &i.keys, now, i.grace)?;
-                let mut map = Live::default();
-                for (jti, e) in entries {
-                    map.insert(jti, e);
-                }
+                let (map, at, rejected) = load_all(c, &i.link, &i.keys, now, i.grace)?;
                 let live = map.entries.len();
                 *i.live.write().unwrap_or_else(|e| e.into_inner()) = map;
                 crate::log::info(&format!(

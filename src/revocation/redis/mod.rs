@@ -36,7 +36,6 @@ use super::{snapshot, Entry, Live, RevocationError, Revoked, Revoker};
 use super::{ADMIN_RESERVE, MAX_JTI_BYTES, MAX_REVOCATIONS};
 use crate::config::RedisConfig;
 use redis::Value;
-use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -221,8 +220,7 @@ impl RedisStore {
         let (live, position, report) = match loaded {
             Ok((entries, position, rejected)) => {
                 mark_up();
-                let mut v: Vec<(String, Entry)> = entries.into_iter().collect();
-                v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
+                let v = entries.live_oldest_first(now, grace);
                 write_snapshot(snapshot_path, &v).map_err(OpenError::Snapshot)?;
                 let live = v.len();
                 (v, Some(position), Loaded::Redis { live, rejected })
@@ -322,14 +320,7 @@ impl RedisStore {
 
 fn sorted_live(i: &Inner, now: i64) -> Vec<(String, Entry)> {
     let map = i.live.read().unwrap_or_else(|e| e.into_inner());
-    let mut v: Vec<(String, Entry)> = map
-        .entries
-        .iter()
-        .filter(|(_, e)| e.live(now, i.grace))
-        .map(|(k, e)| (k.clone(), *e))
-        .collect();
-    v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
-    v
+    map.live_oldest_first(now, i.grace)
 }
 
 /// The transaction (key + feed entry), then `WAIT` when replicas are required.
@@ -438,7 +429,5 @@ pub fn export_all(
     })?;
     let mut con = link.connect(link.timeout)?;
     let (m, _, rejected) = load_all(&mut con, &link, &Keys::new(&config.key_prefix), now, grace)?;
-    let mut v: Vec<(String, Entry)> = m.into_iter().collect();
-    v.sort_by(|a, b| (a.1.revoked_at, &a.0).cmp(&(b.1.revoked_at, &b.0)));
-    Ok((v, rejected))
+    Ok((m.live_oldest_first(now, grace), rejected))
 }

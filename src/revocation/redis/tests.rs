@@ -100,22 +100,6 @@ fn xread_replies_are_walked_without_trust() {
     );
 }
 
-#[test]
-fn merge_keeps_the_longest_revocation() {
-    let e = |exp| Entry {
-        revoked_at: 1,
-        expires_at: exp,
-        by: None,
-    };
-    let mut m = Live::default();
-    m.merge("k".into(), e(Some(5)));
-    m.merge("k".into(), e(Some(3)));
-    assert_eq!(m.entries["k"].expires_at, Some(5));
-    m.merge("k".into(), e(None));
-    m.merge("k".into(), e(Some(9)));
-    assert_eq!(m.entries["k"].expires_at, None);
-}
-
 /// `redis://` is not one of the URL standard's special schemes, so the client's URL parser
 /// keeps a host as an opaque, percent-encoded string and never converts it with IDNA: a
 /// non-ASCII name would reach DNS as `b%C3%BCcher.example`. This is why config asks for the
