@@ -326,7 +326,8 @@ pub enum AccessLog {
 }
 
 impl AccessLog {
-    /// The config spellings, in the order the error message lists them.
+    /// The config spellings; the `accessLog` error message lists them (a test holds the two
+    /// together).
     pub const NAMES: [(&'static str, AccessLog); 3] = [
         ("all", AccessLog::All),
         ("refusals", AccessLog::Refusals),

@@ -745,14 +745,6 @@ productionOnlyApis = ["Pay API"]
             "[validator]\nproductionOnlyApis = \"A\"".into(),
             "validator.productionOnlyApis",
         ),
-        (
-            "[validator]\naccessLog = \"none\"".into(),
-            "validator.accessLog",
-        ),
-        (
-            "[validator]\nacceptBearer = \"yes\"".into(),
-            "validator.acceptBearer",
-        ),
     ] {
         let e = parse(&extra).unwrap_err();
         assert_eq!(e.key, key, "{extra}: {e}");
@@ -772,14 +764,6 @@ productionOnlyApis = ["Pay API"]
         v("productionOnlyApis = [\" ${KS_PASS} \"]").production_only_apis,
         ["from-env"]
     );
-    for (name, setting) in AccessLog::NAMES {
-        assert_eq!(v(&format!("accessLog = \"{name}\"")).access_log, setting);
-    }
-    assert_eq!(v("").access_log, AccessLog::Refusals);
-    let e = parse("[validator]\naccessLog = \"none\"").unwrap_err();
-    assert!(e.message.contains("\"all\", \"refusals\", \"off\""), "{e}");
-    assert!(!v("acceptBearer = false").accept_bearer);
-    assert!(v("acceptBearer = true").accept_bearer);
     assert!(parse(&names(MAX_PRODUCTION_ONLY_APIS + 1)).is_err());
     let gateways = |n: usize| {
         let list: Vec<String> = (0..n)

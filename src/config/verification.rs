@@ -249,16 +249,9 @@ impl Reader<'_> {
                 .find(|(n, _)| *n == name)
                 .map(|(_, a)| *a)
                 .ok_or_else(|| {
-                    let names: Vec<String> = AccessLog::NAMES
-                        .iter()
-                        .map(|(n, _)| format!("{n:?}"))
-                        .collect();
                     self.error(
                         &join(p, "accessLog"),
-                        format!(
-                            "{name:?} is not an access log setting; use {}",
-                            names.join(", ")
-                        ),
+                        format!("{name:?} is not an access log setting; use \"all\", \"refusals\" or \"off\""),
                     )
                 })?;
         }
